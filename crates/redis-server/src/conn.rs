@@ -1,0 +1,409 @@
+//! One client connection: reads requests, runs them in batches under the tenant lock, writes
+//! replies, delivers pub/sub pushes, and waits for blocking commands.
+
+use crate::blocking::{serve_ready_keys, Waiter, WaiterId};
+use crate::context::{unix_time_ms, ClientHandle, ClientState, Ctx, ReplyMode};
+use crate::exec::dispatch;
+use crate::node::Node;
+use crate::pubsub::PushMessage;
+use crate::tenant::Tenant;
+use bytes::{Bytes, BytesMut};
+use keyspace::Db;
+use resp::{parse_request, Reply};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+/// A batch stops (lock released, replies flushed) once this much output is pending, which
+/// bounds both memory per connection and how long one pipeline holds the tenant lock.
+const FLUSH_THRESHOLD: usize = 1024 * 1024;
+
+pub struct Connection {
+    node: Arc<Node>,
+    stream: TcpStream,
+    client: ClientState,
+    push_rx: mpsc::Receiver<PushMessage>,
+    /// Stand-in database for commands run before AUTH (none of them touches data).
+    limbo: Db,
+    inbuf: BytesMut,
+    out: BytesMut,
+    /// A framing error found while parsing, replied to after the requests before it.
+    pending_protocol_error: Option<String>,
+}
+
+enum BatchEnd {
+    Done,
+    Block {
+        tenant: Arc<Tenant>,
+        waiter: WaiterId,
+        rx: oneshot::Receiver<Reply>,
+        req: crate::context::BlockRequest,
+    },
+}
+
+impl Connection {
+    pub fn new(node: Arc<Node>, stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let local = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let id = node.next_client_id();
+        let handle = Arc::new(ClientHandle::new(id, peer, local, unix_time_ms()));
+        let (push_tx, push_rx) = mpsc::channel(node.limits.max_pending_push_messages);
+        node.total_connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Connection {
+            node,
+            stream,
+            client: ClientState::new(handle, push_tx),
+            push_rx,
+            limbo: Db::new(0),
+            inbuf: BytesMut::with_capacity(READ_CHUNK),
+            out: BytesMut::with_capacity(READ_CHUNK),
+            pending_protocol_error: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        if let Err(e) = self.serve().await {
+            tracing::debug!(client_id = self.client.id, error = %e, "connection closed with an error");
+        }
+        self.switch_tenant(None);
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        loop {
+            if !self.out.is_empty() {
+                self.stream.write_all(&self.out).await?;
+                self.out.clear();
+            }
+            if self.client.close_after_reply || self.client.handle.is_killed() {
+                return Ok(());
+            }
+            if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
+                self.inbuf.reserve(READ_CHUNK);
+            }
+            let handle = self.client.handle.clone();
+            tokio::select! {
+                biased;
+                read = self.stream.read_buf(&mut self.inbuf) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                }
+                msg = self.push_rx.recv() => {
+                    if let Some(msg) = msg {
+                        self.emit_push(msg);
+                        while let Ok(more) = self.push_rx.try_recv() {
+                            self.emit_push(more);
+                        }
+                    }
+                    continue;
+                }
+                _ = handle.kill_notify.notified() => return Ok(()),
+            }
+            let requests = self.parse_requests();
+            self.run_requests(requests).await?;
+        }
+    }
+
+    /// Takes every complete request from the read buffer. A framing error gets its error
+    /// reply and closes the connection, as in Redis.
+    fn parse_requests(&mut self) -> Vec<Vec<Bytes>> {
+        let mut requests = Vec::new();
+        loop {
+            match parse_request(&mut self.inbuf, &self.node.limits.parse) {
+                Ok(Some(args)) if args.is_empty() => continue,
+                Ok(Some(args)) => requests.push(args),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::debug!(client_id = self.client.id, error = %e, "protocol error");
+                    requests.push(vec![]);
+                    self.inbuf.clear();
+                    self.client.close_after_reply = true;
+                    // The error is written after the replies of the requests before it.
+                    self.pending_protocol_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        requests
+    }
+
+    async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<()> {
+        let mut next = 0;
+        while next < requests.len() {
+            if requests[next].is_empty() {
+                if let Some(msg) = self.pending_protocol_error.take() {
+                    self.emit(Reply::Error(msg));
+                }
+                next += 1;
+                continue;
+            }
+            let end = self.run_batch(&requests, &mut next);
+            if let BatchEnd::Block {
+                tenant,
+                waiter,
+                rx,
+                req,
+            } = end
+            {
+                if !self.out.is_empty() {
+                    self.stream.write_all(&self.out).await?;
+                    self.out.clear();
+                }
+                match self.wait_blocked(&tenant, waiter, rx, req).await? {
+                    Some(reply) => self.emit(reply),
+                    None => return Ok(()),
+                }
+            }
+            if self.out.len() >= FLUSH_THRESHOLD {
+                self.stream.write_all(&self.out).await?;
+                self.out.clear();
+            }
+            if self.client.close_after_reply {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs requests from `*next` on under one acquisition of the tenant lock, until the
+    /// batch ends, a command blocks, the tenant changes, or enough output is pending.
+    fn run_batch(&mut self, requests: &[Vec<Bytes>], next: &mut usize) -> BatchEnd {
+        let node = self.node.clone();
+        let Some(tenant) = self.client.tenant.clone() else {
+            while *next < requests.len()
+                && self.client.tenant.is_none()
+                && !requests[*next].is_empty()
+            {
+                let reply = {
+                    let mut ctx = Ctx::new(&mut self.limbo, &mut self.client, &node);
+                    dispatch(&mut ctx, &requests[*next])
+                };
+                *next += 1;
+                self.emit(reply);
+                self.apply_pending();
+                if self.client.close_after_reply {
+                    break;
+                }
+            }
+            return BatchEnd::Done;
+        };
+        let mut guard = tenant.state.lock();
+        let state = &mut *guard;
+        let mut last_command = None;
+        while *next < requests.len() && !requests[*next].is_empty() {
+            let args = &requests[*next];
+            *next += 1;
+            state.db.set_clock(unix_time_ms());
+            let (reply, block) = {
+                let mut ctx = Ctx::new(&mut state.db, &mut self.client, &node);
+                let reply = dispatch(&mut ctx, args);
+                (reply, ctx.block.take())
+            };
+            last_command = Some(*next - 1);
+            if state.db.has_ready_keys() {
+                serve_ready_keys(&mut state.db, &mut state.blocked, &node);
+            }
+            if let Some(req) = block {
+                let (tx, rx) = oneshot::channel();
+                let waiter = state.blocked.add(
+                    &mut state.db,
+                    Waiter {
+                        keys: req.keys.clone(),
+                        args: args.clone(),
+                        reply_tx: tx,
+                        protocol: self.client.protocol,
+                        tenant: Some(tenant.clone()),
+                        handle: self.client.handle.clone(),
+                        push_tx: self.client.push_tx.clone(),
+                    },
+                );
+                drop(guard);
+                self.note_activity(requests, last_command);
+                return BatchEnd::Block {
+                    tenant,
+                    waiter,
+                    rx,
+                    req,
+                };
+            }
+            self.emit(reply);
+            if self.client.pending_auth.is_some()
+                || self.client.pending_reset
+                || self.client.close_after_reply
+                || self.out.len() >= FLUSH_THRESHOLD
+            {
+                break;
+            }
+        }
+        drop(guard);
+        self.note_activity(requests, last_command);
+        self.apply_pending();
+        BatchEnd::Done
+    }
+
+    fn note_activity(&self, requests: &[Vec<Bytes>], last: Option<usize>) {
+        let now = unix_time_ms();
+        self.client
+            .handle
+            .last_interaction_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        if let Some(i) = last {
+            let name = crate::args::lower_name(&requests[i][0]);
+            let mut info = self.client.handle.info.lock();
+            if info.last_command != name {
+                info.last_command = name;
+            }
+        }
+        self.node
+            .total_commands
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits for a blocked command to be served, time out, or the client to go away.
+    /// Returns `None` when the connection must close.
+    async fn wait_blocked(
+        &mut self,
+        tenant: &Arc<Tenant>,
+        waiter: WaiterId,
+        mut rx: oneshot::Receiver<Reply>,
+        req: crate::context::BlockRequest,
+    ) -> std::io::Result<Option<Reply>> {
+        self.client.handle.info.lock().blocked = true;
+        let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
+        let handle = self.client.handle.clone();
+        let result = loop {
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
+                self.inbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                reply = &mut rx => break Ok(reply.ok()),
+                _ = sleep => break Ok(Some(self.cancel_wait(tenant, waiter, &mut rx).unwrap_or(req.timeout_reply.clone()))),
+                _ = handle.kill_notify.notified() => {
+                    self.cancel_wait(tenant, waiter, &mut rx);
+                    break Ok(None);
+                }
+                read = self.stream.read_buf(&mut self.inbuf) => {
+                    match read {
+                        Ok(0) | Err(_) => {
+                            self.cancel_wait(tenant, waiter, &mut rx);
+                            break read.map(|_| None);
+                        }
+                        Ok(_) if self.inbuf.len() > self.node.limits.parse.max_request_bytes => {
+                            self.cancel_wait(tenant, waiter, &mut rx);
+                            break Ok(None);
+                        }
+                        Ok(_) => continue,
+                    }
+                }
+            }
+        };
+        self.client.handle.info.lock().blocked = false;
+        result
+    }
+
+    /// Removes the waiter; if it was served in the meantime, returns the reply it got.
+    fn cancel_wait(
+        &mut self,
+        tenant: &Arc<Tenant>,
+        waiter: WaiterId,
+        rx: &mut oneshot::Receiver<Reply>,
+    ) -> Option<Reply> {
+        let mut guard = tenant.state.lock();
+        let state = &mut *guard;
+        if state.blocked.remove(&mut state.db, waiter).is_some() {
+            return None;
+        }
+        rx.try_recv().ok()
+    }
+
+    fn emit(&mut self, reply: Reply) {
+        match self.client.reply_mode {
+            ReplyMode::On => reply.encode(self.client.protocol, &mut self.out),
+            ReplyMode::Off => {}
+            ReplyMode::SkipNext => self.client.reply_mode = ReplyMode::Skip,
+            ReplyMode::Skip => {
+                self.client.reply_mode = ReplyMode::On;
+            }
+        }
+    }
+
+    fn emit_push(&mut self, msg: PushMessage) {
+        let reply = match msg {
+            PushMessage::Message { channel, payload } => Reply::Push(vec![
+                Reply::Bulk(Bytes::from_static(b"message")),
+                Reply::Bulk(channel),
+                Reply::Bulk(payload),
+            ]),
+            PushMessage::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => Reply::Push(vec![
+                Reply::Bulk(Bytes::from_static(b"pmessage")),
+                Reply::Bulk(pattern),
+                Reply::Bulk(channel),
+                Reply::Bulk(payload),
+            ]),
+        };
+        reply.encode(self.client.protocol, &mut self.out);
+    }
+
+    /// Applies a tenant change requested by AUTH, HELLO or RESET.
+    fn apply_pending(&mut self) {
+        if let Some(tenant) = self.client.pending_auth.take() {
+            self.switch_tenant(Some(tenant));
+        }
+        if std::mem::take(&mut self.client.pending_reset) {
+            self.switch_tenant(None);
+        }
+    }
+
+    /// Leaves the current tenant (dropping subscriptions, WATCHes and the client-list entry)
+    /// and joins `new`.
+    fn switch_tenant(&mut self, new: Option<Arc<Tenant>>) {
+        if let (Some(old), Some(new)) = (&self.client.tenant, &new) {
+            if Arc::ptr_eq(old, new) {
+                return;
+            }
+        }
+        if let Some(old) = self.client.tenant.take() {
+            {
+                let mut pubsub = old.pubsub.lock();
+                for ch in std::mem::take(&mut self.client.channels) {
+                    pubsub.unsubscribe(&ch, self.client.id);
+                }
+                for p in std::mem::take(&mut self.client.patterns) {
+                    pubsub.punsubscribe(&p, self.client.id);
+                }
+            }
+            let watched = std::mem::take(&mut self.client.watched);
+            old.state.lock().db.unwatch_all(self.client.id, &watched);
+            old.clients.lock().remove(&self.client.id);
+            self.client.multi = None;
+        }
+        if let Some(tenant) = new {
+            tenant
+                .clients
+                .lock()
+                .insert(self.client.id, self.client.handle.clone());
+            self.client.tenant = Some(tenant);
+        }
+    }
+}

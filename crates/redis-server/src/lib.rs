@@ -1,0 +1,20 @@
+//! The Redis-compatible data plane of a node: the command table and command families, client
+//! connections, tenants, blocking, pub/sub, and the threads that serve them.
+
+pub mod args;
+pub mod blocking;
+pub mod command;
+pub mod commands;
+pub mod conn;
+pub mod context;
+pub mod error;
+pub mod exec;
+pub mod glob;
+pub mod node;
+pub mod pubsub;
+pub mod server;
+pub mod tenant;
+
+pub use node::{Node, NodeLimits};
+pub use server::{default_threads, start, RedisServer};
+pub use tenant::{TenantConfig, TenantId};

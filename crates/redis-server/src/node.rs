@@ -1,0 +1,68 @@
+//! Node-wide shared state: the tenant registry, limits, identity and counters.
+
+use crate::tenant::TenantRegistry;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Limits that protect the node from any single client.
+#[derive(Clone, Debug)]
+pub struct NodeLimits {
+    pub parse: resp::Limits,
+    /// Largest reply backlog a connection may accumulate before it is closed.
+    pub max_output_buffer_bytes: usize,
+    /// Pub/sub messages queued for one subscriber before it is disconnected.
+    pub max_pending_push_messages: usize,
+    /// Most keys `KEYS` may return before it refuses (use SCAN).
+    pub max_keys_reply: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            parse: resp::Limits {
+                max_request_bytes: 64 * 1024 * 1024,
+                max_bulk_bytes: 64 * 1024 * 1024,
+                ..resp::Limits::default()
+            },
+            max_output_buffer_bytes: 256 * 1024 * 1024,
+            max_pending_push_messages: 16 * 1024,
+            max_keys_reply: 10_000_000,
+        }
+    }
+}
+
+pub struct Node {
+    pub tenants: TenantRegistry,
+    pub limits: NodeLimits,
+    pub region: String,
+    pub run_id: String,
+    pub started: Instant,
+    pub tcp_port: u16,
+    next_client_id: AtomicU64,
+    pub total_connections: AtomicU64,
+    pub total_commands: AtomicU64,
+}
+
+impl Node {
+    pub fn new(limits: NodeLimits, region: String, tcp_port: u16) -> Self {
+        use rand::Rng;
+        let run_id: String = (0..40)
+            .map(|_| char::from(b"0123456789abcdef"[rand::thread_rng().gen_range(0..16)]))
+            .collect();
+        Node {
+            tenants: TenantRegistry::default(),
+            limits,
+            region,
+            run_id,
+            started: Instant::now(),
+            tcp_port,
+            next_client_id: AtomicU64::new(1),
+            total_connections: AtomicU64::new(0),
+            total_commands: AtomicU64::new(0),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,139 @@
+//! Pub/sub of one tenant: channel and pattern subscribers and message delivery.
+
+use crate::glob::glob_match;
+use bytes::Bytes;
+use std::collections::HashMap;
+use tokio::sync::mpsc;
+
+/// A message delivered to a subscriber's connection, encoded there for its protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushMessage {
+    Message {
+        channel: Bytes,
+        payload: Bytes,
+    },
+    PMessage {
+        pattern: Bytes,
+        channel: Bytes,
+        payload: Bytes,
+    },
+}
+
+struct Subscriber {
+    tx: mpsc::Sender<PushMessage>,
+    handle: std::sync::Arc<crate::context::ClientHandle>,
+}
+
+#[derive(Default)]
+pub struct PubSub {
+    channels: HashMap<Bytes, HashMap<u64, Subscriber>>,
+    patterns: HashMap<Bytes, HashMap<u64, Subscriber>>,
+}
+
+impl PubSub {
+    pub fn subscribe(
+        &mut self,
+        channel: Bytes,
+        client_id: u64,
+        tx: mpsc::Sender<PushMessage>,
+        handle: std::sync::Arc<crate::context::ClientHandle>,
+    ) {
+        self.channels
+            .entry(channel)
+            .or_default()
+            .insert(client_id, Subscriber { tx, handle });
+    }
+
+    pub fn unsubscribe(&mut self, channel: &[u8], client_id: u64) {
+        if let Some(subs) = self.channels.get_mut(channel) {
+            subs.remove(&client_id);
+            if subs.is_empty() {
+                self.channels.remove(channel);
+            }
+        }
+    }
+
+    pub fn psubscribe(
+        &mut self,
+        pattern: Bytes,
+        client_id: u64,
+        tx: mpsc::Sender<PushMessage>,
+        handle: std::sync::Arc<crate::context::ClientHandle>,
+    ) {
+        self.patterns
+            .entry(pattern)
+            .or_default()
+            .insert(client_id, Subscriber { tx, handle });
+    }
+
+    pub fn punsubscribe(&mut self, pattern: &[u8], client_id: u64) {
+        if let Some(subs) = self.patterns.get_mut(pattern) {
+            subs.remove(&client_id);
+            if subs.is_empty() {
+                self.patterns.remove(pattern);
+            }
+        }
+    }
+
+    /// Delivers to channel subscribers, then to matching pattern subscribers; returns the
+    /// number of receivers. A subscriber whose queue is full is disconnected, as Redis does
+    /// when a pub/sub client passes its output buffer limit.
+    pub fn publish(&self, channel: &Bytes, payload: &Bytes) -> usize {
+        let mut receivers = 0;
+        if let Some(subs) = self.channels.get(channel) {
+            for sub in subs.values() {
+                deliver(
+                    sub,
+                    PushMessage::Message {
+                        channel: channel.clone(),
+                        payload: payload.clone(),
+                    },
+                );
+                receivers += 1;
+            }
+        }
+        for (pattern, subs) in &self.patterns {
+            if glob_match(pattern, channel, false) {
+                for sub in subs.values() {
+                    deliver(
+                        sub,
+                        PushMessage::PMessage {
+                            pattern: pattern.clone(),
+                            channel: channel.clone(),
+                            payload: payload.clone(),
+                        },
+                    );
+                    receivers += 1;
+                }
+            }
+        }
+        receivers
+    }
+
+    /// Active channels, optionally filtered by a glob pattern.
+    pub fn channel_names(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.channels
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
+            .cloned()
+            .collect()
+    }
+
+    pub fn channel_subscribers(&self, channel: &[u8]) -> usize {
+        self.channels.get(channel).map_or(0, |s| s.len())
+    }
+
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
+}
+
+fn deliver(sub: &Subscriber, msg: PushMessage) {
+    if sub.tx.try_send(msg).is_err() {
+        tracing::warn!(
+            client_id = sub.handle.id,
+            "pub/sub subscriber too slow: disconnecting it"
+        );
+        sub.handle.kill();
+    }
+}

@@ -1,0 +1,167 @@
+//! Tenants (databases) hosted by a node and the registry that maps passwords to them.
+
+use crate::blocking::BlockedClients;
+use crate::context::ClientHandle;
+use crate::pubsub::PubSub;
+use bytes::Bytes;
+use keyspace::Db;
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Identifier of a database, stable across restarts (the control plane's id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(pub String);
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Everything a command may change, behind one lock per tenant so that a tenant's commands
+/// are atomic and ordered while different tenants never wait for each other.
+pub struct TenantState {
+    pub db: Db,
+    pub blocked: BlockedClients,
+}
+
+pub struct Tenant {
+    pub id: TenantId,
+    pub password: RwLock<Bytes>,
+    /// This is a `parking_lot` mutex and not a Tokio one: no `.await` happens while it is held.
+    pub state: Mutex<TenantState>,
+    pub pubsub: Mutex<PubSub>,
+    pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+}
+
+impl Tenant {
+    pub fn new(id: TenantId, password: Bytes) -> Self {
+        Tenant {
+            id,
+            password: RwLock::new(password),
+            state: Mutex::new(TenantState {
+                db: Db::default(),
+                blocked: BlockedClients::default(),
+            }),
+            pubsub: Mutex::new(PubSub::default()),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Disconnects every client of this tenant (password reset, removal).
+    pub fn kill_all_clients(&self) {
+        for c in self.clients.lock().values() {
+            c.kill();
+        }
+    }
+}
+
+/// Declares a tenant to host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantConfig {
+    pub id: TenantId,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("password already used by another database")]
+    PasswordInUse,
+    #[error("no such database: {0}")]
+    NotFound(TenantId),
+}
+
+/// Tenants of a node, found by id (admin) or by password (AUTH).
+#[derive(Default)]
+pub struct TenantRegistry {
+    inner: RwLock<RegistryInner>,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    by_id: HashMap<TenantId, Arc<Tenant>>,
+    by_password: HashMap<Bytes, Arc<Tenant>>,
+}
+
+impl TenantRegistry {
+    /// Adds a tenant, or updates the password of an existing one (old password stops working
+    /// and its connections are closed).
+    pub fn upsert(&self, cfg: &TenantConfig) -> Result<Arc<Tenant>, RegistryError> {
+        let password = Bytes::copy_from_slice(cfg.password.as_bytes());
+        let mut inner = self.inner.write();
+        if let Some(other) = inner.by_password.get(&password) {
+            if other.id != cfg.id {
+                return Err(RegistryError::PasswordInUse);
+            }
+        }
+        if let Some(existing) = inner.by_id.get(&cfg.id).cloned() {
+            let old = existing.password.read().clone();
+            if old != password {
+                inner.by_password.remove(&old);
+                *existing.password.write() = password.clone();
+                inner.by_password.insert(password, existing.clone());
+                existing.kill_all_clients();
+            }
+            return Ok(existing);
+        }
+        let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone()));
+        inner.by_id.insert(cfg.id.clone(), tenant.clone());
+        inner.by_password.insert(password, tenant.clone());
+        Ok(tenant)
+    }
+
+    /// Removes a tenant and disconnects its clients; its data is dropped with the last user.
+    pub fn remove(&self, id: &TenantId) -> Result<(), RegistryError> {
+        let mut inner = self.inner.write();
+        let tenant = inner
+            .by_id
+            .remove(id)
+            .ok_or_else(|| RegistryError::NotFound(id.clone()))?;
+        let password = tenant.password.read().clone();
+        inner.by_password.remove(&password);
+        tenant.kill_all_clients();
+        Ok(())
+    }
+
+    pub fn by_password(&self, password: &[u8]) -> Option<Arc<Tenant>> {
+        self.inner.read().by_password.get(password).cloned()
+    }
+
+    pub fn get(&self, id: &TenantId) -> Option<Arc<Tenant>> {
+        self.inner.read().by_id.get(id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Tenant>> {
+        self.inner.read().by_id.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(id: &str, pw: &str) -> TenantConfig {
+        TenantConfig {
+            id: TenantId(id.into()),
+            password: pw.into(),
+        }
+    }
+
+    #[test]
+    fn passwords_select_tenants_and_reset_revokes_old() {
+        let reg = TenantRegistry::default();
+        let a = reg.upsert(&cfg("a", "pa")).unwrap();
+        reg.upsert(&cfg("b", "pb")).unwrap();
+        assert_eq!(reg.by_password(b"pa").unwrap().id, a.id);
+        assert_eq!(
+            reg.upsert(&cfg("c", "pa")).err(),
+            Some(RegistryError::PasswordInUse)
+        );
+        reg.upsert(&cfg("a", "pa2")).unwrap();
+        assert!(reg.by_password(b"pa").is_none());
+        assert_eq!(reg.by_password(b"pa2").unwrap().id, a.id);
+        reg.remove(&TenantId("a".into())).unwrap();
+        assert!(reg.by_password(b"pa2").is_none());
+    }
+}

@@ -1,0 +1,183 @@
+//! Command-line parsing and the `node` / `dev` subcommands. Only this binary reads
+//! configuration (flags, environment); libraries receive plain values.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use redis_server::{Node, NodeLimits, TenantConfig, TenantId};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "tern",
+    version,
+    about = "Managed, pay-as-you-go Redis and Kafka across regions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a data-plane node for one region.
+    Node(NodeArgs),
+    /// Run the whole platform on this machine with a ready database.
+    Dev(DevArgs),
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Region this node serves.
+    #[arg(long, default_value = "dev")]
+    region: String,
+    /// Address for Redis clients.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    redis_addr: SocketAddr,
+    /// A database to host, as ID:PASSWORD (repeatable).
+    #[arg(long = "tenant", value_parser = parse_tenant)]
+    tenants: Vec<TenantConfig>,
+    /// Worker threads (default: the cores this process may use).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write the bound Redis address to this file once listening (for scripts and tests).
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    /// Where state lives (default: the user's data directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address for Redis clients (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    redis_addr: SocketAddr,
+}
+
+fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
+    let (id, password) = s.split_once(':').ok_or("expected ID:PASSWORD")?;
+    if id.is_empty() || password.is_empty() {
+        return Err("ID and PASSWORD must not be empty".into());
+    }
+    Ok(TenantConfig {
+        id: TenantId(id.into()),
+        password: password.into(),
+    })
+}
+
+pub fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Node(args) => run_node(args),
+        Command::Dev(args) => run_dev(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn start_node(
+    region: &str,
+    addr: SocketAddr,
+    tenants: &[TenantConfig],
+    threads: Option<usize>,
+) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
+    let node = Arc::new(Node::new(
+        NodeLimits::default(),
+        region.to_string(),
+        addr.port(),
+    ));
+    for t in tenants {
+        node.tenants
+            .upsert(t)
+            .with_context(|| format!("adding database {}", t.id))?;
+    }
+    let server = redis_server::start(
+        node.clone(),
+        addr,
+        threads.unwrap_or_else(redis_server::default_threads),
+    )
+    .with_context(|| format!("listening on {addr}"))?;
+    Ok((node, server.local_addr))
+}
+
+fn wait_for_ctrl_c() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(tokio::signal::ctrl_c())?;
+    Ok(())
+}
+
+fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let (_node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads)?;
+    tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
+    if let Some(path) = args.ready_file {
+        std::fs::write(&path, addr.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    wait_for_ctrl_c()
+}
+
+fn random_password() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(dir).join("tern");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".local/share/tern");
+    }
+    PathBuf::from(".tern")
+}
+
+fn run_dev(args: DevArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    // The dev database keeps its password across runs so saved connection strings work.
+    let password_file = data_dir.join("dev-password");
+    let password = match std::fs::read_to_string(&password_file) {
+        Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
+        _ => {
+            let p = random_password();
+            std::fs::write(&password_file, &p)
+                .with_context(|| format!("writing {}", password_file.display()))?;
+            p
+        }
+    };
+    let tenant = TenantConfig {
+        id: TenantId("dev".into()),
+        password: password.clone(),
+    };
+    let (_node, addr) = start_node("dev", args.redis_addr, &[tenant], None)?;
+    println!("tern dev is running (data in {}).", data_dir.display());
+    println!("Redis database 'dev' is ready:");
+    println!("redis://default:{password}@{addr}");
+    println!();
+    println!("Next: redis-cli -u redis://default:{password}@{addr} PING");
+    println!("Press Ctrl-C to stop.");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    wait_for_ctrl_c()
+}

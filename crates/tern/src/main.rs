@@ -1,0 +1,11 @@
+//! The `tern` binary: `tern node` serves the data plane, `tern dev` runs the platform locally.
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
