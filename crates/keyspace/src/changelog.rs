@@ -26,10 +26,7 @@ impl ChangeRecord {
             buf.extend_from_slice(&(a.len() as u32).to_le_bytes());
             buf.extend_from_slice(a);
         }
-        ChangeRecord {
-            offset,
-            encoded: Bytes::from(buf),
-        }
+        ChangeRecord { offset, encoded: Bytes::from(buf) }
     }
 
     /// The command of this record, as arguments (zero-copy slices of the record).
@@ -38,8 +35,7 @@ impl ChangeRecord {
         let mut pos = 0;
         let data = &self.encoded;
         while pos + 4 <= data.len() {
-            let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]])
-                as usize;
+            let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
             pos += 4;
             let end = (pos + len).min(data.len());
             out.push(data.slice(pos..end));
@@ -69,12 +65,7 @@ pub struct OffsetTrimmed {
 
 impl ChangeLog {
     pub fn new(max_backlog_bytes: usize) -> Self {
-        ChangeLog {
-            last_offset: 0,
-            backlog: VecDeque::new(),
-            backlog_bytes: 0,
-            max_backlog_bytes,
-        }
+        ChangeLog { last_offset: 0, backlog: VecDeque::new(), backlog_bytes: 0, max_backlog_bytes }
     }
 
     /// Offset of the newest record (0 when nothing was ever written).
@@ -101,18 +92,10 @@ impl ChangeLog {
     }
 
     /// Records with an offset strictly greater than `after`, oldest first.
-    pub fn read_after(
-        &self,
-        after: u64,
-    ) -> Result<impl Iterator<Item = &ChangeRecord>, OffsetTrimmed> {
-        let oldest = self
-            .backlog
-            .front()
-            .map_or(self.last_offset + 1, |r| r.offset);
+    pub fn read_after(&self, after: u64) -> Result<impl Iterator<Item = &ChangeRecord>, OffsetTrimmed> {
+        let oldest = self.backlog.front().map_or(self.last_offset + 1, |r| r.offset);
         if after + 1 < oldest {
-            return Err(OffsetTrimmed {
-                oldest_available: oldest,
-            });
+            return Err(OffsetTrimmed { oldest_available: oldest });
         }
         let skip = (after + 1 - oldest) as usize;
         Ok(self.backlog.iter().skip(skip))
@@ -124,9 +107,7 @@ mod tests {
     use super::*;
 
     fn rec(s: &str) -> Vec<Bytes> {
-        s.split(' ')
-            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
-            .collect()
+        s.split(' ').map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
     }
 
     #[test]

@@ -181,13 +181,7 @@ impl Db {
     pub fn insert(&mut self, key: &[u8], value: Value) {
         self.expire_if_needed(key);
         self.signal_modified(key);
-        if let Some(old) = self.entries.insert(
-            blob(key),
-            Entry {
-                value,
-                expire_at_ms: 0,
-            },
-        ) {
+        if let Some(old) = self.entries.insert(blob(key), Entry { value, expire_at_ms: 0 }) {
             if old.expire_at_ms != 0 {
                 self.volatile.swap_remove(key);
             }
@@ -201,13 +195,7 @@ impl Db {
         match self.entries.get_mut(key) {
             Some(e) => e.value = value,
             None => {
-                self.entries.insert(
-                    blob(key),
-                    Entry {
-                        value,
-                        expire_at_ms: 0,
-                    },
-                );
+                self.entries.insert(blob(key), Entry { value, expire_at_ms: 0 });
             }
         }
     }
@@ -237,11 +225,7 @@ impl Db {
 
     /// Deletes the key if it holds an empty collection (Redis never keeps empty ones).
     pub fn remove_if_empty(&mut self, key: &[u8]) {
-        if self
-            .entries
-            .get(key)
-            .is_some_and(|e| e.value.is_empty_collection())
-        {
+        if self.entries.get(key).is_some_and(|e| e.value.is_empty_collection()) {
             self.remove(key);
         }
     }
@@ -354,10 +338,7 @@ impl Db {
                     break;
                 };
                 examined += 1;
-                let is_expired = self
-                    .entries
-                    .get(key.as_slice())
-                    .is_none_or(|e| self.is_expired(e));
+                let is_expired = self.entries.get(key.as_slice()).is_none_or(|e| self.is_expired(e));
                 if is_expired {
                     if self.entries.contains_key(key.as_slice()) {
                         self.delete_expired(&key);
@@ -412,11 +393,7 @@ macro_rules! typed_access {
 
             /// Write access; with `create`, an absent key is created empty (the caller must
             /// add to it or call `remove_if_empty`). Marks the key modified.
-            pub fn $write(
-                &mut self,
-                key: &[u8],
-                create: bool,
-            ) -> Result<Option<&mut $ty>, WrongType> {
+            pub fn $write(&mut self, key: &[u8], create: bool) -> Result<Option<&mut $ty>, WrongType> {
                 match self.get(key) {
                     None if create => self.insert(key, Value::$variant(Box::new($new))),
                     None => return Ok(None),
@@ -525,11 +502,7 @@ pub fn scan_positions(len: usize, cursor: u64, count: usize) -> (impl Iterator<I
     if len == 0 {
         return ((0..0).rev(), 0);
     }
-    let top = if cursor == 0 {
-        len - 1
-    } else {
-        (cursor as usize - 1).min(len - 1)
-    };
+    let top = if cursor == 0 { len - 1 } else { (cursor as usize - 1).min(len - 1) };
     let count = count.max(1);
     let low = (top + 1).saturating_sub(count);
     let next = low as u64; // position low-1, encoded +1
@@ -619,10 +592,7 @@ mod tests {
             }
         }
         for i in 0..500 {
-            assert!(
-                seen.contains(&blob(format!("k{i}").as_bytes())),
-                "missing k{i}"
-            );
+            assert!(seen.contains(&blob(format!("k{i}").as_bytes())), "missing k{i}");
         }
     }
 
@@ -647,10 +617,7 @@ mod tests {
         let mut db = Db::default();
         db.insert(b"s", s("v"));
         assert_eq!(db.list_mut(b"s", true).err(), Some(WrongType));
-        db.list_mut(b"l", true)
-            .unwrap()
-            .unwrap()
-            .push_back(blob(b"a"));
+        db.list_mut(b"l", true).unwrap().unwrap().push_back(blob(b"a"));
         assert_eq!(db.list(b"l").unwrap().unwrap().len(), 1);
         assert!(db.list_mut(b"none", false).unwrap().is_none());
         db.list_mut(b"l", false).unwrap().unwrap().clear();

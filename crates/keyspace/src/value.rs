@@ -46,7 +46,7 @@ impl Value {
             Value::List(l) => l.is_empty(),
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
-            Value::ZSet(z) => z.len() == 0,
+            Value::ZSet(z) => z.is_empty(),
         }
     }
 
@@ -54,12 +54,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => {
-                if s.len() <= 20
-                    && std::str::from_utf8(s)
-                        .ok()
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .is_some()
-                {
+                if s.len() <= 20 && std::str::from_utf8(s).ok().and_then(|t| t.parse::<i64>().ok()).is_some() {
                     "int"
                 } else if s.len() <= 44 {
                     "embstr"
@@ -82,12 +77,8 @@ impl Value {
                 }
             }
             Value::Set(s) => {
-                let all_ints = s.iter().all(|m| {
-                    std::str::from_utf8(m)
-                        .ok()
-                        .and_then(|t| t.parse::<i64>().ok())
-                        .is_some()
-                });
+                let all_ints =
+                    s.iter().all(|m| std::str::from_utf8(m).ok().and_then(|t| t.parse::<i64>().ok()).is_some());
                 if all_ints && s.len() <= 512 {
                     "intset"
                 } else if s.len() <= 128 && s.iter().all(|m| m.len() <= 64) {
@@ -171,11 +162,9 @@ impl ZSetValue {
         let old = self.scores.insert(crate::value::blob(member), score);
         if let Some(old_score) = old {
             // Normalise -0.0 to 0.0 when comparing so the ordered copy is found.
-            self.order
-                .remove(&(Score(old_score), crate::value::blob(member)));
+            self.order.remove(&(Score(old_score), crate::value::blob(member)));
         }
-        self.order
-            .insert((Score(score), crate::value::blob(member)));
+        self.order.insert((Score(score), crate::value::blob(member)));
         old
     }
 
@@ -193,11 +182,7 @@ impl ZSetValue {
     /// 0-based rank of a member in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(
-            self.order
-                .range(..(Score(score), crate::value::blob(member)))
-                .count(),
-        )
+        Some(self.order.range(..(Score(score), crate::value::blob(member))).count())
     }
 }
 

@@ -13,11 +13,7 @@ pub fn parse_i64(arg: &[u8]) -> Option<i64> {
     if arg.is_empty() || arg.len() > 20 {
         return None;
     }
-    let (neg, digits) = if arg[0] == b'-' {
-        (true, &arg[1..])
-    } else {
-        (false, arg)
-    };
+    let (neg, digits) = if arg[0] == b'-' { (true, &arg[1..]) } else { (false, arg) };
     if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
         return None;
     }
@@ -27,11 +23,7 @@ pub fn parse_i64(arg: &[u8]) -> Option<i64> {
             return None;
         }
         let digit = (d - b'0') as i64;
-        v = if neg {
-            v.checked_mul(10)?.checked_sub(digit)?
-        } else {
-            v.checked_mul(10)?.checked_add(digit)?
-        };
+        v = if neg { v.checked_mul(10)?.checked_sub(digit)? } else { v.checked_mul(10)?.checked_add(digit)? };
     }
     Some(v)
 }
@@ -73,8 +65,7 @@ pub fn float(arg: &[u8]) -> Result<f64, CommandError> {
 
 /// Timeout argument of blocking commands, in seconds (may be fractional); 0 = forever.
 pub fn timeout_secs(arg: &[u8]) -> Result<Option<std::time::Duration>, CommandError> {
-    let v = parse_f64(arg)
-        .ok_or_else(|| CommandError::err("timeout is not a float or out of range"))?;
+    let v = parse_f64(arg).ok_or_else(|| CommandError::err("timeout is not a float or out of range"))?;
     if v < 0.0 {
         return Err(CommandError::err("timeout is negative"));
     }

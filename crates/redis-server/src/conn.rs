@@ -36,30 +36,18 @@ pub struct Connection {
 
 enum BatchEnd {
     Done,
-    Block {
-        tenant: Arc<Tenant>,
-        waiter: WaiterId,
-        rx: oneshot::Receiver<Reply>,
-        req: crate::context::BlockRequest,
-    },
+    Block { tenant: Arc<Tenant>, waiter: WaiterId, rx: oneshot::Receiver<Reply>, req: crate::context::BlockRequest },
 }
 
 impl Connection {
     pub fn new(node: Arc<Node>, stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let local = stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = node.next_client_id();
         let handle = Arc::new(ClientHandle::new(id, peer, local, unix_time_ms()));
         let (push_tx, push_rx) = mpsc::channel(node.limits.max_pending_push_messages);
-        node.total_connections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        node.total_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Connection {
             node,
             stream,
@@ -149,13 +137,7 @@ impl Connection {
                 continue;
             }
             let end = self.run_batch(&requests, &mut next);
-            if let BatchEnd::Block {
-                tenant,
-                waiter,
-                rx,
-                req,
-            } = end
-            {
+            if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 if !self.out.is_empty() {
                     self.stream.write_all(&self.out).await?;
                     self.out.clear();
@@ -181,10 +163,7 @@ impl Connection {
     fn run_batch(&mut self, requests: &[Vec<Bytes>], next: &mut usize) -> BatchEnd {
         let node = self.node.clone();
         let Some(tenant) = self.client.tenant.clone() else {
-            while *next < requests.len()
-                && self.client.tenant.is_none()
-                && !requests[*next].is_empty()
-            {
+            while *next < requests.len() && self.client.tenant.is_none() && !requests[*next].is_empty() {
                 let reply = {
                     let mut ctx = Ctx::new(&mut self.limbo, &mut self.client, &node);
                     dispatch(&mut ctx, &requests[*next])
@@ -230,12 +209,7 @@ impl Connection {
                 );
                 drop(guard);
                 self.note_activity(requests, last_command);
-                return BatchEnd::Block {
-                    tenant,
-                    waiter,
-                    rx,
-                    req,
-                };
+                return BatchEnd::Block { tenant, waiter, rx, req };
             }
             self.emit(reply);
             if self.client.pending_auth.is_some()
@@ -254,10 +228,7 @@ impl Connection {
 
     fn note_activity(&self, requests: &[Vec<Bytes>], last: Option<usize>) {
         let now = unix_time_ms();
-        self.client
-            .handle
-            .last_interaction_ms
-            .store(now, std::sync::atomic::Ordering::Relaxed);
+        self.client.handle.last_interaction_ms.store(now, std::sync::atomic::Ordering::Relaxed);
         if let Some(i) = last {
             let name = crate::args::lower_name(&requests[i][0]);
             let mut info = self.client.handle.info.lock();
@@ -265,9 +236,7 @@ impl Connection {
                 info.last_command = name;
             }
         }
-        self.node
-            .total_commands
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.node.total_commands.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Waits for a blocked command to be served, time out, or the client to go away.
@@ -351,11 +320,7 @@ impl Connection {
                 Reply::Bulk(channel),
                 Reply::Bulk(payload),
             ]),
-            PushMessage::PMessage {
-                pattern,
-                channel,
-                payload,
-            } => Reply::Push(vec![
+            PushMessage::PMessage { pattern, channel, payload } => Reply::Push(vec![
                 Reply::Bulk(Bytes::from_static(b"pmessage")),
                 Reply::Bulk(pattern),
                 Reply::Bulk(channel),
@@ -399,10 +364,7 @@ impl Connection {
             self.client.multi = None;
         }
         if let Some(tenant) = new {
-            tenant
-                .clients
-                .lock()
-                .insert(self.client.id, self.client.handle.clone());
+            tenant.clients.lock().insert(self.client.id, self.client.handle.clone());
             self.client.tenant = Some(tenant);
         }
     }

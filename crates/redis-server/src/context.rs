@@ -81,10 +81,7 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(now_ms),
             killed: AtomicBool::new(false),
             kill_notify: Notify::new(),
-            info: parking_lot::Mutex::new(ClientInfo {
-                protocol: 2,
-                ..ClientInfo::default()
-            }),
+            info: parking_lot::Mutex::new(ClientInfo { protocol: 2, ..ClientInfo::default() }),
         }
     }
 
@@ -171,13 +168,7 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(db: &'a mut Db, client: &'a mut ClientState, node: &'a Arc<Node>) -> Self {
-        Ctx {
-            db,
-            client,
-            node,
-            propagate: Propagate::AsIs,
-            block: None,
-        }
+        Ctx { db, client, node, propagate: Propagate::AsIs, block: None }
     }
 
     /// Whether a blocking command may block now (not inside MULTI/EXEC or a script).
@@ -196,8 +187,5 @@ impl<'a> Ctx<'a> {
 }
 
 pub fn unix_time_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -19,9 +19,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     if ctx.db.has_expired_pending() {
         for key in ctx.db.drain_expired() {
             expiry_changes += 1;
-            ctx.db
-                .change_log
-                .append(&[Bytes::from_static(b"DEL"), Bytes::copy_from_slice(&key)]);
+            ctx.db.change_log.append(&[Bytes::from_static(b"DEL"), Bytes::copy_from_slice(&key)]);
         }
     }
     let changed = ctx.db.dirty.saturating_sub(dirty_before) > expiry_changes;
@@ -42,10 +40,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
 }
 
 fn unknown_command(args: &[Bytes]) -> Reply {
-    let mut msg = format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        printable(&args[0], 128)
-    );
+    let mut msg = format!("ERR unknown command '{}', with args beginning with: ", printable(&args[0], 128));
     for arg in args.iter().skip(1).take(16) {
         msg.push_str(&format!("'{}' ", printable(arg, 128)));
     }
@@ -80,7 +75,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if !spec.flags.contains(Flags::NO_MULTI_QUEUE) {
             if spec.flags.contains(Flags::NO_MULTI) {
                 multi.aborted = true;
-                return Reply::error(format!("ERR Command not allowed inside a transaction"));
+                return Reply::error("ERR Command not allowed inside a transaction");
             }
             multi.queue.push(args.to_vec());
             return Reply::status("QUEUED");

@@ -137,11 +137,7 @@ mod tests {
             ("news.*", "news.tech", true),
         ];
         for (p, s, want) in cases {
-            assert_eq!(
-                glob_match(p.as_bytes(), s.as_bytes(), false),
-                *want,
-                "{p} ~ {s}"
-            );
+            assert_eq!(glob_match(p.as_bytes(), s.as_bytes(), false), *want, "{p} ~ {s}");
         }
         assert!(glob_match(b"HELLO", b"hello", true));
     }

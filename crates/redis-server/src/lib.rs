@@ -14,6 +14,8 @@ pub mod node;
 pub mod pubsub;
 pub mod server;
 pub mod tenant;
+#[cfg(test)]
+pub mod testing;
 
 pub use node::{Node, NodeLimits};
 pub use server::{default_threads, start, RedisServer};

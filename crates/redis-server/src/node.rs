@@ -46,9 +46,8 @@ pub struct Node {
 impl Node {
     pub fn new(limits: NodeLimits, region: String, tcp_port: u16) -> Self {
         use rand::Rng;
-        let run_id: String = (0..40)
-            .map(|_| char::from(b"0123456789abcdef"[rand::thread_rng().gen_range(0..16)]))
-            .collect();
+        let run_id: String =
+            (0..40).map(|_| char::from(b"0123456789abcdef"[rand::thread_rng().gen_range(0..16)])).collect();
         Node {
             tenants: TenantRegistry::default(),
             limits,

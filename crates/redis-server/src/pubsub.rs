@@ -8,15 +8,8 @@ use tokio::sync::mpsc;
 /// A message delivered to a subscriber's connection, encoded there for its protocol.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushMessage {
-    Message {
-        channel: Bytes,
-        payload: Bytes,
-    },
-    PMessage {
-        pattern: Bytes,
-        channel: Bytes,
-        payload: Bytes,
-    },
+    Message { channel: Bytes, payload: Bytes },
+    PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
 }
 
 struct Subscriber {
@@ -38,10 +31,7 @@ impl PubSub {
         tx: mpsc::Sender<PushMessage>,
         handle: std::sync::Arc<crate::context::ClientHandle>,
     ) {
-        self.channels
-            .entry(channel)
-            .or_default()
-            .insert(client_id, Subscriber { tx, handle });
+        self.channels.entry(channel).or_default().insert(client_id, Subscriber { tx, handle });
     }
 
     pub fn unsubscribe(&mut self, channel: &[u8], client_id: u64) {
@@ -60,10 +50,7 @@ impl PubSub {
         tx: mpsc::Sender<PushMessage>,
         handle: std::sync::Arc<crate::context::ClientHandle>,
     ) {
-        self.patterns
-            .entry(pattern)
-            .or_default()
-            .insert(client_id, Subscriber { tx, handle });
+        self.patterns.entry(pattern).or_default().insert(client_id, Subscriber { tx, handle });
     }
 
     pub fn punsubscribe(&mut self, pattern: &[u8], client_id: u64) {
@@ -82,13 +69,7 @@ impl PubSub {
         let mut receivers = 0;
         if let Some(subs) = self.channels.get(channel) {
             for sub in subs.values() {
-                deliver(
-                    sub,
-                    PushMessage::Message {
-                        channel: channel.clone(),
-                        payload: payload.clone(),
-                    },
-                );
+                deliver(sub, PushMessage::Message { channel: channel.clone(), payload: payload.clone() });
                 receivers += 1;
             }
         }
@@ -112,11 +93,7 @@ impl PubSub {
 
     /// Active channels, optionally filtered by a glob pattern.
     pub fn channel_names(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        self.channels
-            .keys()
-            .filter(|c| pattern.is_none_or(|p| glob_match(p, c, false)))
-            .cloned()
-            .collect()
+        self.channels.keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
     }
 
     pub fn channel_subscribers(&self, channel: &[u8]) -> usize {
@@ -130,10 +107,7 @@ impl PubSub {
 
 fn deliver(sub: &Subscriber, msg: PushMessage) {
     if sub.tx.try_send(msg).is_err() {
-        tracing::warn!(
-            client_id = sub.handle.id,
-            "pub/sub subscriber too slow: disconnecting it"
-        );
+        tracing::warn!(client_id = sub.handle.id, "pub/sub subscriber too slow: disconnecting it");
         sub.handle.kill();
     }
 }

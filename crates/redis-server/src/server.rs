@@ -20,9 +20,7 @@ pub struct RedisServer {
 
 /// Number of worker threads: the cores this process may run on (respects `taskset`).
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 fn bind_reuseport(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
@@ -47,32 +45,24 @@ pub fn start(node: Arc<Node>, addr: SocketAddr, threads: usize) -> std::io::Resu
     let mut handles = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
         let node = node.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("redis-{i}"))
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot start a runtime thread");
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    if i == 0 {
-                        tokio::spawn(expire_cycle(node.clone()));
-                    }
-                    accept_loop(node, listener).await;
-                });
-            })?;
+        let handle = std::thread::Builder::new().name(format!("redis-{i}")).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a runtime thread");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                if i == 0 {
+                    tokio::spawn(expire_cycle(node.clone()));
+                }
+                accept_loop(node, listener).await;
+            });
+        })?;
         handles.push(handle);
     }
-    Ok(RedisServer {
-        local_addr,
-        threads: handles,
-    })
+    Ok(RedisServer { local_addr, threads: handles })
 }
 
 async fn accept_loop(node: Arc<Node>, listener: std::net::TcpListener) {
@@ -110,10 +100,7 @@ async fn expire_cycle(node: Arc<Node>) {
             state.db.set_clock(crate::context::unix_time_ms());
             state.db.active_expire(EXPIRE_CYCLE_MAX_SAMPLES);
             for key in state.db.drain_expired() {
-                state.db.change_log.append(&[
-                    bytes::Bytes::from_static(b"DEL"),
-                    bytes::Bytes::copy_from_slice(&key),
-                ]);
+                state.db.change_log.append(&[bytes::Bytes::from_static(b"DEL"), bytes::Bytes::copy_from_slice(&key)]);
             }
         }
     }

@@ -40,10 +40,7 @@ impl Tenant {
         Tenant {
             id,
             password: RwLock::new(password),
-            state: Mutex::new(TenantState {
-                db: Db::default(),
-                blocked: BlockedClients::default(),
-            }),
+            state: Mutex::new(TenantState { db: Db::default(), blocked: BlockedClients::default() }),
             pubsub: Mutex::new(PubSub::default()),
             clients: Mutex::new(HashMap::new()),
         }
@@ -114,10 +111,7 @@ impl TenantRegistry {
     /// Removes a tenant and disconnects its clients; its data is dropped with the last user.
     pub fn remove(&self, id: &TenantId) -> Result<(), RegistryError> {
         let mut inner = self.inner.write();
-        let tenant = inner
-            .by_id
-            .remove(id)
-            .ok_or_else(|| RegistryError::NotFound(id.clone()))?;
+        let tenant = inner.by_id.remove(id).ok_or_else(|| RegistryError::NotFound(id.clone()))?;
         let password = tenant.password.read().clone();
         inner.by_password.remove(&password);
         tenant.kill_all_clients();
@@ -142,10 +136,7 @@ mod tests {
     use super::*;
 
     fn cfg(id: &str, pw: &str) -> TenantConfig {
-        TenantConfig {
-            id: TenantId(id.into()),
-            password: pw.into(),
-        }
+        TenantConfig { id: TenantId(id.into()), password: pw.into() }
     }
 
     #[test]
@@ -154,10 +145,7 @@ mod tests {
         let a = reg.upsert(&cfg("a", "pa")).unwrap();
         reg.upsert(&cfg("b", "pb")).unwrap();
         assert_eq!(reg.by_password(b"pa").unwrap().id, a.id);
-        assert_eq!(
-            reg.upsert(&cfg("c", "pa")).err(),
-            Some(RegistryError::PasswordInUse)
-        );
+        assert_eq!(reg.upsert(&cfg("c", "pa")).err(), Some(RegistryError::PasswordInUse));
         reg.upsert(&cfg("a", "pa2")).unwrap();
         assert!(reg.by_password(b"pa").is_none());
         assert_eq!(reg.by_password(b"pa2").unwrap().id, a.id);

@@ -54,10 +54,7 @@ const MAX_COUNT_LINE: usize = 64;
 /// Returns `Ok(None)` when more bytes are needed (nothing is consumed), `Ok(Some(args))`
 /// when a whole request was consumed (an empty `args` means an empty line or `*0`, which the
 /// caller skips), and `Err` on a framing error.
-pub fn parse_request(
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<Vec<Bytes>>, ParseError> {
+pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -103,11 +100,7 @@ fn parse_int(digits: &[u8]) -> Option<i64> {
 }
 
 /// Reads a `<prefix><int>\r\n` line at `pos`; returns the integer and the position after it.
-fn read_count_line(
-    buf: &[u8],
-    pos: usize,
-    err: ParseError,
-) -> Result<Option<(i64, usize)>, ParseError> {
+fn read_count_line(buf: &[u8], pos: usize, err: ParseError) -> Result<Option<(i64, usize)>, ParseError> {
     let cr = match find_crlf(buf, pos, MAX_COUNT_LINE) {
         Ok(Some(cr)) => cr,
         Ok(None) => return Ok(None),
@@ -124,8 +117,7 @@ fn read_count_line(
 }
 
 fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
-    let Some((count, mut pos)) = read_count_line(buf, 0, ParseError::InvalidMultibulkLength)?
-    else {
+    let Some((count, mut pos)) = read_count_line(buf, 0, ParseError::InvalidMultibulkLength)? else {
         return Ok(None);
     };
     if count <= 0 {
@@ -150,11 +142,7 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
             return Ok(None);
         };
         if len < 0 || len as u64 > limits.max_bulk_bytes as u64 {
-            return Err(if len < 0 {
-                ParseError::InvalidBulkLength
-            } else {
-                ParseError::RequestTooLarge
-            });
+            return Err(if len < 0 { ParseError::InvalidBulkLength } else { ParseError::RequestTooLarge });
         }
         let len = len as usize;
         total = total.saturating_add(len);
@@ -171,12 +159,7 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         pos = after + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(
-        spans
-            .into_iter()
-            .map(|(start, len)| frame.slice(start..start + len))
-            .collect(),
-    ))
+    Ok(Some(spans.into_iter().map(|(start, len)| frame.slice(start..start + len)).collect()))
 }
 
 fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
@@ -296,13 +279,7 @@ mod tests {
     #[test]
     fn multibulk_and_pipelining() {
         let got = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n").unwrap();
-        assert_eq!(
-            got,
-            vec![
-                vec![Bytes::from("GET"), Bytes::from("k")],
-                vec![Bytes::from("PING")]
-            ]
-        );
+        assert_eq!(got, vec![vec![Bytes::from("GET"), Bytes::from("k")], vec![Bytes::from("PING")]]);
     }
 
     #[test]
@@ -310,11 +287,7 @@ mod tests {
         let full = b"*2\r\n$3\r\nSET\r\n$5\r\nhello\r\n";
         for cut in 0..full.len() {
             let mut buf = BytesMut::from(&full[..cut]);
-            assert_eq!(
-                parse_request(&mut buf, &Limits::default()),
-                Ok(None),
-                "cut at {cut}"
-            );
+            assert_eq!(parse_request(&mut buf, &Limits::default()), Ok(None), "cut at {cut}");
             assert_eq!(buf.len(), cut);
         }
     }
@@ -327,71 +300,38 @@ mod tests {
 
     #[test]
     fn huge_lengths_are_refused_before_buffering() {
-        let limits = Limits {
-            max_bulk_bytes: 100,
-            ..Limits::default()
-        };
+        let limits = Limits { max_bulk_bytes: 100, ..Limits::default() };
         let mut buf = BytesMut::from(&b"*1\r\n$999999999\r\n"[..]);
-        assert_eq!(
-            parse_request(&mut buf, &limits),
-            Err(ParseError::RequestTooLarge)
-        );
+        assert_eq!(parse_request(&mut buf, &limits), Err(ParseError::RequestTooLarge));
         let mut buf = BytesMut::from(&b"*99999999999\r\n"[..]);
-        assert_eq!(
-            parse_request(&mut buf, &limits),
-            Err(ParseError::InvalidMultibulkLength)
-        );
+        assert_eq!(parse_request(&mut buf, &limits), Err(ParseError::InvalidMultibulkLength));
         let mut buf = BytesMut::from(&b"*1\r\n$99999999999999999999999\r\n"[..]);
         assert!(parse_request(&mut buf, &limits).is_err());
     }
 
     #[test]
     fn garbage_is_an_error() {
-        assert_eq!(
-            parse_all(b"*1\r\n+foo\r\n"),
-            Err(ParseError::ExpectedBulk('+'))
-        );
-        assert_eq!(
-            parse_all(b"*x\r\n"),
-            Err(ParseError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$-5\r\n"),
-            Err(ParseError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$3\r\nabcde\r\n"),
-            Err(ParseError::InvalidBulkLength)
-        );
+        assert_eq!(parse_all(b"*1\r\n+foo\r\n"), Err(ParseError::ExpectedBulk('+')));
+        assert_eq!(parse_all(b"*x\r\n"), Err(ParseError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*1\r\n$-5\r\n"), Err(ParseError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n$3\r\nabcde\r\n"), Err(ParseError::InvalidBulkLength));
     }
 
     #[test]
     fn inline_commands() {
         let got = parse_all(b"set k \"a b\\n\"\r\nPING\n\r\n").unwrap();
-        assert_eq!(
-            got[0],
-            vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a b\n")]
-        );
+        assert_eq!(got[0], vec![Bytes::from("set"), Bytes::from("k"), Bytes::from("a b\n")]);
         assert_eq!(got[1], vec![Bytes::from("PING")]);
         assert!(got[2].is_empty());
-        assert_eq!(
-            parse_all(b"get \"abc\r\n"),
-            Err(ParseError::UnbalancedQuotes)
-        );
+        assert_eq!(parse_all(b"get \"abc\r\n"), Err(ParseError::UnbalancedQuotes));
         assert_eq!(parse_all(b"echo '\\'x'\n").unwrap()[0][1].as_ref(), b"'x");
         assert_eq!(parse_all(b"echo \"\\x41\"\n").unwrap()[0][1].as_ref(), b"A");
     }
 
     #[test]
     fn inline_without_newline_is_bounded() {
-        let limits = Limits {
-            max_inline_bytes: 8,
-            ..Limits::default()
-        };
+        let limits = Limits { max_inline_bytes: 8, ..Limits::default() };
         let mut buf = BytesMut::from(&b"aaaaaaaaaaaaaaaaaaaa"[..]);
-        assert_eq!(
-            parse_request(&mut buf, &limits),
-            Err(ParseError::InlineTooLong)
-        );
+        assert_eq!(parse_request(&mut buf, &limits), Err(ParseError::InlineTooLong));
     }
 }

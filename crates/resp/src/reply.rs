@@ -83,16 +83,8 @@ impl Reply {
             }
             Reply::Integer(i) => put_prefixed_int(out, b':', *i),
             Reply::Bulk(b) => put_bulk(out, b),
-            Reply::Nil => out.put_slice(if proto == Protocol::Resp3 {
-                b"_\r\n"
-            } else {
-                b"$-1\r\n"
-            }),
-            Reply::NilArray => out.put_slice(if proto == Protocol::Resp3 {
-                b"_\r\n"
-            } else {
-                b"*-1\r\n"
-            }),
+            Reply::Nil => out.put_slice(if proto == Protocol::Resp3 { b"_\r\n" } else { b"$-1\r\n" }),
+            Reply::NilArray => out.put_slice(if proto == Protocol::Resp3 { b"_\r\n" } else { b"*-1\r\n" }),
             Reply::Array(items) => {
                 put_prefixed_int(out, b'*', items.len() as i64);
                 for item in items {
@@ -100,21 +92,13 @@ impl Reply {
                 }
             }
             Reply::Set(items) => {
-                put_prefixed_int(
-                    out,
-                    if proto == Protocol::Resp3 { b'~' } else { b'*' },
-                    items.len() as i64,
-                );
+                put_prefixed_int(out, if proto == Protocol::Resp3 { b'~' } else { b'*' }, items.len() as i64);
                 for item in items {
                     item.encode(proto, out);
                 }
             }
             Reply::Push(items) => {
-                put_prefixed_int(
-                    out,
-                    if proto == Protocol::Resp3 { b'>' } else { b'*' },
-                    items.len() as i64,
-                );
+                put_prefixed_int(out, if proto == Protocol::Resp3 { b'>' } else { b'*' }, items.len() as i64);
                 for item in items {
                     item.encode(proto, out);
                 }
@@ -164,10 +148,7 @@ impl Reply {
 /// Status and error lines must not contain CR or LF; Redis replaces them with spaces.
 fn put_line_safe(out: &mut BytesMut, s: &[u8]) {
     if s.iter().any(|&c| c == b'\r' || c == b'\n') {
-        out.extend(
-            s.iter()
-                .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
-        );
+        out.extend(s.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
     } else {
         out.put_slice(s);
     }
@@ -256,10 +237,7 @@ mod tests {
         assert_eq!(enc(&Reply::NilArray, Resp2), "*-1\r\n");
         assert_eq!(enc(&Reply::Nil, Resp3), "_\r\n");
         assert_eq!(enc(&Reply::Integer(-42), Resp2), ":-42\r\n");
-        assert_eq!(
-            enc(&Reply::Integer(i64::MIN), Resp2),
-            ":-9223372036854775808\r\n"
-        );
+        assert_eq!(enc(&Reply::Integer(i64::MIN), Resp2), ":-9223372036854775808\r\n");
         let map = Reply::Map(vec![(Reply::bulk(b"a"), Reply::Integer(1))]);
         assert_eq!(enc(&map, Resp2), "*2\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc(&map, Resp3), "%1\r\n$1\r\na\r\n:1\r\n");
@@ -270,10 +248,7 @@ mod tests {
         assert_eq!(enc(&Reply::Set(vec![]), Resp3), "~0\r\n");
         assert_eq!(enc(&Reply::Push(vec![]), Resp3), ">0\r\n");
         assert_eq!(enc(&Reply::error("ERR a\r\nb"), Resp2), "-ERR a  b\r\n");
-        assert_eq!(
-            enc(&Reply::Verbatim(Bytes::from("hi")), Resp3),
-            "=6\r\ntxt:hi\r\n"
-        );
+        assert_eq!(enc(&Reply::Verbatim(Bytes::from("hi")), Resp3), "=6\r\ntxt:hi\r\n");
     }
 
     #[test]

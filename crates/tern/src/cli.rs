@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "tern",
-    version,
-    about = "Managed, pay-as-you-go Redis and Kafka across regions"
-)]
+#[command(name = "tern", version, about = "Managed, pay-as-you-go Redis and Kafka across regions")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,10 +57,7 @@ fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
     if id.is_empty() || password.is_empty() {
         return Err("ID and PASSWORD must not be empty".into());
     }
-    Ok(TenantConfig {
-        id: TenantId(id.into()),
-        password: password.into(),
-    })
+    Ok(TenantConfig { id: TenantId(id.into()), password: password.into() })
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -95,29 +88,17 @@ fn start_node(
     tenants: &[TenantConfig],
     threads: Option<usize>,
 ) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
-    let node = Arc::new(Node::new(
-        NodeLimits::default(),
-        region.to_string(),
-        addr.port(),
-    ));
+    let node = Arc::new(Node::new(NodeLimits::default(), region.to_string(), addr.port()));
     for t in tenants {
-        node.tenants
-            .upsert(t)
-            .with_context(|| format!("adding database {}", t.id))?;
+        node.tenants.upsert(t).with_context(|| format!("adding database {}", t.id))?;
     }
-    let server = redis_server::start(
-        node.clone(),
-        addr,
-        threads.unwrap_or_else(redis_server::default_threads),
-    )
-    .with_context(|| format!("listening on {addr}"))?;
+    let server = redis_server::start(node.clone(), addr, threads.unwrap_or_else(redis_server::default_threads))
+        .with_context(|| format!("listening on {addr}"))?;
     Ok((node, server.local_addr))
 }
 
 fn wait_for_ctrl_c() -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(tokio::signal::ctrl_c())?;
     Ok(())
 }
@@ -126,8 +107,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let (_node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads)?;
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
     if let Some(path) = args.ready_file {
-        std::fs::write(&path, addr.to_string())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     wait_for_ctrl_c()
 }
@@ -153,23 +133,18 @@ fn default_data_dir() -> PathBuf {
 
 fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // The dev database keeps its password across runs so saved connection strings work.
     let password_file = data_dir.join("dev-password");
     let password = match std::fs::read_to_string(&password_file) {
         Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
         _ => {
             let p = random_password();
-            std::fs::write(&password_file, &p)
-                .with_context(|| format!("writing {}", password_file.display()))?;
+            std::fs::write(&password_file, &p).with_context(|| format!("writing {}", password_file.display()))?;
             p
         }
     };
-    let tenant = TenantConfig {
-        id: TenantId("dev".into()),
-        password: password.clone(),
-    };
+    let tenant = TenantConfig { id: TenantId("dev".into()), password: password.clone() };
     let (_node, addr) = start_node("dev", args.redis_addr, &[tenant], None)?;
     println!("tern dev is running (data in {}).", data_dir.display());
     println!("Redis database 'dev' is ready:");

@@ -13,31 +13,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "auth",
         -2,
-        Flags::NO_AUTH
-            .union(Flags::FREE)
-            .union(F)
-            .union(Flags::NOSCRIPT)
-            .union(Flags::LOADING)
-            .union(Flags::STALE),
+        Flags::NO_AUTH.union(Flags::FREE).union(F).union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
         auth,
     ),
     spec(
         "hello",
         -1,
-        Flags::NO_AUTH
-            .union(Flags::FREE)
-            .union(F)
-            .union(Flags::NOSCRIPT)
-            .union(Flags::LOADING)
-            .union(Flags::STALE),
+        Flags::NO_AUTH.union(Flags::FREE).union(F).union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
         hello,
     ),
-    spec(
-        "ping",
-        -1,
-        Flags::FREE.union(F).union(Flags::SUBSCRIBE_CONTEXT),
-        ping,
-    ),
+    spec("ping", -1, Flags::FREE.union(F).union(Flags::SUBSCRIBE_CONTEXT), ping),
     spec("echo", 2, F, echo),
     spec(
         "quit",
@@ -61,34 +46,12 @@ pub static COMMANDS: &[CommandSpec] = &[
             .union(Flags::NOSCRIPT),
         reset,
     ),
-    spec(
-        "select",
-        2,
-        F.union(Flags::LOADING).union(Flags::STALE),
-        select,
-    ),
-    spec(
-        "client",
-        -2,
-        Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE),
-        client,
-    ),
+    spec("select", 2, F.union(Flags::LOADING).union(Flags::STALE), select),
+    spec("client", -2, Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE), client),
 ];
 
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    handler: crate::command::Handler,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: KeySpec::NONE,
-        group: "connection",
-        handler,
-    }
+const fn spec(name: &'static str, arity: i32, flags: Flags, handler: crate::command::Handler) -> CommandSpec {
+    CommandSpec { name, arity, flags, keys: KeySpec::NONE, group: "connection", handler }
 }
 
 fn wrongpass() -> CommandError {
@@ -102,11 +65,7 @@ fn authenticate(ctx: &mut Ctx, user: Option<&[u8]>, password: &[u8]) -> Result<(
             return Err(wrongpass());
         }
     }
-    let tenant = ctx
-        .node
-        .tenants
-        .by_password(password)
-        .ok_or_else(wrongpass)?;
+    let tenant = ctx.node.tenants.by_password(password).ok_or_else(wrongpass)?;
     ctx.client.pending_auth = Some(tenant);
     Ok(())
 }
@@ -124,17 +83,12 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let mut protocol = ctx.client.protocol;
     let mut i = 1;
     if args.len() > 1 {
-        let v = crate::args::parse_i64(&args[1]).ok_or_else(|| {
-            CommandError::err("Protocol version is not an integer or out of range")
-        })?;
+        let v = crate::args::parse_i64(&args[1])
+            .ok_or_else(|| CommandError::err("Protocol version is not an integer or out of range"))?;
         protocol = match v {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
-            _ => {
-                return Err(CommandError::Other(
-                    "NOPROTO unsupported protocol version".into(),
-                ))
-            }
+            _ => return Err(CommandError::Other("NOPROTO unsupported protocol version".into())),
         };
         i = 2;
     }
@@ -165,14 +119,8 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
     Ok(Reply::Map(vec![
         (bulk("server"), bulk("redis")),
-        (
-            bulk("version"),
-            bulk(crate::commands::connection::REDIS_VERSION),
-        ),
-        (
-            bulk("proto"),
-            Reply::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 }),
-        ),
+        (bulk("version"), bulk(crate::commands::connection::REDIS_VERSION)),
+        (bulk("proto"), Reply::Integer(if protocol == Protocol::Resp3 { 3 } else { 2 })),
         (bulk("id"), Reply::Integer(ctx.client.id as i64)),
         (bulk("mode"), bulk("standalone")),
         (bulk("role"), bulk("master")),
@@ -189,10 +137,7 @@ fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
     if ctx.client.in_subscribe_mode() {
         let payload = args.get(1).cloned().unwrap_or_default();
-        return Ok(Reply::Array(vec![
-            Reply::Bulk(Bytes::from_static(b"pong")),
-            Reply::Bulk(payload),
-        ]));
+        return Ok(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(payload)]));
     }
     Ok(match args.get(1) {
         Some(msg) => Reply::Bulk(msg.clone()),
@@ -226,21 +171,16 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
 }
 
 fn select(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let n =
-        int(&args[1]).map_err(|_| CommandError::err("value is not an integer or out of range"))?;
+    let n = int(&args[1]).map_err(|_| CommandError::err("value is not an integer or out of range"))?;
     if n != 0 {
-        return Err(CommandError::err(format!(
-            "Only 0th database is supported! Selected DB: {n}"
-        )));
+        return Err(CommandError::err(format!("Only 0th database is supported! Selected DB: {n}")));
     }
     Ok(Reply::ok())
 }
 
 fn validate_client_name(name: &[u8]) -> Result<(), CommandError> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err(CommandError::err(
-            "Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(CommandError::err("Client names cannot contain spaces, newlines or special characters."));
     }
     Ok(())
 }
@@ -248,16 +188,9 @@ fn validate_client_name(name: &[u8]) -> Result<(), CommandError> {
 /// One line of CLIENT LIST / CLIENT INFO.
 fn client_line(c: &crate::context::ClientHandle, now_ms: u64) -> String {
     let info = c.info.lock().clone();
-    let name = info
-        .name
-        .as_ref()
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        .unwrap_or_default();
+    let name = info.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     let age = now_ms.saturating_sub(c.created_ms) / 1000;
-    let idle = now_ms.saturating_sub(
-        c.last_interaction_ms
-            .load(std::sync::atomic::Ordering::Relaxed),
-    ) / 1000;
+    let idle = now_ms.saturating_sub(c.last_interaction_ms.load(std::sync::atomic::Ordering::Relaxed)) / 1000;
     let mut flags = String::new();
     if info.in_multi {
         flags.push('x');
@@ -271,11 +204,7 @@ fn client_line(c: &crate::context::ClientHandle, now_ms: u64) -> String {
     if flags.is_empty() {
         flags.push('N');
     }
-    let lib = |v: &Option<Bytes>| {
-        v.as_ref()
-            .map(|n| String::from_utf8_lossy(n).into_owned())
-            .unwrap_or_default()
-    };
+    let lib = |v: &Option<Bytes>| v.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
     format!(
         "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         c.id,
@@ -300,21 +229,10 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = crate::context::unix_time_ms();
     match (sub.as_str(), args.len()) {
         ("id", 2) => Ok(Reply::Integer(ctx.client.id as i64)),
-        ("getname", 2) => Ok(ctx
-            .client
-            .handle
-            .info
-            .lock()
-            .name
-            .clone()
-            .map_or(Reply::Nil, Reply::Bulk)),
+        ("getname", 2) => Ok(ctx.client.handle.info.lock().name.clone().map_or(Reply::Nil, Reply::Bulk)),
         ("setname", 3) => {
             validate_client_name(&args[2])?;
-            ctx.client.handle.info.lock().name = if args[2].is_empty() {
-                None
-            } else {
-                Some(args[2].clone())
-            };
+            ctx.client.handle.info.lock().name = if args[2].is_empty() { None } else { Some(args[2].clone()) };
             Ok(Reply::ok())
         }
         ("setinfo", 4) => {
@@ -338,9 +256,7 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             Ok(Reply::ok())
         }
-        ("info", 2) => Ok(Reply::Verbatim(Bytes::from(
-            client_line(&ctx.client.handle, now) + "\n",
-        ))),
+        ("info", 2) => Ok(Reply::Verbatim(Bytes::from(client_line(&ctx.client.handle, now) + "\n"))),
         ("list", _) => {
             let Some(tenant) = ctx.tenant().cloned() else {
                 return Err(CommandError::NoAuth);
@@ -363,10 +279,8 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 }
             }
             let clients: Vec<_> = tenant.clients.lock().values().cloned().collect();
-            let mut clients: Vec<_> = clients
-                .into_iter()
-                .filter(|c| ids.as_ref().is_none_or(|l| l.contains(&c.id)))
-                .collect();
+            let mut clients: Vec<_> =
+                clients.into_iter().filter(|c| ids.as_ref().is_none_or(|l| l.contains(&c.id))).collect();
             clients.sort_by_key(|c| c.id);
             let mut out = String::new();
             for c in clients {
@@ -419,9 +333,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let clients: Vec<_> = tenant.clients.lock().values().cloned().collect();
     if args.len() == 3 {
         // Old form: CLIENT KILL ip:port
-        let target = clients
-            .iter()
-            .find(|c| c.addr.as_bytes() == args[2].as_ref());
+        let target = clients.iter().find(|c| c.addr.as_bytes() == args[2].as_ref());
         return match target {
             Some(c) => {
                 c.kill();

@@ -28,10 +28,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    Ok(ctx
-        .db
-        .get_str(&args[1])?
-        .map_or(Reply::Nil, |v| Reply::bulk(v)))
+    Ok(ctx.db.get_str(&args[1])?.map_or(Reply::Nil, |v| Reply::bulk(v)))
 }
 
 fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
