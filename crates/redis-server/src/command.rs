@@ -48,6 +48,10 @@ impl Flags {
         Flags(self.0 | other.0)
     }
 
+    pub const fn difference(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }

@@ -33,6 +33,10 @@ pub struct Tenant {
     pub state: Mutex<TenantState>,
     pub pubsub: Mutex<PubSub>,
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    /// Settings changed with CONFIG SET (those a tenant may change), by lower-case name.
+    pub config: Mutex<std::collections::BTreeMap<String, String>>,
+    /// When the database was created on this node, Unix seconds (LASTSAVE until snapshots exist).
+    pub created_unix_s: u64,
 }
 
 impl Tenant {
@@ -43,6 +47,8 @@ impl Tenant {
             state: Mutex::new(TenantState { db: Db::default(), blocked: BlockedClients::default() }),
             pubsub: Mutex::new(PubSub::default()),
             clients: Mutex::new(HashMap::new()),
+            config: Mutex::new(std::collections::BTreeMap::new()),
+            created_unix_s: crate::context::unix_time_ms() / 1000,
         }
     }
 

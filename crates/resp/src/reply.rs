@@ -37,6 +37,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// Text with a 3-letter format (`txt`); a bulk string in RESP2.
     Verbatim(Bytes),
+    /// Several top-level replies produced by one command (SUBSCRIBE with many channels);
+    /// encoded one after another.
+    Sequence(Vec<Reply>),
 }
 
 impl Reply {
@@ -129,6 +132,11 @@ impl Reply {
                     out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
                 } else {
                     put_prefixed_int(out, b':', *b as i64);
+                }
+            }
+            Reply::Sequence(items) => {
+                for item in items {
+                    item.encode(proto, out);
                 }
             }
             Reply::Verbatim(text) => {
