@@ -41,6 +41,8 @@ pub struct Node {
     next_client_id: AtomicU64,
     pub total_connections: AtomicU64,
     pub total_commands: AtomicU64,
+    /// Bytes the process has allocated, when the binary's allocator can tell (jemalloc).
+    pub allocated_bytes_probe: Option<fn() -> u64>,
 }
 
 impl Node {
@@ -58,6 +60,7 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             total_connections: AtomicU64::new(0),
             total_commands: AtomicU64::new(0),
+            allocated_bytes_probe: None,
         }
     }
 

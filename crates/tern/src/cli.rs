@@ -88,13 +88,29 @@ fn start_node(
     tenants: &[TenantConfig],
     threads: Option<usize>,
 ) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
-    let node = Arc::new(Node::new(NodeLimits::default(), region.to_string(), addr.port()));
+    let mut node = Node::new(NodeLimits::default(), region.to_string(), addr.port());
+    node.allocated_bytes_probe = Some(allocated_bytes);
+    let node = Arc::new(node);
     for t in tenants {
         node.tenants.upsert(t).with_context(|| format!("adding database {}", t.id))?;
     }
     let server = redis_server::start(node.clone(), addr, threads.unwrap_or_else(redis_server::default_threads))
         .with_context(|| format!("listening on {addr}"))?;
     Ok((node, server.local_addr))
+}
+
+/// Bytes allocated through jemalloc (INFO's `used_memory`).
+fn allocated_bytes() -> u64 {
+    #[cfg(not(target_env = "msvc"))]
+    {
+        // jemalloc caches statistics; advancing the epoch refreshes them.
+        let _ = tikv_jemalloc_ctl::epoch::advance();
+        tikv_jemalloc_ctl::stats::allocated::read().map(|v| v as u64).unwrap_or(0)
+    }
+    #[cfg(target_env = "msvc")]
+    {
+        0
+    }
 }
 
 fn wait_for_ctrl_c() -> anyhow::Result<()> {

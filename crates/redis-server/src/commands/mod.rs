@@ -6,8 +6,9 @@ use crate::command::CommandSpec;
 pub mod connection;
 pub mod generic;
 pub mod pubsub;
+pub mod server;
 pub mod strings;
 pub mod transactions;
 
 /// Every family's command list; the command table is built from these.
-pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, generic::COMMANDS, strings::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS];
+pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, generic::COMMANDS, strings::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS, server::COMMANDS];

@@ -1,0 +1,441 @@
+//! Server commands: INFO, COMMAND, CONFIG, TIME, DBSIZE, FLUSHDB/FLUSHALL, LASTSAVE, MEMORY,
+//! WAIT, ROLE, and the refusal of cluster commands. Everything reports the caller's own
+//! database only: no figure from another tenant is ever shown.
+
+use crate::args::{int, is};
+use crate::command::{CommandSpec, Flags, KeySpec, COMMANDS as TABLE};
+use crate::context::Ctx;
+use crate::error::{CommandError, CommandResult};
+use crate::glob::glob_match;
+use bytes::Bytes;
+use resp::Reply;
+use std::fmt::Write as _;
+
+const fn s(name: &'static str, arity: i32, flags: Flags, keys: KeySpec, handler: crate::command::Handler) -> CommandSpec {
+    CommandSpec { name, arity, flags, keys, group: "server", handler }
+}
+
+const LS: Flags = Flags::LOADING.union(Flags::STALE);
+
+pub static COMMANDS: &[CommandSpec] = &[
+    s("info", -1, Flags::FREE.union(LS), KeySpec::NONE, info),
+    s("command", -1, Flags::FREE.union(LS), KeySpec::NONE, command),
+    s("config", -2, Flags::ADMIN.union(Flags::NOSCRIPT).union(LS), KeySpec::NONE, config),
+    s("time", 1, Flags::FAST.union(LS), KeySpec::NONE, time),
+    s("dbsize", 1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, dbsize),
+    s("flushdb", -1, Flags::WRITE, KeySpec::NONE, flushdb),
+    s("flushall", -1, Flags::WRITE, KeySpec::NONE, flushdb),
+    s("lastsave", 1, Flags::FAST.union(LS), KeySpec::NONE, lastsave),
+    s("memory", -2, Flags::READONLY, KeySpec::range(2, 2, 1), memory),
+    s("wait", 3, Flags::NOSCRIPT, KeySpec::NONE, wait),
+    s("role", 1, Flags::FAST.union(LS).union(Flags::NOSCRIPT), KeySpec::NONE, role),
+    s("cluster", -2, Flags::NONE, KeySpec::NONE, cluster),
+    s("readonly", 1, Flags::FAST.union(LS), KeySpec::NONE, cluster),
+    s("readwrite", 1, Flags::FAST.union(LS), KeySpec::NONE, cluster),
+];
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "K", "M", "G", "T"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[u])
+    }
+}
+
+fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    const DEFAULT: &[&str] =
+        &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+    let wanted: Vec<String> = args[1..].iter().map(|a| crate::args::lower_name(a)).collect();
+    let everything = wanted.iter().any(|w| w == "all" || w == "everything");
+    let show = |section: &str| wanted.is_empty() || everything || wanted.iter().any(|w| w == section || w == "default");
+    let tenant = ctx.tenant().cloned();
+    let node = ctx.node.clone();
+    let mut out = String::new();
+    for section in DEFAULT {
+        if !show(section) {
+            continue;
+        }
+        let mut body = String::new();
+        match *section {
+            "server" => {
+                let uptime = node.started.elapsed().as_secs();
+                let _ = write!(
+                    body,
+                    "redis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nexecutable:tern\r\ntern_version:{}\r\ntern_region:{}\r\n",
+                    super::connection::REDIS_VERSION,
+                    std::env::consts::OS,
+                    std::env::consts::ARCH,
+                    std::process::id(),
+                    node.run_id,
+                    node.tcp_port,
+                    uptime,
+                    uptime / 86400,
+                    env!("CARGO_PKG_VERSION"),
+                    node.region,
+                );
+            }
+            "clients" => {
+                let (connected, blocked) = match &tenant {
+                    Some(t) => {
+                        let clients = t.clients.lock();
+                        (clients.len(), clients.values().filter(|c| c.info.lock().blocked).count())
+                    }
+                    None => (0, 0),
+                };
+                let _ = write!(
+                    body,
+                    "connected_clients:{connected}\r\ncluster_connections:0\r\nmaxclients:10000\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\n"
+                );
+            }
+            "memory" => {
+                let used = node.allocated_bytes_probe.map(|probe| probe()).unwrap_or(0);
+                let _ = write!(
+                    body,
+                    "used_memory:{used}\r\nused_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:jemalloc\r\n",
+                    human_bytes(used)
+                );
+            }
+            "persistence" => {
+                let created = tenant.as_ref().map_or(0, |t| t.created_unix_s);
+                let _ = write!(
+                    body,
+                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{created}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
+                    ctx.db.dirty
+                );
+            }
+            "stats" => {
+                let st = &ctx.db.stats;
+                let (channels, patterns) =
+                    tenant.as_ref().map_or((0, 0), |t| {
+                        let ps = t.pubsub.lock();
+                        (ps.channel_names(None).len(), ps.pattern_count())
+                    });
+                let _ = write!(
+                    body,
+                    "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n",
+                    node.total_connections.load(std::sync::atomic::Ordering::Relaxed),
+                    node.total_commands.load(std::sync::atomic::Ordering::Relaxed),
+                    st.expired_keys,
+                    st.evicted_keys,
+                    st.keyspace_hits,
+                    st.keyspace_misses,
+                );
+            }
+            "replication" => {
+                let _ = write!(
+                    body,
+                    "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
+                    node.run_id,
+                    ctx.db.change_log.last_offset()
+                );
+            }
+            "cpu" => {
+                let (user, sys) = cpu_times();
+                let _ = write!(body, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
+            }
+            "cluster" => body.push_str("cluster_enabled:0\r\n"),
+            "keyspace" => {
+                if !ctx.db.is_empty() {
+                    let _ = write!(body, "db0:keys={},expires={},avg_ttl=0\r\n", ctx.db.len(), ctx.db.volatile_len());
+                }
+            }
+            _ => {}
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let mut title = section.to_string();
+        if let Some(first) = title.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        let _ = write!(out, "# {title}\r\n{body}");
+    }
+    Ok(Reply::Verbatim(Bytes::from(out)))
+}
+
+/// Process CPU time (user, system) in seconds.
+fn cpu_times() -> (f64, f64) {
+    // /proc/self/stat fields 14 and 15 are utime and stime in clock ticks (100 per second on Linux).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return (0.0, 0.0) };
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
+fn command_info(spec: &CommandSpec) -> Reply {
+    let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+    Reply::Array(vec![
+        bulk(spec.name),
+        Reply::Integer(spec.arity as i64),
+        Reply::Set(spec.flag_names().into_iter().map(|f| Reply::Status(Bytes::from_static(f.as_bytes()))).collect()),
+        Reply::Integer(spec.keys.first as i64),
+        Reply::Integer(spec.keys.last as i64),
+        Reply::Integer(spec.keys.step as i64),
+        Reply::Set(spec.acl_categories().iter().map(|c| Reply::Status(Bytes::from(c.clone()))).collect()),
+        Reply::Set(vec![]),
+        Reply::Array(vec![]),
+        Reply::Array(vec![]),
+    ])
+}
+
+fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let mut all: Vec<_> = TABLE.iter().collect();
+    all.sort_by_key(|s| s.name);
+    if args.len() == 1 {
+        return Ok(Reply::Array(all.into_iter().map(command_info).collect()));
+    }
+    let sub = crate::args::lower_name(&args[1]);
+    match sub.as_str() {
+        "count" => Ok(Reply::Integer(TABLE.len() as i64)),
+        "info" => Ok(Reply::Array(
+            args[2..].iter().map(|n| TABLE.lookup(n).map_or(Reply::NilArray, command_info)).collect(),
+        )),
+        "list" => {
+            let mut pattern = None;
+            if args.len() == 5 && is(&args[2], "FILTERBY") && is(&args[3], "PATTERN") {
+                pattern = Some(args[4].clone());
+            } else if args.len() != 2 {
+                return Err(CommandError::Syntax);
+            }
+            Ok(Reply::Array(
+                all.into_iter()
+                    .filter(|s| pattern.as_ref().is_none_or(|p| glob_match(p, s.name.as_bytes(), true)))
+                    .map(|s| Reply::Bulk(Bytes::from_static(s.name.as_bytes())))
+                    .collect(),
+            ))
+        }
+        "docs" => {
+            let specs: Vec<_> = if args.len() == 2 { all } else { args[2..].iter().filter_map(|n| TABLE.lookup(n)).collect() };
+            let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
+            Ok(Reply::Map(
+                specs
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            bulk(s.name),
+                            Reply::Map(vec![(bulk("summary"), bulk("")), (bulk("group"), bulk(s.group))]),
+                        )
+                    })
+                    .collect(),
+            ))
+        }
+        "getkeys" if args.len() >= 3 => {
+            let cmd = &args[2..];
+            let Some(spec) = TABLE.lookup(&cmd[0]) else { return Err(CommandError::err("Invalid command specified")) };
+            if !spec.arity_ok(cmd.len()) {
+                return Err(CommandError::err("Invalid number of arguments specified for command"));
+            }
+            let positions = spec.keys.positions(cmd);
+            if positions.is_empty() {
+                return Err(CommandError::err("The command has no key arguments"));
+            }
+            Ok(Reply::Array(positions.into_iter().map(|i| Reply::Bulk(cmd[i].clone())).collect()))
+        }
+        _ => Err(CommandError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            crate::exec::printable(&args[1], 64)
+        ))),
+    }
+}
+
+/// Settings CONFIG GET reports, with their fixed or default values. Only those marked
+/// settable can be changed by a tenant; the rest belong to the plan or the operator.
+const CONFIG_DEFAULTS: &[(&str, &str, bool)] = &[
+    ("maxmemory", "0", false),
+    ("maxmemory-policy", "noeviction", false),
+    ("maxclients", "10000", false),
+    ("databases", "1", false),
+    ("save", "", false),
+    ("appendonly", "no", false),
+    ("appendfsync", "everysec", false),
+    ("timeout", "0", false),
+    ("tcp-keepalive", "300", false),
+    ("proto-max-bulk-len", "67108864", false),
+    ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", false),
+    ("cluster-enabled", "no", false),
+    ("lua-time-limit", "5000", false),
+    ("busy-reply-threshold", "5000", false),
+    ("hz", "10", false),
+    ("notify-keyspace-events", "", true),
+    ("slowlog-log-slower-than", "10000", true),
+    ("slowlog-max-len", "128", true),
+    ("hash-max-listpack-entries", "128", true),
+    ("hash-max-listpack-value", "64", true),
+    ("hash-max-ziplist-entries", "128", true),
+    ("hash-max-ziplist-value", "64", true),
+    ("list-max-listpack-size", "-2", true),
+    ("list-max-ziplist-size", "-2", true),
+    ("set-max-intset-entries", "512", true),
+    ("set-max-listpack-entries", "128", true),
+    ("zset-max-listpack-entries", "128", true),
+    ("zset-max-listpack-value", "64", true),
+    ("zset-max-ziplist-entries", "128", true),
+    ("zset-max-ziplist-value", "64", true),
+    ("stream-node-max-bytes", "4096", true),
+    ("stream-node-max-entries", "100", true),
+    ("lazyfree-lazy-user-del", "no", true),
+];
+
+fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
+    let sub = crate::args::lower_name(&args[1]);
+    match sub.as_str() {
+        "get" if args.len() >= 3 => {
+            let overrides = tenant.config.lock();
+            let mut out = Vec::new();
+            for (name, default, _) in CONFIG_DEFAULTS {
+                if args[2..].iter().any(|p| glob_match(p, name.as_bytes(), true)) {
+                    let value = overrides.get(*name).map(String::as_str).unwrap_or(default);
+                    out.push((Reply::bulk(name.as_bytes()), Reply::bulk(value.as_bytes())));
+                }
+            }
+            Ok(Reply::Map(out))
+        }
+        "set" if args.len() >= 4 && args.len() % 2 == 0 => {
+            let mut changes = Vec::new();
+            for pair in args[2..].chunks(2) {
+                let name = crate::args::lower_name(&pair[0]);
+                match CONFIG_DEFAULTS.iter().find(|(n, _, _)| *n == name) {
+                    Some((_, _, true)) => changes.push((name, String::from_utf8_lossy(&pair[1]).into_owned())),
+                    Some((_, _, false)) => {
+                        return Err(CommandError::err(format!(
+                            "CONFIG SET failed (possibly related to argument '{name}') - {name} is set by the database plan; change it with `tern redis update`"
+                        )))
+                    }
+                    None => {
+                        return Err(CommandError::err(format!(
+                            "Unknown option or number of arguments for CONFIG SET - '{name}'"
+                        )))
+                    }
+                }
+            }
+            tenant.config.lock().extend(changes);
+            Ok(Reply::ok())
+        }
+        "resetstat" if args.len() == 2 => {
+            ctx.db.stats = Default::default();
+            Ok(Reply::ok())
+        }
+        "rewrite" if args.len() == 2 => Err(CommandError::err("CONFIG REWRITE is not available: settings belong to the database plan")),
+        _ => Err(CommandError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
+            crate::exec::printable(&args[1], 64)
+        ))),
+    }
+}
+
+fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+        Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+    ]))
+}
+
+fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Integer(ctx.db.len() as i64))
+}
+
+fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if args.len() > 2 || (args.len() == 2 && !is(&args[1], "ASYNC") && !is(&args[1], "SYNC")) {
+        return Err(CommandError::Syntax);
+    }
+    ctx.db.flush();
+    Ok(Reply::ok())
+}
+
+fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Integer(ctx.tenant().map_or(0, |t| t.created_unix_s) as i64))
+}
+
+fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let sub = crate::args::lower_name(&args[1]);
+    match sub.as_str() {
+        "usage" if args.len() == 3 || (args.len() == 5 && is(&args[3], "SAMPLES")) => {
+            if args.len() == 5 {
+                int(&args[4])?;
+            }
+            let key_len = args[2].len();
+            Ok(ctx.db.get(&args[2]).map_or(Reply::Nil, |v| Reply::Integer((v.approx_size_bytes() + key_len + 72) as i64)))
+        }
+        "help" => Ok(Reply::Array(vec![Reply::status("MEMORY USAGE <key> [SAMPLES <count>]")])),
+        _ => Err(CommandError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+            crate::exec::printable(&args[1], 64)
+        ))),
+    }
+}
+
+/// No replica acknowledges yet (replication is not built), so WAIT reports 0 replicas
+/// right away instead of pretending.
+fn wait(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    int(&args[1])?;
+    let timeout = int(&args[2])?;
+    if timeout < 0 {
+        return Err(CommandError::err("timeout is negative"));
+    }
+    Ok(Reply::Integer(0))
+}
+
+fn role(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Array(vec![
+        Reply::bulk(b"master"),
+        Reply::Integer(ctx.db.change_log.last_offset() as i64),
+        Reply::Array(vec![]),
+    ]))
+}
+
+fn cluster(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Err(CommandError::err("This instance has cluster support disabled"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use resp::Reply;
+
+    #[test]
+    fn info_reports_own_keyspace_and_noeviction() {
+        let mut c = TestClient::new();
+        c.cmd(&["SET", "a", "1"]);
+        let Reply::Verbatim(text) = c.cmd(&["INFO"]) else { panic!() };
+        let text = String::from_utf8(text.to_vec()).unwrap();
+        assert!(text.contains("redis_version:7."));
+        assert!(text.contains("maxmemory_policy:noeviction"));
+        assert!(text.contains("db0:keys=1,expires=0"));
+        let Reply::Verbatim(mem) = c.cmd(&["INFO", "memory"]) else { panic!() };
+        assert!(!String::from_utf8(mem.to_vec()).unwrap().contains("redis_version"));
+    }
+
+    #[test]
+    fn command_introspection() {
+        let mut c = TestClient::new();
+        let Reply::Integer(n) = c.cmd(&["COMMAND", "COUNT"]) else { panic!() };
+        assert!(n > 20);
+        let Reply::Array(info) = c.cmd(&["COMMAND", "INFO", "get"]) else { panic!() };
+        let Reply::Array(get) = &info[0] else { panic!() };
+        assert_eq!(get[0], bulk("get"));
+        assert_eq!(get[1], int(2));
+        assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]), arr(&["a", "b"]));
+    }
+
+    #[test]
+    fn config_get_set() {
+        let mut c = TestClient::new();
+        let Reply::Map(m) = c.cmd(&["CONFIG", "GET", "maxmemory-policy"]) else { panic!() };
+        assert_eq!(m[0].1, bulk("noeviction"));
+        assert_eq!(c.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]), ok());
+        assert!(err("ERR Unknown option")(&c.cmd(&["CONFIG", "SET", "nope", "1"])));
+        assert!(err("ERR CONFIG SET failed")(&c.cmd(&["CONFIG", "SET", "maxmemory", "1"])));
+        assert_eq!(c.cmd(&["DBSIZE"]), int(0));
+        assert!(err("ERR This instance has cluster support disabled")(&c.cmd(&["CLUSTER", "INFO"])));
+    }
+}
