@@ -30,17 +30,17 @@ impl Default for Limits {
 /// because the byte stream can no longer be framed reliably.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("Protocol error: invalid multibulk length")]
+    #[error("ERR Protocol error: invalid multibulk length")]
     InvalidMultibulkLength,
-    #[error("Protocol error: invalid bulk length")]
+    #[error("ERR Protocol error: invalid bulk length")]
     InvalidBulkLength,
-    #[error("Protocol error: expected '$', got '{0}'")]
+    #[error("ERR Protocol error: expected '$', got '{0}'")]
     ExpectedBulk(char),
-    #[error("Protocol error: too big inline request")]
+    #[error("ERR Protocol error: too big inline request")]
     InlineTooLong,
-    #[error("Protocol error: too big mbulk count string")]
+    #[error("ERR Protocol error: too big mbulk count string")]
     CountLineTooLong,
-    #[error("Protocol error: unbalanced quotes in request")]
+    #[error("ERR Protocol error: unbalanced quotes in request")]
     UnbalancedQuotes,
     #[error("ERR max request size exceeded")]
     RequestTooLarge,

@@ -13,7 +13,13 @@ const R: Flags = Flags::READONLY;
 const W: Flags = Flags::WRITE;
 const FAST: Flags = Flags::FAST;
 
-const fn g(name: &'static str, arity: i32, flags: Flags, keys: KeySpec, handler: crate::command::Handler) -> CommandSpec {
+const fn g(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    keys: KeySpec,
+    handler: crate::command::Handler,
+) -> CommandSpec {
     CommandSpec { name, arity, flags, keys, group: "generic", handler }
 }
 
@@ -291,10 +297,16 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let sub = crate::args::lower_name(&args[1]);
     if sub == "help" {
         return Ok(Reply::Array(
-            ["OBJECT <subcommand> [<arg> ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>", "IDLETIME <key>", "REFCOUNT <key>"]
-                .iter()
-                .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
-                .collect(),
+            [
+                "OBJECT <subcommand> [<arg> ...]. Subcommands are:",
+                "ENCODING <key>",
+                "FREQ <key>",
+                "IDLETIME <key>",
+                "REFCOUNT <key>",
+            ]
+            .iter()
+            .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
+            .collect(),
         ));
     }
     if args.len() != 3 {
@@ -342,9 +354,9 @@ mod tests {
         assert_eq!(c.cmd(&["PTTL", "k"]), int(50_000));
         assert_eq!(c.cmd(&["EXPIRETIME", "k"]), int(60));
         assert_eq!(c.change_log().last().unwrap(), &vec!["PEXPIREAT", "k", "60000"]);
-        assert!(err("ERR NX and XX, GT or LT options at the same time are not compatible")(&c.cmd(&[
-            "EXPIRE", "k", "1", "NX", "XX"
-        ])));
+        assert!(err("ERR NX and XX, GT or LT options at the same time are not compatible")(
+            &c.cmd(&["EXPIRE", "k", "1", "NX", "XX"])
+        ));
         assert_eq!(c.cmd(&["PERSIST", "k"]), int(1));
         assert_eq!(c.cmd(&["PERSIST", "k"]), int(0));
         assert_eq!(c.cmd(&["EXPIRE", "k", "-1"]), int(1));

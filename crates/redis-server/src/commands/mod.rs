@@ -11,4 +11,11 @@ pub mod strings;
 pub mod transactions;
 
 /// Every family's command list; the command table is built from these.
-pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, generic::COMMANDS, strings::COMMANDS, transactions::COMMANDS, pubsub::COMMANDS, server::COMMANDS];
+pub static FAMILIES: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    generic::COMMANDS,
+    strings::COMMANDS,
+    transactions::COMMANDS,
+    pubsub::COMMANDS,
+    server::COMMANDS,
+];

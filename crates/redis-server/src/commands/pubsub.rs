@@ -43,8 +43,9 @@ fn sync_counts(ctx: &mut Ctx) {
     info.patterns = ctx.client.patterns.len();
 }
 
+/// SSUBSCRIBE / SUNSUBSCRIBE: sharded channels behave as plain channels (there is one shard).
 fn is_sharded(args: &[Bytes]) -> bool {
-    args[0].first().is_some_and(|c| c.eq_ignore_ascii_case(&b's'))
+    crate::args::is(&args[0], "ssubscribe") || crate::args::is(&args[0], "sunsubscribe")
 }
 
 fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -87,7 +88,8 @@ fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
     let kind = if is_sharded(args) { "sunsubscribe" } else { "unsubscribe" };
-    let targets: Vec<Bytes> = if args.len() > 1 { args[1..].to_vec() } else { ctx.client.channels.iter().cloned().collect() };
+    let targets: Vec<Bytes> =
+        if args.len() > 1 { args[1..].to_vec() } else { ctx.client.channels.iter().cloned().collect() };
     if targets.is_empty() {
         return Ok(confirmation(kind, None, ctx.client.subscription_count()));
     }
@@ -106,7 +108,8 @@ fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
-    let targets: Vec<Bytes> = if args.len() > 1 { args[1..].to_vec() } else { ctx.client.patterns.iter().cloned().collect() };
+    let targets: Vec<Bytes> =
+        if args.len() > 1 { args[1..].to_vec() } else { ctx.client.patterns.iter().cloned().collect() };
     if targets.is_empty() {
         return Ok(confirmation("punsubscribe", None, ctx.client.subscription_count()));
     }

@@ -11,7 +11,13 @@ use bytes::Bytes;
 use resp::Reply;
 use std::fmt::Write as _;
 
-const fn s(name: &'static str, arity: i32, flags: Flags, keys: KeySpec, handler: crate::command::Handler) -> CommandSpec {
+const fn s(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    keys: KeySpec,
+    handler: crate::command::Handler,
+) -> CommandSpec {
     CommandSpec { name, arity, flags, keys, group: "server", handler }
 }
 
@@ -50,8 +56,19 @@ fn human_bytes(n: u64) -> String {
 }
 
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    const DEFAULT: &[&str] =
-        &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+    const DEFAULT: &[&str] = &[
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "errorstats",
+        "cluster",
+        "keyspace",
+    ];
     let wanted: Vec<String> = args[1..].iter().map(|a| crate::args::lower_name(a)).collect();
     let everything = wanted.iter().any(|w| w == "all" || w == "everything");
     let show = |section: &str| wanted.is_empty() || everything || wanted.iter().any(|w| w == section || w == "default");
@@ -112,11 +129,10 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             "stats" => {
                 let st = &ctx.db.stats;
-                let (channels, patterns) =
-                    tenant.as_ref().map_or((0, 0), |t| {
-                        let ps = t.pubsub.lock();
-                        (ps.channel_names(None).len(), ps.pattern_count())
-                    });
+                let (channels, patterns) = tenant.as_ref().map_or((0, 0), |t| {
+                    let ps = t.pubsub.lock();
+                    (ps.channel_names(None).len(), ps.pattern_count())
+                });
                 let _ = write!(
                     body,
                     "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n",
@@ -195,9 +211,9 @@ fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let sub = crate::args::lower_name(&args[1]);
     match sub.as_str() {
         "count" => Ok(Reply::Integer(TABLE.len() as i64)),
-        "info" => Ok(Reply::Array(
-            args[2..].iter().map(|n| TABLE.lookup(n).map_or(Reply::NilArray, command_info)).collect(),
-        )),
+        "info" => {
+            Ok(Reply::Array(args[2..].iter().map(|n| TABLE.lookup(n).map_or(Reply::NilArray, command_info)).collect()))
+        }
         "list" => {
             let mut pattern = None;
             if args.len() == 5 && is(&args[2], "FILTERBY") && is(&args[3], "PATTERN") {
@@ -213,16 +229,14 @@ fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             ))
         }
         "docs" => {
-            let specs: Vec<_> = if args.len() == 2 { all } else { args[2..].iter().filter_map(|n| TABLE.lookup(n)).collect() };
+            let specs: Vec<_> =
+                if args.len() == 2 { all } else { args[2..].iter().filter_map(|n| TABLE.lookup(n)).collect() };
             let bulk = |s: &str| Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()));
             Ok(Reply::Map(
                 specs
                     .into_iter()
                     .map(|s| {
-                        (
-                            bulk(s.name),
-                            Reply::Map(vec![(bulk("summary"), bulk("")), (bulk("group"), bulk(s.group))]),
-                        )
+                        (bulk(s.name), Reply::Map(vec![(bulk("summary"), bulk("")), (bulk("group"), bulk(s.group))]))
                     })
                     .collect(),
             ))
@@ -324,7 +338,9 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             ctx.db.stats = Default::default();
             Ok(Reply::ok())
         }
-        "rewrite" if args.len() == 2 => Err(CommandError::err("CONFIG REWRITE is not available: settings belong to the database plan")),
+        "rewrite" if args.len() == 2 => {
+            Err(CommandError::err("CONFIG REWRITE is not available: settings belong to the database plan"))
+        }
         _ => Err(CommandError::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try CONFIG HELP.",
             crate::exec::printable(&args[1], 64)
@@ -364,7 +380,10 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 int(&args[4])?;
             }
             let key_len = args[2].len();
-            Ok(ctx.db.get(&args[2]).map_or(Reply::Nil, |v| Reply::Integer((v.approx_size_bytes() + key_len + 72) as i64)))
+            Ok(ctx
+                .db
+                .get(&args[2])
+                .map_or(Reply::Nil, |v| Reply::Integer((v.approx_size_bytes() + key_len + 72) as i64)))
         }
         "help" => Ok(Reply::Array(vec![Reply::status("MEMORY USAGE <key> [SAMPLES <count>]")])),
         _ => Err(CommandError::err(format!(

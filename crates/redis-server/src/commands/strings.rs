@@ -17,7 +17,13 @@ const W: Flags = Flags::WRITE;
 const FAST: Flags = Flags::FAST;
 const OOM: Flags = Flags::DENYOOM;
 
-const fn s(name: &'static str, arity: i32, flags: Flags, keys: KeySpec, handler: crate::command::Handler) -> CommandSpec {
+const fn s(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    keys: KeySpec,
+    handler: crate::command::Handler,
+) -> CommandSpec {
     CommandSpec { name, arity, flags, keys, group: "string", handler }
 }
 
@@ -205,7 +211,8 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         let a = &args[i];
         if is(a, "PERSIST") && ttl.is_none() {
             ttl = Some(Ttl::Clear);
-        } else if ttl.is_none() && i + 1 < args.len() && (is(a, "EX") || is(a, "PX") || is(a, "EXAT") || is(a, "PXAT")) {
+        } else if ttl.is_none() && i + 1 < args.len() && (is(a, "EX") || is(a, "PX") || is(a, "EXAT") || is(a, "PXAT"))
+        {
             let unit = if is(a, "EX") || is(a, "EXAT") { 1000 } else { 1 };
             let absolute = is(a, "EXAT") || is(a, "PXAT");
             ttl = Some(Ttl::At(deadline_ms(now, &args[i + 1], unit, absolute, "getex")?));
@@ -475,7 +482,8 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let at = |i: usize, j: usize| i * (m + 1) + j;
     for i in 1..=n {
         for j in 1..=m {
-            dp[at(i, j)] = if a[i - 1] == b[j - 1] { dp[at(i - 1, j - 1)] + 1 } else { dp[at(i - 1, j)].max(dp[at(i, j - 1)]) };
+            dp[at(i, j)] =
+                if a[i - 1] == b[j - 1] { dp[at(i - 1, j - 1)] + 1 } else { dp[at(i - 1, j)].max(dp[at(i, j - 1)]) };
         }
     }
     let total = dp[at(n, m)] as usize;
@@ -494,7 +502,9 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             result[k] = a[i - 1];
             let (ai, bj) = (i - 1, j - 1);
             current = match current {
-                Some(((a_start, a_end), (b_start, b_end))) if a_start == ai + 1 && b_start == bj + 1 => Some(((ai, a_end), (bj, b_end))),
+                Some(((a_start, a_end), (b_start, b_end))) if a_start == ai + 1 && b_start == bj + 1 => {
+                    Some(((ai, a_end), (bj, b_end)))
+                }
                 Some(done) => {
                     matches.push(done);
                     Some(((ai, ai), (bj, bj)))

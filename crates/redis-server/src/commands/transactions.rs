@@ -8,7 +8,13 @@ use resp::Reply;
 
 const T: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST);
 
-const fn t(name: &'static str, arity: i32, flags: Flags, keys: KeySpec, handler: crate::command::Handler) -> CommandSpec {
+const fn t(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    keys: KeySpec,
+    handler: crate::command::Handler,
+) -> CommandSpec {
     CommandSpec { name, arity, flags, keys, group: "transactions", handler }
 }
 
