@@ -157,10 +157,8 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 let _ = write!(body, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
             }
             "cluster" => body.push_str("cluster_enabled:0\r\n"),
-            "keyspace" => {
-                if !ctx.db.is_empty() {
-                    let _ = write!(body, "db0:keys={},expires={},avg_ttl=0\r\n", ctx.db.len(), ctx.db.volatile_len());
-                }
+            "keyspace" if !ctx.db.is_empty() => {
+                let _ = write!(body, "db0:keys={},expires={},avg_ttl=0\r\n", ctx.db.len(), ctx.db.volatile_len());
             }
             _ => {}
         }
@@ -313,7 +311,7 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             Ok(Reply::Map(out))
         }
-        "set" if args.len() >= 4 && args.len() % 2 == 0 => {
+        "set" if args.len() >= 4 && args.len().is_multiple_of(2) => {
             let mut changes = Vec::new();
             for pair in args[2..].chunks(2) {
                 let name = crate::args::lower_name(&pair[0]);

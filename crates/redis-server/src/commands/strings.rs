@@ -257,7 +257,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity(crate::args::lower_name(&args[0])));
     }
     for pair in args[1..].chunks(2) {
@@ -267,7 +267,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(CommandError::WrongArity(crate::args::lower_name(&args[0])));
     }
     if args[1..].chunks(2).any(|pair| ctx.db.contains(&pair[0])) {
