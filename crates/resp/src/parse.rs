@@ -335,3 +335,53 @@ mod tests {
         assert_eq!(parse_request(&mut buf, &limits), Err(ParseError::InlineTooLong));
     }
 }
+
+#[cfg(test)]
+mod random_input {
+    use super::*;
+
+    /// A tiny deterministic generator, so the test needs no extra crate and always runs the
+    /// same inputs.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Random bytes mixed with protocol fragments must never panic, must never consume bytes
+    /// when asking for more, and must always make progress or stop.
+    #[test]
+    fn random_inputs_never_panic_or_loop() {
+        let fragments: &[&[u8]] =
+            &[b"*", b"$", b"\r\n", b"\n", b"-1", b"3", b"999999999999", b"\"", b"'", b" ", b"abc", b"\\x4"];
+        let limits = Limits { max_bulk_bytes: 1024, max_args: 64, max_inline_bytes: 256, max_request_bytes: 4096 };
+        let mut rng = XorShift(0x9E3779B97F4A7C15);
+        for _ in 0..20_000 {
+            let mut input = Vec::new();
+            for _ in 0..(rng.next() % 12) {
+                if rng.next() % 3 == 0 {
+                    input.push(rng.next() as u8);
+                } else {
+                    input.extend_from_slice(fragments[(rng.next() as usize) % fragments.len()]);
+                }
+            }
+            let mut buf = BytesMut::from(&input[..]);
+            for _ in 0..input.len() + 1 {
+                let before = buf.len();
+                match parse_request(&mut buf, &limits) {
+                    Ok(Some(_)) => assert!(buf.len() < before, "a parsed request must consume bytes"),
+                    Ok(None) => {
+                        assert_eq!(buf.len(), before, "waiting for more must not consume");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}

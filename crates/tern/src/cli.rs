@@ -48,7 +48,7 @@ struct DevArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Address for Redis clients (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:6379")]
+    #[arg(long, default_value = "127.0.0.1:6399")]
     redis_addr: SocketAddr,
 }
 
