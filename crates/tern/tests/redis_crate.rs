@@ -21,7 +21,7 @@ fn start_node() -> Node {
     let dir = std::env::temp_dir().join(format!("tern-it-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let ready = dir.join("ready");
-    let child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args([
             "node",
             "--redis-addr",
@@ -44,7 +44,11 @@ fn start_node() -> Node {
                 return Node { child, addr, _dir: dir };
             }
         }
-        assert!(Instant::now() < deadline, "node did not start");
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("node did not start");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
