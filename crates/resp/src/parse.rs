@@ -364,7 +364,7 @@ mod random_input {
         for _ in 0..20_000 {
             let mut input = Vec::new();
             for _ in 0..(rng.next() % 12) {
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     input.push(rng.next() as u8);
                 } else {
                     input.extend_from_slice(fragments[(rng.next() as usize) % fragments.len()]);

@@ -21,7 +21,7 @@ fn start_node() -> Node {
     let dir = std::env::temp_dir().join(format!("tern-it-{}-{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let ready = dir.join("ready");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+    let child = Command::new(env!("CARGO_BIN_EXE_tern"))
         .args([
             "node",
             "--redis-addr",
@@ -37,18 +37,17 @@ fn start_node() -> Node {
         .stderr(Stdio::null())
         .spawn()
         .expect("tern binary starts");
+    // From here on, dropping `node` kills and reaps the process, even if this test panics.
+    let mut node = Node { child, addr: String::new(), _dir: dir };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(addr) = std::fs::read_to_string(&ready) {
             if !addr.is_empty() {
-                return Node { child, addr, _dir: dir };
+                node.addr = addr;
+                return node;
             }
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("node did not start");
-        }
+        assert!(Instant::now() < deadline, "node did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
