@@ -5,8 +5,12 @@
 //! made). Durability writes the records to disk; replication ships them. The in-memory backlog
 //! is bounded by bytes: a consumer that falls further behind than the backlog must resync.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
+
+/// Records are carved out of shared chunks of this size, so appending does not allocate per
+/// record; a chunk is freed once every record in it has left the backlog.
+const CHUNK_BYTES: usize = 16 * 1024;
 
 /// One change. The arguments are copied into a single allocation of their own, so a record
 /// never keeps a connection's read buffer alive.
@@ -19,14 +23,17 @@ pub struct ChangeRecord {
 }
 
 impl ChangeRecord {
-    pub fn new(offset: u64, args: &[Bytes]) -> Self {
+    /// Encodes `args` into `chunk` (refilled when too small) and returns the record.
+    fn encode(offset: u64, args: &[Bytes], chunk: &mut BytesMut) -> Self {
         let total: usize = args.iter().map(|a| a.len() + 4).sum();
-        let mut buf = Vec::with_capacity(total);
-        for a in args {
-            buf.extend_from_slice(&(a.len() as u32).to_le_bytes());
-            buf.extend_from_slice(a);
+        if chunk.capacity() - chunk.len() < total {
+            *chunk = BytesMut::with_capacity(total.max(CHUNK_BYTES));
         }
-        ChangeRecord { offset, encoded: Bytes::from(buf) }
+        for a in args {
+            chunk.put_u32_le(a.len() as u32);
+            chunk.put_slice(a);
+        }
+        ChangeRecord { offset, encoded: chunk.split().freeze() }
     }
 
     /// The command of this record, as arguments (zero-copy slices of the record).
@@ -55,6 +62,7 @@ pub struct ChangeLog {
     backlog: VecDeque<ChangeRecord>,
     backlog_bytes: usize,
     max_backlog_bytes: usize,
+    chunk: BytesMut,
 }
 
 /// The requested offset is older than what the backlog still holds.
@@ -65,7 +73,13 @@ pub struct OffsetTrimmed {
 
 impl ChangeLog {
     pub fn new(max_backlog_bytes: usize) -> Self {
-        ChangeLog { last_offset: 0, backlog: VecDeque::new(), backlog_bytes: 0, max_backlog_bytes }
+        ChangeLog {
+            last_offset: 0,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            max_backlog_bytes,
+            chunk: BytesMut::new(),
+        }
     }
 
     /// Offset of the newest record (0 when nothing was ever written).
@@ -79,7 +93,7 @@ impl ChangeLog {
 
     pub fn append(&mut self, args: &[Bytes]) -> u64 {
         self.last_offset += 1;
-        let record = ChangeRecord::new(self.last_offset, args);
+        let record = ChangeRecord::encode(self.last_offset, args, &mut self.chunk);
         self.backlog_bytes += record.size_bytes();
         self.backlog.push_back(record);
         // Keep at least the newest record so a consumer that is exactly one behind can read it.

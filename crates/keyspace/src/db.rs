@@ -28,6 +28,10 @@ pub struct DbStats {
     pub evicted_keys: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
+    /// Commands run against this database (INFO's total_commands_processed).
+    pub commands_processed: u64,
+    /// Connections that authenticated to this database.
+    pub connections_received: u64,
 }
 
 /// Default in-memory change-log backlog per database.

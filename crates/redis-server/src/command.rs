@@ -204,7 +204,7 @@ impl CommandSpec {
 
 /// Every command the server knows, looked up by lower-case name.
 pub struct CommandTable {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    by_name: HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>,
 }
 
 impl CommandTable {
@@ -234,7 +234,7 @@ impl CommandTable {
 }
 
 pub static COMMANDS: LazyLock<CommandTable> = LazyLock::new(|| {
-    let mut by_name = HashMap::new();
+    let mut by_name = HashMap::with_hasher(foldhash::fast::FixedState::default());
     for family in crate::commands::FAMILIES {
         for spec in family.iter() {
             let previous = by_name.insert(spec.name, spec);

@@ -47,7 +47,6 @@ impl Connection {
         let id = node.next_client_id();
         let handle = Arc::new(ClientHandle::new(id, peer, local, unix_time_ms()));
         let (push_tx, push_rx) = mpsc::channel(node.limits.max_pending_push_messages);
-        node.total_connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Connection {
             node,
             stream,
@@ -179,7 +178,6 @@ impl Connection {
         };
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
-        let mut last_command = None;
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
             *next += 1;
@@ -189,7 +187,6 @@ impl Connection {
                 let reply = dispatch(&mut ctx, args);
                 (reply, ctx.block.take())
             };
-            last_command = Some(*next - 1);
             if state.db.has_ready_keys() {
                 serve_ready_keys(&mut state.db, &mut state.blocked, &node);
             }
@@ -208,7 +205,7 @@ impl Connection {
                     },
                 );
                 drop(guard);
-                self.note_activity(requests, last_command);
+                self.note_activity();
                 return BatchEnd::Block { tenant, waiter, rx, req };
             }
             self.emit(reply);
@@ -221,22 +218,19 @@ impl Connection {
             }
         }
         drop(guard);
-        self.note_activity(requests, last_command);
+        self.note_activity();
         self.apply_pending();
         BatchEnd::Done
     }
 
-    fn note_activity(&self, requests: &[Vec<Bytes>], last: Option<usize>) {
+    /// Publishes what CLIENT LIST shows about this connection (once per batch, not per command).
+    fn note_activity(&self) {
         let now = unix_time_ms();
         self.client.handle.last_interaction_ms.store(now, std::sync::atomic::Ordering::Relaxed);
-        if let Some(i) = last {
-            let name = crate::args::lower_name(&requests[i][0]);
-            let mut info = self.client.handle.info.lock();
-            if info.last_command != name {
-                info.last_command = name;
-            }
+        let mut info = self.client.handle.info.lock();
+        if !std::ptr::eq(info.last_command, self.client.last_command) {
+            info.last_command = self.client.last_command;
         }
-        self.node.total_commands.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Waits for a blocked command to be served, time out, or the client to go away.
@@ -365,6 +359,7 @@ impl Connection {
         }
         if let Some(tenant) = new {
             tenant.clients.lock().insert(self.client.id, self.client.handle.clone());
+            tenant.state.lock().db.stats.connections_received += 1;
             self.client.tenant = Some(tenant);
         }
     }

@@ -63,7 +63,7 @@ pub struct ClientInfo {
     pub name: Option<Bytes>,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
-    pub last_command: String,
+    pub last_command: &'static str,
     pub protocol: u8,
     pub subscriptions: usize,
     pub patterns: usize,
@@ -116,6 +116,8 @@ pub struct ClientState {
     pub in_exec: bool,
     /// CLIENT REPLY OFF/SKIP state.
     pub reply_mode: ReplyMode,
+    /// Name of the last command run, for CLIENT LIST.
+    pub last_command: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,6 +146,7 @@ impl ClientState {
             close_after_reply: false,
             in_exec: false,
             reply_mode: ReplyMode::On,
+            last_command: "NULL",
         }
     }
 

@@ -10,6 +10,7 @@ use resp::Reply;
 /// key that expired during it, then the command itself (or its rewrite) if it changed data.
 pub fn call(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     let dirty_before = ctx.db.dirty;
+    ctx.db.stats.commands_processed += 1;
     ctx.propagate = Propagate::AsIs;
     let reply = match (spec.handler)(ctx, args) {
         Ok(reply) => reply,
@@ -62,6 +63,7 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         return unknown_command(args);
     };
+    ctx.client.last_command = spec.name;
     if ctx.client.tenant.is_none() && !spec.flags.contains(Flags::NO_AUTH) {
         return crate::error::CommandError::NoAuth.to_reply();
     }

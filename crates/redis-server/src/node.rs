@@ -39,8 +39,6 @@ pub struct Node {
     pub started: Instant,
     pub tcp_port: u16,
     next_client_id: AtomicU64,
-    pub total_connections: AtomicU64,
-    pub total_commands: AtomicU64,
     /// Bytes the process has allocated, when the binary's allocator can tell (jemalloc).
     pub allocated_bytes_probe: Option<fn() -> u64>,
 }
@@ -58,8 +56,6 @@ impl Node {
             started: Instant::now(),
             tcp_port,
             next_client_id: AtomicU64::new(1),
-            total_connections: AtomicU64::new(0),
-            total_commands: AtomicU64::new(0),
             allocated_bytes_probe: None,
         }
     }

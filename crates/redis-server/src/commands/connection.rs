@@ -217,7 +217,7 @@ fn client_line(c: &crate::context::ClientHandle, now_ms: u64) -> String {
         info.subscriptions,
         info.patterns,
         if info.in_multi { 0 } else { -1 },
-        if info.last_command.is_empty() { "NULL" } else { &info.last_command },
+        if info.last_command.is_empty() { "NULL" } else { info.last_command },
         info.protocol,
         lib(&info.lib_name),
         lib(&info.lib_ver),

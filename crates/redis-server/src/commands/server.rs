@@ -136,8 +136,8 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 let _ = write!(
                     body,
                     "total_connections_received:{}\r\ntotal_commands_processed:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{channels}\r\npubsub_patterns:{patterns}\r\n",
-                    node.total_connections.load(std::sync::atomic::Ordering::Relaxed),
-                    node.total_commands.load(std::sync::atomic::Ordering::Relaxed),
+                    st.connections_received,
+                    st.commands_processed,
                     st.expired_keys,
                     st.evicted_keys,
                     st.keyspace_hits,

@@ -151,14 +151,18 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
     let key = &args[1];
     let old = if want_old { ctx.db.get_str(key)?.map(|v| Bytes::copy_from_slice(v)) } else { None };
-    let exists = ctx.db.contains(key);
     let proceed = match cond {
         Condition::Always => true,
-        Condition::IfMissing => !exists,
-        Condition::IfExists => exists,
+        Condition::IfMissing => !ctx.db.contains(key),
+        Condition::IfExists => ctx.db.contains(key),
     };
     if proceed {
-        store(ctx, key, &args[2], ttl);
+        if ttl == Ttl::Clear {
+            // Replaying the command as received gives the same result: no rewrite needed.
+            ctx.db.insert(key, Value::Str(blob(&args[2])));
+        } else {
+            store(ctx, key, &args[2], ttl);
+        }
     }
     if want_old {
         return Ok(old.map_or(Reply::Nil, Reply::Bulk));
