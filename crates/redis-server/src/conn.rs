@@ -45,8 +45,8 @@ impl Connection {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = node.next_client_id();
-        let handle = Arc::new(ClientHandle::new(id, peer, local, unix_time_ms()));
         let (push_tx, push_rx) = mpsc::channel(node.limits.max_pending_push_messages);
+        let handle = Arc::new(ClientHandle::new(id, peer, local, unix_time_ms(), push_tx.clone()));
         Connection {
             node,
             stream,
@@ -78,7 +78,6 @@ impl Connection {
             if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
                 self.inbuf.reserve(READ_CHUNK);
             }
-            let handle = self.client.handle.clone();
             tokio::select! {
                 biased;
                 read = self.stream.read_buf(&mut self.inbuf) => {
@@ -95,7 +94,6 @@ impl Connection {
                     }
                     continue;
                 }
-                _ = handle.kill_notify.notified() => return Ok(()),
             }
             let requests = self.parse_requests();
             self.run_requests(requests).await?;
@@ -244,7 +242,6 @@ impl Connection {
     ) -> std::io::Result<Option<Reply>> {
         self.client.handle.info.lock().blocked = true;
         let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
-        let handle = self.client.handle.clone();
         let result = loop {
             let sleep = async {
                 match deadline {
@@ -258,9 +255,14 @@ impl Connection {
             tokio::select! {
                 reply = &mut rx => break Ok(reply.ok()),
                 _ = sleep => break Ok(Some(self.cancel_wait(tenant, waiter, &mut rx).unwrap_or(req.timeout_reply.clone()))),
-                _ = handle.kill_notify.notified() => {
-                    self.cancel_wait(tenant, waiter, &mut rx);
-                    break Ok(None);
+                msg = self.push_rx.recv() => {
+                    if let Some(msg) = msg {
+                        self.emit_push(msg);
+                    }
+                    if self.client.handle.is_killed() {
+                        self.cancel_wait(tenant, waiter, &mut rx);
+                        break Ok(None);
+                    }
                 }
                 read = self.stream.read_buf(&mut self.inbuf) => {
                     match read {
@@ -320,6 +322,7 @@ impl Connection {
                 Reply::Bulk(channel),
                 Reply::Bulk(payload),
             ]),
+            PushMessage::Wake => return,
         };
         reply.encode(self.client.protocol, &mut self.out);
     }

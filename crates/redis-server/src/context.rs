@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 /// How a write command is recorded in the change log.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -53,7 +53,9 @@ pub struct ClientHandle {
     pub created_ms: u64,
     pub last_interaction_ms: AtomicU64,
     pub killed: AtomicBool,
-    pub kill_notify: Notify,
+    /// The connection's own push queue, used to wake it when it is killed (a `Notify` would
+    /// cost a lock on every loop of the connection; the queue is polled anyway).
+    wake_tx: mpsc::Sender<PushMessage>,
     pub info: parking_lot::Mutex<ClientInfo>,
 }
 
@@ -72,7 +74,7 @@ pub struct ClientInfo {
 }
 
 impl ClientHandle {
-    pub fn new(id: u64, addr: String, laddr: String, now_ms: u64) -> Self {
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: u64, wake_tx: mpsc::Sender<PushMessage>) -> Self {
         ClientHandle {
             id,
             addr,
@@ -80,14 +82,15 @@ impl ClientHandle {
             created_ms: now_ms,
             last_interaction_ms: AtomicU64::new(now_ms),
             killed: AtomicBool::new(false),
-            kill_notify: Notify::new(),
+            wake_tx,
             info: parking_lot::Mutex::new(ClientInfo { protocol: 2, ..ClientInfo::default() }),
         }
     }
 
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        self.kill_notify.notify_one();
+        // If the queue is full the connection is busy draining it and sees the flag next.
+        let _ = self.wake_tx.try_send(PushMessage::Wake);
     }
 
     pub fn is_killed(&self) -> bool {

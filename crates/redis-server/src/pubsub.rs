@@ -8,8 +8,17 @@ use tokio::sync::mpsc;
 /// A message delivered to a subscriber's connection, encoded there for its protocol.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushMessage {
-    Message { channel: Bytes, payload: Bytes },
-    PMessage { pattern: Bytes, channel: Bytes, payload: Bytes },
+    Message {
+        channel: Bytes,
+        payload: Bytes,
+    },
+    PMessage {
+        pattern: Bytes,
+        channel: Bytes,
+        payload: Bytes,
+    },
+    /// Not a message: wakes the connection so it notices it was killed.
+    Wake,
 }
 
 struct Subscriber {

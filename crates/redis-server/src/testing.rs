@@ -40,8 +40,8 @@ impl TestClient {
 
     fn attach(node: Arc<Node>, tenant: Arc<Tenant>) -> Self {
         let id = node.next_client_id();
-        let handle = Arc::new(ClientHandle::new(id, "127.0.0.1:1".into(), "127.0.0.1:2".into(), 0));
         let (tx, push_rx) = mpsc::channel(1024);
+        let handle = Arc::new(ClientHandle::new(id, "127.0.0.1:1".into(), "127.0.0.1:2".into(), 0, tx.clone()));
         let mut client = ClientState::new(handle.clone(), tx);
         client.tenant = Some(tenant.clone());
         tenant.clients.lock().insert(id, handle);

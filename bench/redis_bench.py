@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of tern and Debian's redis-server with redis-benchmark.
+
+Method (see ../shared/guides/REDIS.md): same client binary for both servers, same session,
+runs interleaved A,B,A,B, first run discarded, median and min-max of the rest. Two layouts:
+`pinned` (server on core 0, client on core 1: the per-core figure) and `free` (no pinning).
+Both servers require a password (tern always does), both keep no persistence.
+Memory: used_memory delta after loading 1M keys with 16-byte values.
+"""
+
+import argparse
+import csv
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-password-0123456789"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+class Server:
+    def __init__(self, kind, cpus, tern_bin):
+        self.kind = kind
+        self.port = free_port()
+        prefix = ["taskset", "-c", cpus] if cpus else []
+        if kind == "redis":
+            cmd = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                   "--requirepass", PASSWORD, "--bind", "127.0.0.1", "--protected-mode", "no"]
+        else:
+            cmd = [tern_bin, "node", "--redis-addr", f"127.0.0.1:{self.port}", "--tenant", f"bench:{PASSWORD}"]
+        self.proc = subprocess.Popen(prefix + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def cli(self, *args):
+        out = subprocess.run(["redis-cli", "-p", str(self.port), "--no-auth-warning", "-a", PASSWORD, *args],
+                             capture_output=True, text=True, check=True)
+        return out.stdout
+
+    def used_memory(self):
+        for line in self.cli("INFO", "memory").splitlines():
+            if line.startswith("used_memory:"):
+                return int(line.split(":")[1])
+        raise RuntimeError("no used_memory")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def run_benchmark(port, test, pipeline, requests, client_cpus, keyspace):
+    prefix = ["taskset", "-c", client_cpus] if client_cpus else []
+    cmd = prefix + ["redis-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-n", str(requests),
+                    "-P", str(pipeline), "-t", test, "-r", str(keyspace), "--csv"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    row = rows[0]
+    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+
+
+def preload(port, keyspace):
+    subprocess.run(["redis-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-n", str(keyspace),
+                    "-P", "64", "-t", "set", "-r", str(keyspace), "-q"], capture_output=True, check=True)
+
+
+def summarize(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace):
+    servers = {kind: Server(kind, server_cpus, tern_bin) for kind in ("redis", "tern")}
+    try:
+        for s in servers.values():
+            preload(s.port, keyspace)
+        cases = [("set", 1, 300_000), ("get", 1, 300_000), ("set", 16, 2_000_000), ("get", 16, 2_000_000)]
+        results = {(t, p, k): [] for (t, p, _) in cases for k in servers}
+        for run in range(runs + 1):
+            for (test, pipeline, requests) in cases:
+                for kind in ("redis", "tern"):
+                    r = run_benchmark(servers[kind].port, test, pipeline, requests, client_cpus, keyspace)
+                    if run > 0:  # the first run warms up both servers and is discarded
+                        results[(test, pipeline, kind)].append(r)
+            print(f"  [{name}] run {run} done", file=sys.stderr, flush=True)
+        rows = []
+        for (test, pipeline, _) in cases:
+            red = results[(test, pipeline, "redis")]
+            ter = results[(test, pipeline, "tern")]
+            red_rps, ter_rps = summarize([x[0] for x in red]), summarize([x[0] for x in ter])
+            rows.append({
+                "layout": name, "test": test.upper(), "pipeline": pipeline,
+                "redis_rps": red_rps, "tern_rps": ter_rps, "ratio": ter_rps[0] / red_rps[0],
+                "redis_p50": statistics.median(x[1] for x in red), "tern_p50": statistics.median(x[1] for x in ter),
+                "redis_p99": statistics.median(x[2] for x in red), "tern_p99": statistics.median(x[2] for x in ter),
+            })
+        return rows
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def memory_comparison(tern_bin, keys):
+    value = "v" * 16
+    payload = "".join(f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$16\r\n{value}\r\n" for k in (f"key:{i:012d}" for i in range(keys)))
+    out = {}
+    for kind in ("redis", "tern"):
+        s = Server(kind, None, tern_bin)
+        try:
+            before = s.used_memory()
+            subprocess.run(["redis-cli", "-p", str(s.port), "--no-auth-warning", "-a", PASSWORD, "--pipe"],
+                           input=payload, capture_output=True, text=True, check=True)
+            dbsize = int(s.cli("DBSIZE").strip())
+            assert dbsize == keys, f"{kind} has {dbsize} keys"
+            time.sleep(0.5)
+            out[kind] = (s.used_memory() - before) / keys
+        finally:
+            s.stop()
+    return out
+
+
+def fmt_rps(t):
+    med, lo, hi = t
+    return f"{med/1000:,.0f}k ({lo/1000:,.0f}-{hi/1000:,.0f}k)"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5, help="measured runs per case (one more is discarded)")
+    ap.add_argument("--keyspace", type=int, default=1_000_000)
+    ap.add_argument("--memory-keys", type=int, default=1_000_000)
+    ap.add_argument("--tern-bin", default=str(ROOT / "target" / "release" / "tern"))
+    ap.add_argument("--layouts", default="pinned,free")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "redis-latest.md"))
+    args = ap.parse_args()
+    for tool in ("redis-server", "redis-benchmark", "redis-cli", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is required (apt-get install redis-server redis-tools util-linux)")
+    rows = []
+    layouts = {"pinned": ("0", "1"), "free": (None, None)}
+    for name in args.layouts.split(","):
+        server_cpus, client_cpus = layouts[name]
+        rows += throughput_layout(name, server_cpus, client_cpus, args.tern_bin, args.runs, args.keyspace)
+    mem = memory_comparison(args.tern_bin, args.memory_keys)
+    lines = [
+        f"redis-server: {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.strip()}",
+        f"runs: {args.runs} measured (+1 discarded) per case, interleaved; 50 clients; keyspace {args.keyspace}",
+        "",
+        "| layout | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['layout']} | {r['test']} | {r['pipeline']} | {fmt_rps(r['redis_rps'])} | {fmt_rps(r['tern_rps'])} | "
+            f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} |"
+        )
+    lines += [
+        "",
+        f"Memory for {args.memory_keys} keys (`key:%012d`, 16-byte values), used_memory delta per key: "
+        f"redis-server {mem['redis']:.1f} B, tern {mem['tern']:.1f} B, tern/redis **{mem['tern']/mem['redis']:.2f}x**",
+    ]
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
