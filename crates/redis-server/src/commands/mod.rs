@@ -4,7 +4,9 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod hashes;
+pub mod sets;
 pub mod strings;
 
 /// Every family's command list; the command table is built from these.
-pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS];
+pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS, hashes::COMMANDS, sets::COMMANDS];
