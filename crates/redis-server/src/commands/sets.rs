@@ -528,6 +528,33 @@ mod tests {
     }
 
     #[test]
+    fn ttls_kept_by_updates_and_dropped_by_stores() {
+        let mut c = TestClient::new();
+        c.clock_ms = Some(1_000);
+        c.cmd(&["SADD", "s", "a"]);
+        c.cmd(&["SADD", "dst", "z"]);
+        {
+            let mut state = c.tenant.state.lock();
+            state.db.set_expire_at(b"s", 50_000);
+            state.db.set_expire_at(b"dst", 50_000);
+        }
+        c.cmd(&["SADD", "s", "b"]);
+        c.cmd(&["SUNIONSTORE", "dst", "s"]);
+        let mut state = c.tenant.state.lock();
+        assert_eq!(state.db.expire_at(b"s"), Some(50_000));
+        assert_eq!(state.db.expire_at(b"dst"), Some(0));
+    }
+
+    #[test]
+    fn huge_negative_count_is_refused_not_served() {
+        let mut c = TestClient::new();
+        c.cmd(&["SADD", "s", "a"]);
+        assert!(err("ERR count is too large")(&c.cmd(&["SRANDMEMBER", "s", "-9223372036854775807"])));
+        c.cmd(&["HSET", "h", "f", "v"]);
+        assert!(err("ERR count is too large")(&c.cmd(&["HRANDFIELD", "h", "-4611686018427387903", "WITHVALUES"])));
+    }
+
+    #[test]
     fn sintercard_key_positions() {
         use crate::command::COMMANDS;
         let spec = COMMANDS.lookup(b"sintercard").unwrap();
