@@ -5,8 +5,10 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod generic;
+pub mod hashes;
 pub mod pubsub;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
 
@@ -14,8 +16,10 @@ pub mod transactions;
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     generic::COMMANDS,
-    strings::COMMANDS,
-    transactions::COMMANDS,
+    hashes::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
+    sets::COMMANDS,
+    strings::COMMANDS,
+    transactions::COMMANDS,
 ];
