@@ -5,6 +5,7 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod generic;
+pub mod geohash;
 pub mod pubsub;
 pub mod server;
 pub mod strings;
