@@ -5,6 +5,7 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod generic;
+pub mod geo;
 pub mod geohash;
 pub mod pubsub;
 pub mod server;
@@ -19,4 +20,5 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
+    geo::COMMANDS,
 ];
