@@ -5,6 +5,8 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod generic;
+pub mod geo;
+pub mod geohash;
 pub mod hashes;
 pub mod pubsub;
 pub mod server;
@@ -16,6 +18,7 @@ pub mod transactions;
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     generic::COMMANDS,
+    geo::COMMANDS,
     hashes::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
