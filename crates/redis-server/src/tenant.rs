@@ -132,6 +132,10 @@ impl TenantRegistry {
         self.inner.read().by_id.get(id).cloned()
     }
 
+    pub fn ids(&self) -> Vec<TenantId> {
+        self.inner.read().by_id.keys().cloned().collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<Tenant>> {
         self.inner.read().by_id.values().cloned().collect()
     }
