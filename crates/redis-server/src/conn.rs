@@ -310,6 +310,7 @@ impl Connection {
     }
 
     fn emit_push(&mut self, msg: PushMessage) {
+        self.client.handle.pending_push_bytes.fetch_sub(msg.size_bytes(), std::sync::atomic::Ordering::Relaxed);
         let reply = match msg {
             PushMessage::Message { channel, payload } => Reply::Push(vec![
                 Reply::Bulk(Bytes::from_static(b"message")),

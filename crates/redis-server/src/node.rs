@@ -8,8 +8,9 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct NodeLimits {
     pub parse: resp::Limits,
-    /// Largest reply backlog a connection may accumulate before it is closed.
-    pub max_output_buffer_bytes: usize,
+    /// Bytes of pub/sub messages queued for one subscriber before it is disconnected (Redis's
+    /// `client-output-buffer-limit pubsub 32mb`).
+    pub max_pending_push_bytes: usize,
     /// Pub/sub messages queued for one subscriber before it is disconnected.
     pub max_pending_push_messages: usize,
     /// Most keys `KEYS` may return before it refuses (use SCAN).
@@ -24,7 +25,7 @@ impl Default for NodeLimits {
                 max_bulk_bytes: 64 * 1024 * 1024,
                 ..resp::Limits::default()
             },
-            max_output_buffer_bytes: 256 * 1024 * 1024,
+            max_pending_push_bytes: 32 * 1024 * 1024,
             max_pending_push_messages: 16 * 1024,
             max_keys_reply: 10_000_000,
         }
@@ -58,6 +59,14 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             allocated_bytes_probe: None,
         }
+    }
+
+    /// Hosts a database (or updates its password), with this node's limits.
+    pub fn upsert_tenant(
+        &self,
+        cfg: &crate::tenant::TenantConfig,
+    ) -> Result<std::sync::Arc<crate::tenant::Tenant>, crate::tenant::RegistryError> {
+        self.tenants.upsert(cfg, &self.limits)
     }
 
     pub fn next_client_id(&self) -> u64 {

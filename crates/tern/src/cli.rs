@@ -97,7 +97,7 @@ fn start_node(
     node.allocated_bytes_probe = Some(allocated_bytes);
     let node = Arc::new(node);
     for t in tenants {
-        node.tenants.upsert(t).with_context(|| format!("adding database {}", t.id))?;
+        node.upsert_tenant(t).with_context(|| format!("adding database {}", t.id))?;
     }
     let server = redis_server::start(node.clone(), addr, threads.unwrap_or_else(redis_server::default_threads))
         .with_context(|| format!("listening on {addr}"))?;
@@ -142,7 +142,7 @@ fn apply_tenants_file(node: &Node, path: &std::path::Path, pinned: &[TenantConfi
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let wanted = parse_tenants_file(&text).with_context(|| format!("parsing {}", path.display()))?;
     for t in &wanted {
-        if let Err(e) = node.tenants.upsert(t) {
+        if let Err(e) = node.upsert_tenant(t) {
             tracing::error!(tenant = %t.id, error = %e, "cannot host database");
         }
     }
