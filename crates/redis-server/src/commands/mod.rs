@@ -4,7 +4,8 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod lists;
 pub mod strings;
 
 /// Every family's command list; the command table is built from these.
-pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS];
+pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS, lists::COMMANDS];
