@@ -676,7 +676,7 @@ mod tests {
         assert_eq!(c.cmd(&["LRANGE", "l", "3", "1"]), arr(&[]));
         assert_eq!(c.cmd(&["LRANGE", "l", "5", "10"]), arr(&[]));
         assert_eq!(
-            c.cmd(&["LRANGE", "l", "-9223372036854775808", "9223372036854775807"]).clone(),
+            c.cmd(&["LRANGE", "l", "-9223372036854775808", "9223372036854775807"]),
             c.cmd(&["LRANGE", "l", "0", "-1"])
         );
         assert_eq!(c.cmd(&["LRANGE", "none", "0", "-1"]), arr(&[]));
