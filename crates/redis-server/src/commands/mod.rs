@@ -8,6 +8,7 @@ pub mod generic;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
@@ -20,6 +21,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,
+    lists::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
     sets::COMMANDS,
