@@ -3,8 +3,10 @@
 
 use crate::command::CommandSpec;
 
+pub mod bitmaps;
 pub mod connection;
 pub mod generic;
+pub mod hyperloglog;
 pub mod pubsub;
 pub mod server;
 pub mod strings;
@@ -18,4 +20,6 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
+    bitmaps::COMMANDS,
+    hyperloglog::COMMANDS,
 ];
