@@ -71,7 +71,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Largest string a bit command may produce (Redis's default `proto-max-bulk-len`).
-pub const MAX_STRING_BYTES: u64 = 512 * 1024 * 1024;
+const MAX_STRING_BYTES: u64 = super::strings::MAX_STRING_BYTES as u64;
 
 const OFFSET_ERR: &str = "bit offset is not an integer or out of range";
 
