@@ -47,15 +47,6 @@ def real():
 
 
 @pytest.fixture
-def redis_dense(real):
-    """The real server, emptied and set to write dense HyperLogLogs only (as tern does)."""
-    real.flushall()
-    real.config_set("hll-sparse-max-bytes", 0)
-    yield real
-    real.config_set("hll-sparse-max-bytes", 3000)
-
-
-@pytest.fixture
 def redis_sparse(real):
     """The real server, emptied, with its default sparse encoding for small HyperLogLogs."""
     real.flushall()
@@ -87,7 +78,7 @@ def test_pfadd_pfcount(r):
     assert r.pfcount("h") == 4
     assert r.pfcount("missing") == 0
     assert r.type("h") == "string"
-    assert r.strlen("h") == DENSE_LEN
+    assert r.getrange("h", 0, 4) == "HYLL\x01"  # small values are sparse, as in Redis
     # Creating a key without elements counts as a change.
     assert r.pfadd("empty") == 1
     assert r.pfadd("empty") == 0
@@ -140,7 +131,7 @@ def test_pfmerge(r):
     assert r.pfcount("d") == 6  # the destination is also a source
     assert r.pfmerge("new", "missing")
     assert r.pfcount("new") == 0
-    assert r.strlen("new") == DENSE_LEN
+    assert r.strlen("new") == 18  # header and one XZERO run
     assert r.execute_command("PFMERGE", "alone") is True
     assert r.exists("alone") == 1
 
@@ -174,13 +165,33 @@ def test_invalid_values(rb):
 
 def test_corrupt_sparse_values(rb):
     header = b"HYLL\x01\x00\x00\x00" + b"\x00" * 7 + b"\x80"
+    # Too few registers, too many, a run past the end, a truncated XZERO.
     for ops in (b"\x3f", b"\x7f\xff\x00", b"\x7f\xfe\x83", b"\x7f"):
         rb.set("bad", header + ops)
         assert err(rb.pfcount, "bad") == CORRUPT, ops
         assert err(rb.pfcount, "bad", "missing") == CORRUPT, ops
-        assert err(rb.pfadd, "bad", "x") == CORRUPT, ops
         assert err(rb.pfmerge, "dest", "bad") == CORRUPT, ops
     assert rb.exists("dest") == 0
+
+
+def test_pfadd_on_corrupt_values_like_redis(rb, redis_sparse):
+    """PFADD notices a corrupt sparse value only where its edit walks, exactly as Redis does."""
+    header = b"HYLL\x01\x00\x00\x00" + b"\x00" * 7 + b"\x80"
+    for ops in (b"\x3f", b"\x7f\xff\x00", b"\x7f\xfe\x83"):
+        for element in ("x", "e0", "e1", "foo"):
+            replies = []
+            for client in (rb, redis_sparse):
+                client.set("bad", header + ops)
+                try:
+                    replies.append(client.pfadd("bad", element))
+                except redis.ResponseError as e:
+                    replies.append(str(e))
+                replies.append(client.get("bad"))
+            assert replies[:2] == replies[2:], (ops, element)
+    # A truncated XZERO opcode at the very end is refused; Redis reads the string's hidden
+    # terminator as its second byte instead.
+    rb.set("bad", header + b"\x7f")
+    assert err(rb.pfadd, "bad", "e0") == CORRUPT
 
 
 def test_wrongtype(r):
@@ -244,21 +255,42 @@ def test_binary_elements_and_unions_equal_real_redis(rb, redis_sparse):
     assert rb.pfcount("all") == redis_sparse.pfcount("all")
 
 
-def test_dense_bytes_equal_real_redis(rb, redis_dense):
-    """With Redis forced to the dense encoding, the stored strings are identical, including
-    the cached-cardinality bytes before and after PFCOUNT."""
-    elements = [f"e{i}" for i in range(4321)]
-    add_many(rb, "h", elements, batch=500)
-    add_many(redis_dense, "h", elements, batch=500)
-    assert rb.get("h") == redis_dense.get("h")
-    assert rb.pfcount("h") == redis_dense.pfcount("h")
-    assert rb.get("h") == redis_dense.get("h")
-    for client in (rb, redis_dense):
-        client.pfadd("h2", "x")
-        client.pfmerge("m", "h", "h2", "missing")
-    assert rb.get("m") == redis_dense.get("m")
-    assert rb.pfadd("h", "e1") == redis_dense.pfadd("h", "e1") == 0
-    assert rb.get("h") == redis_dense.get("h")
+@pytest.mark.parametrize("n,batch", [(1, 1), (20, 1), (300, 7), (1500, 100), (3000, 1000), (12000, 500)])
+def test_stored_bytes_equal_real_redis(rb, redis_sparse, n, batch):
+    """The same commands leave the very same bytes as in Redis: sparse opcodes (split, merged,
+    grown), the switch to dense past 3000 bytes, and the cached-cardinality bytes."""
+    real = redis_sparse
+    elements = [f"e{i}:{i * 31 % 97}" for i in range(n)]
+    for i in range(0, n, batch):
+        chunk = elements[i : i + batch]
+        assert rb.pfadd("h", *chunk) == real.pfadd("h", *chunk)
+        if i % (batch * 10) == 0:
+            assert rb.get("h") == real.get("h"), f"after {i + len(chunk)} elements"
+    assert rb.get("h") == real.get("h")
+    assert rb.pfcount("h") == real.pfcount("h")
+    assert rb.get("h") == real.get("h")
+    for client in (rb, real):
+        client.pfadd("small", "x", "y", "z")
+        client.pfmerge("m1", "small", "missing")
+        client.pfmerge("m2", "small", "h")
+        client.pfmerge("small", "h")
+    for key in ("m1", "m2", "small"):
+        assert rb.get(key) == real.get(key), key
+    assert rb.pfadd("h", elements[0]) == real.pfadd("h", elements[0]) == 0
+    assert rb.get("h") == real.get("h")
+
+
+def test_switch_to_dense_at_the_same_element_as_redis(rb, redis_sparse):
+    """Adding one element at a time, both servers store the same bytes after every command and
+    leave the sparse encoding at the same element (when it would pass 3000 bytes)."""
+    for i in range(20000):
+        rb.pfadd("h", f"r{i}")
+        redis_sparse.pfadd("h", f"r{i}")
+        mine, theirs = rb.get("h"), redis_sparse.get("h")
+        assert mine == theirs, i
+        if mine[4] == 0:
+            break
+    assert rb.getrange("h", 4, 4) == b"\x00"
 
 
 def test_sparse_values_from_real_redis(rb, redis_sparse):
@@ -279,13 +311,14 @@ def test_sparse_values_from_real_redis(rb, redis_sparse):
         rb.pfmerge("m", "s", "d")
         redis_sparse.pfmerge("m", "s", "d")
         assert rb.pfcount("m") == redis_sparse.pfcount("m"), n
-        # Adding nothing new leaves the sparse value untouched; adding turns it dense.
+        # Adding nothing new leaves the sparse value untouched; adding edits it as Redis does.
         rb.set("s", raw)
+        redis_sparse.set("s", raw)
         assert rb.pfadd("s", *[f"s{i}" for i in range(n)][:5]) == 0
         assert rb.get("s") == raw
         more = [f"t{i}" for i in range(30)]
         assert rb.pfadd("s", *more) == redis_sparse.pfadd("s", *more) == 1
-        assert rb.strlen("s") == DENSE_LEN
+        assert rb.get("s") == redis_sparse.get("s"), n
         assert rb.pfcount("s") == redis_sparse.pfcount("s"), n
 
 

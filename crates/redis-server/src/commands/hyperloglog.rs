@@ -5,8 +5,9 @@
 //! with MurmurHash64A (seed 0xadc83b19) and counted with Ertl's estimator, as Redis 5+ does,
 //! so counts equal Redis's for the same inputs.
 //!
-//! Tern writes the dense encoding only; sparse values (as real Redis writes for small sets)
-//! are read, counted and merged, and turned dense when modified.
+//! New values start sparse and are edited with Redis's own algorithm (`hllSparseSet`), turning
+//! dense past 3000 bytes (Redis's default `hll-sparse-max-bytes`) or when a register exceeds
+//! 32, so even the raw bytes match what Redis stores for the same commands.
 
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::Ctx;
@@ -54,6 +55,12 @@ pub const DENSE_LEN: usize = HEADER_LEN + (REGISTERS * 6).div_ceil(8);
 const ENCODING_DENSE: u8 = 0;
 const ENCODING_SPARSE: u8 = 1;
 const SEED: u64 = 0xadc8_3b19;
+/// Redis's default `hll-sparse-max-bytes`: a sparse value that would grow past this (header
+/// included) becomes dense.
+const SPARSE_MAX_BYTES: usize = 3000;
+const SPARSE_VAL_MAX_VALUE: u8 = 32;
+const SPARSE_VAL_MAX_LEN: usize = 4;
+const SPARSE_ZERO_MAX_LEN: usize = 64;
 /// 0.5 / ln(2), the limit of the HyperLogLog bias constant for many registers.
 const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 
@@ -225,6 +232,193 @@ fn fresh_header() -> [u8; HEADER_LEN] {
     h
 }
 
+/// A new, empty HyperLogLog: sparse, one XZERO run over all registers (Redis's
+/// `createHLLObject`).
+fn new_sparse() -> Vec<u8> {
+    let mut v = fresh_header().to_vec();
+    v[4] = ENCODING_SPARSE;
+    let run = REGISTERS - 1;
+    v.extend_from_slice(&[0x40 | (run >> 8) as u8, (run & 0xff) as u8]);
+    v
+}
+
+// Sparse opcodes: ZERO 00xxxxxx, XZERO 01xxxxxx yyyyyyyy, VAL 1vvvvvxx.
+fn is_zero(op: u8) -> bool {
+    op & 0xc0 == 0
+}
+
+fn is_xzero(op: u8) -> bool {
+    op & 0xc0 == 0x40
+}
+
+fn is_val(op: u8) -> bool {
+    op & 0x80 != 0
+}
+
+fn val_value(op: u8) -> u8 {
+    ((op >> 2) & 0x1f) + 1
+}
+
+fn val_len(op: u8) -> usize {
+    (op & 0x3) as usize + 1
+}
+
+fn val_op(value: u8, len: usize) -> u8 {
+    0x80 | ((value - 1) << 2) | (len as u8 - 1)
+}
+
+/// Appends a run of `len` empty registers as ZERO or, when longer than 64, XZERO.
+fn push_zero_run(seq: &mut Vec<u8>, len: usize) {
+    let l = len - 1;
+    if len > SPARSE_ZERO_MAX_LEN {
+        seq.extend_from_slice(&[0x40 | (l >> 8) as u8, (l & 0xff) as u8]);
+    } else {
+        seq.push(l as u8);
+    }
+}
+
+/// Turns a sparse value dense, keeping its header (Redis's `hllSparseToDense`).
+fn promote(v: &mut Vec<u8>) -> Result<(), CommandError> {
+    if v[4] == ENCODING_DENSE {
+        return Ok(());
+    }
+    let regs = registers_of(v)?;
+    let mut dense = dense_from(v, &regs);
+    // The conversion itself keeps the cache flag as it was; callers mark it stale.
+    dense[15] = v[15];
+    *v = dense;
+    Ok(())
+}
+
+/// Raises register `index` to `count` if lower, in either encoding (Redis's `hllSet`).
+/// Returns whether the register changed.
+fn raise(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, CommandError> {
+    if v[4] == ENCODING_SPARSE {
+        return sparse_set(v, index, count);
+    }
+    let regs = &mut v[HEADER_LEN..];
+    if count > dense_get(regs, index) {
+        dense_set(regs, index, count);
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Redis's `hllSparseSet`, step by step, so the opcodes come out exactly as Redis writes them:
+/// find the opcode covering `index`, update it in place or split it into at most three
+/// opcodes, merge equal neighbouring VALs, and go dense when the value or size limit is hit.
+fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, CommandError> {
+    if count > SPARSE_VAL_MAX_VALUE {
+        promote(v)?;
+        return raise(v, index, count);
+    }
+    // Step 1: locate the opcode covering the register.
+    let end = v.len();
+    let mut p = HEADER_LEN;
+    let mut first = 0usize;
+    let mut prev: Option<usize> = None;
+    let mut span = 0usize;
+    while p < end {
+        let op = v[p];
+        let oplen = if is_xzero(op) { 2 } else { 1 };
+        span = if is_zero(op) {
+            (op & 0x3f) as usize + 1
+        } else if is_val(op) {
+            val_len(op)
+        } else {
+            let low = *v.get(p + 1).ok_or_else(corrupt)? as usize;
+            ((((op & 0x3f) as usize) << 8) | low) + 1
+        };
+        if index < first + span {
+            break;
+        }
+        prev = Some(p);
+        p += oplen;
+        first += span;
+    }
+    if span == 0 || p >= end {
+        return Err(corrupt());
+    }
+    let op = v[p];
+    // Step 2: the easy cases, updated in place.
+    if is_val(op) {
+        if val_value(op) >= count {
+            return Ok(false);
+        }
+        if val_len(op) == 1 {
+            v[p] = val_op(count, 1);
+            merge_adjacent_vals(v, prev);
+            return Ok(true);
+        }
+    }
+    if is_zero(op) && span == 1 {
+        v[p] = val_op(count, 1);
+        merge_adjacent_vals(v, prev);
+        return Ok(true);
+    }
+    // General case: split the run around the register.
+    let last = first + span - 1;
+    let mut seq: Vec<u8> = Vec::with_capacity(5);
+    if is_val(op) {
+        let current = val_value(op);
+        if index != first {
+            seq.push(val_op(current, index - first));
+        }
+        seq.push(val_op(count, 1));
+        if index != last {
+            seq.push(val_op(current, last - index));
+        }
+    } else {
+        if index != first {
+            push_zero_run(&mut seq, index - first);
+        }
+        seq.push(val_op(count, 1));
+        if index != last {
+            push_zero_run(&mut seq, last - index);
+        }
+    }
+    // Step 3: substitute the sequence, unless the value would outgrow the sparse limit.
+    let oldlen = if is_xzero(op) { 2 } else { 1 };
+    if seq.len() > oldlen && v.len() + seq.len() - oldlen > SPARSE_MAX_BYTES {
+        promote(v)?;
+        return raise(v, index, count);
+    }
+    v.splice(p..p + oldlen, seq);
+    merge_adjacent_vals(v, prev);
+    Ok(true)
+}
+
+/// Step 4 of `hllSparseSet`: from the opcode before the edit, look at up to 5 opcodes and
+/// merge two adjacent VALs of the same value when their runs fit in one.
+fn merge_adjacent_vals(v: &mut Vec<u8>, prev: Option<usize>) {
+    let mut p = prev.unwrap_or(HEADER_LEN);
+    let mut budget = 5;
+    while p < v.len() && budget > 0 {
+        budget -= 1;
+        let op = v[p];
+        if is_xzero(op) {
+            p += 2;
+            continue;
+        }
+        if is_zero(op) {
+            p += 1;
+            continue;
+        }
+        if let Some(&next) = v.get(p + 1) {
+            if is_val(next) && val_value(op) == val_value(next) {
+                let len = val_len(op) + val_len(next);
+                if len <= SPARSE_VAL_MAX_LEN {
+                    v[p + 1] = val_op(val_value(op), len);
+                    v.remove(p);
+                    // Try again from the same place: the merged run may merge further right.
+                    continue;
+                }
+            }
+        }
+        p += 1;
+    }
+}
+
 fn invalidate_cache(s: &mut [u8]) {
     s[15] |= 0x80;
 }
@@ -323,11 +517,12 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let hits: Vec<(usize, u8)> = args[2..].iter().map(|e| pattern(e)).collect();
     let Some(s) = ctx.db.get_str(key)? else {
         // Creating the key counts as an update even without elements.
-        let mut regs = vec![0u8; REGISTERS];
+        let mut v = new_sparse();
         for &(i, c) in &hits {
-            regs[i] = regs[i].max(c);
+            raise(&mut v, i, c)?;
         }
-        ctx.db.insert(key, Value::Str(Blob::from_vec(dense_from(&fresh_header(), &regs))));
+        invalidate_cache(&mut v);
+        ctx.db.insert(key, Value::Str(Blob::from_vec(v)));
         return Ok(Reply::Integer(1));
     };
     let encoding = encoding_of(s)?;
@@ -338,6 +533,7 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     // (and its cached cardinality) untouched and is not logged.
     match encoding {
         Encoding::Dense => {
+            // Edited in place: no copy of the 12 KB value.
             let regs = &s[HEADER_LEN..];
             let raises: Vec<(usize, u8)> = hits.into_iter().filter(|&(i, c)| c > dense_get(regs, i)).collect();
             if raises.is_empty() {
@@ -355,22 +551,20 @@ fn pfadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             invalidate_cache(s);
         }
         Encoding::Sparse => {
-            let mut regs = registers_of(s)?;
+            // Sparse values are at most 3000 bytes: edit a copy, store it if it changed.
+            let mut v = s.to_vec();
             let mut raised = false;
             for (i, c) in hits {
-                if c > regs[i] {
-                    regs[i] = c;
-                    raised = true;
-                }
+                raised |= raise(&mut v, i, c)?;
             }
             if !raised {
                 return Ok(Reply::Integer(0));
             }
-            let dense = dense_from(s, &regs);
+            invalidate_cache(&mut v);
             let Some(s) = str_mut(ctx, key) else {
                 return Err(CommandError::WrongType);
             };
-            *s = Blob::from_vec(dense);
+            *s = Blob::from_vec(v);
         }
     }
     Ok(Reply::Integer(1))
@@ -408,21 +602,30 @@ fn pfcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 fn pfmerge(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     // The destination is one of the sources, as in Redis.
     let mut max = vec![0u8; REGISTERS];
+    let mut any_dense = false;
     for key in &args[1..] {
         if let Some(s) = ctx.db.get_str(key)? {
+            any_dense |= encoding_of(s)? == Encoding::Dense;
             merge_into(&mut max, s)?;
         }
     }
     let dest = &args[1];
-    let header: [u8; HEADER_LEN] = match ctx.db.get_str(dest)? {
-        Some(s) => {
-            let mut h = [0u8; HEADER_LEN];
-            h.copy_from_slice(&s[..HEADER_LEN]);
-            h
-        }
-        None => fresh_header(),
+    let mut v = match ctx.db.get_str(dest)? {
+        Some(s) => s.to_vec(),
+        None => new_sparse(),
     };
-    let merged = Blob::from_vec(dense_from(&header, &max));
+    // As in Redis: a dense input makes the destination dense at once; otherwise it stays
+    // sparse until the registers written into it need a dense value.
+    if any_dense {
+        promote(&mut v)?;
+    }
+    for (i, &m) in max.iter().enumerate() {
+        if m != 0 {
+            raise(&mut v, i, m)?;
+        }
+    }
+    invalidate_cache(&mut v);
+    let merged = Blob::from_vec(v);
     match str_mut(ctx, dest) {
         Some(s) => *s = merged,
         None => ctx.db.insert(dest, Value::Str(merged)),
@@ -454,6 +657,10 @@ mod tests {
             cmd.extend(batch.iter().map(|s| s.as_str()));
             c.cmd(&cmd);
         }
+    }
+
+    fn hex(data: &[u8]) -> String {
+        data.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Hex decoding for the fixtures below.
@@ -492,6 +699,78 @@ mod tests {
         }
         assert_eq!(registers_of(&raw).ok(), Some(expected));
         assert_eq!(c.cmd(&["PFADD", "s", "a", "b", "c", "foo"]), int(0));
+        // Tern writes the very same bytes for the same command.
+        assert_eq!(c.cmd(&["PFADD", "t", "a", "b", "c", "foo"]), int(1));
+        assert_eq!(hex(&get_raw(&mut c, "t")), hex(&raw));
+    }
+
+    /// Checks a value against the registers it should describe and the size limits of its
+    /// encoding (byte equality with Redis's own edits is checked in the pytest suite).
+    fn check_sparse(v: &[u8], expected: &[u8]) {
+        assert_eq!(registers_of(v).ok().as_deref(), Some(expected));
+        if v[4] == ENCODING_SPARSE {
+            assert!(v.len() <= SPARSE_MAX_BYTES, "sparse value of {} bytes", v.len());
+        } else {
+            assert_eq!(v.len(), DENSE_LEN);
+        }
+    }
+
+    #[test]
+    fn sparse_set_keeps_registers_and_promotes() {
+        let mut rng_state = 0x1234_5678_9abc_def0u64;
+        let mut next = move || {
+            rng_state ^= rng_state << 13;
+            rng_state ^= rng_state >> 7;
+            rng_state ^= rng_state << 17;
+            rng_state
+        };
+        let mut v = new_sparse();
+        let mut regs = vec![0u8; REGISTERS];
+        let mut promoted_at = None;
+        for step in 0..6000 {
+            // Clustered indexes exercise VAL splits and merges; a few wide ones XZERO splits.
+            let index = if step % 3 == 0 { (next() % REGISTERS as u64) as usize } else { (next() % 64) as usize * 7 };
+            let count = (next() % 8) as u8 + 1;
+            let changed = raise(&mut v, index, count).expect("valid value");
+            assert_eq!(changed, count > regs[index]);
+            regs[index] = regs[index].max(count);
+            check_sparse(&v, &regs);
+            if v[4] == ENCODING_DENSE && promoted_at.is_none() {
+                promoted_at = Some(step);
+            }
+        }
+        assert!(promoted_at.is_some(), "grew past 3000 bytes without turning dense");
+        // A register above 32 cannot be sparse.
+        let mut v = new_sparse();
+        assert_eq!(raise(&mut v, 5, 33).ok(), Some(true));
+        assert_eq!(v[4], ENCODING_DENSE);
+        assert_eq!(dense_get(&v[HEADER_LEN..], 5), 33);
+    }
+
+    #[test]
+    fn sparse_runs_merge_like_redis() {
+        let mut v = new_sparse();
+        // Four neighbours with the same value become one VAL of length 4.
+        for i in 10..14 {
+            raise(&mut v, i, 2).ok();
+        }
+        assert_eq!(
+            hex(&v[HEADER_LEN..]),
+            format!("09{:02x}{:02x}{:02x}", val_op(2, 4), 0x40 | (16369 >> 8), 16369 & 0xff)
+        );
+        // Raising one in the middle splits it again.
+        raise(&mut v, 11, 3).ok();
+        assert_eq!(
+            hex(&v[HEADER_LEN..]),
+            format!(
+                "09{:02x}{:02x}{:02x}{:02x}{:02x}",
+                val_op(2, 1),
+                val_op(3, 1),
+                val_op(2, 2),
+                0x40 | (16369 >> 8),
+                16369 & 0xff
+            )
+        );
     }
 
     #[test]
@@ -539,8 +818,7 @@ mod tests {
         assert_eq!(c.cmd(&["PFADD", "h", "a", "b", "c"]), int(1));
         assert_eq!(c.cmd(&["PFADD", "h", "a", "b"]), int(0));
         let raw = get_raw(&mut c, "h");
-        assert_eq!(raw.len(), DENSE_LEN);
-        assert_eq!(&raw[..5], b"HYLL\x00");
+        assert_eq!(&raw[..5], b"HYLL\x01", "small values are sparse");
         assert_eq!(raw[15] & 0x80, 0x80, "cache is stale after a write");
         assert_eq!(c.cmd(&["PFCOUNT", "h"]), int(3));
         let raw = get_raw(&mut c, "h");
@@ -609,7 +887,10 @@ mod tests {
         assert_eq!(c.cmd(&["PFMERGE", "new"]), ok());
         assert_eq!(c.cmd(&["PFCOUNT", "new"]), int(0));
         assert_eq!(c.cmd(&["PFMERGE", "new2", "missing"]), ok());
-        assert_eq!(get_raw(&mut c, "new2").len(), DENSE_LEN);
+        let mut empty = new_sparse();
+        invalidate_cache(&mut empty);
+        assert_eq!(get_raw(&mut c, "new2"), empty);
+        assert_eq!(hex(&empty), "48594c4c010000000000000000000080".to_owned() + "7fff");
         // PFMERGE always writes (and is logged), as in Redis.
         let n = c.change_log().len();
         c.cmd(&["PFMERGE", "d", "a"]);
@@ -696,7 +977,7 @@ mod tests {
         assert_eq!(get_raw(&mut c, "sp"), before);
         assert_eq!(c.cmd(&["PFADD", "sp", "foo"]), int(1));
         let after = get_raw(&mut c, "sp");
-        assert_eq!(after.len(), DENSE_LEN);
+        assert_eq!(after[4], ENCODING_SPARSE);
         let mut single = vec![0u8; REGISTERS];
         single[100] = 3;
         single[101] = 3;
@@ -715,9 +996,16 @@ mod tests {
             set_raw(&mut c, "bad", &sparse(ops));
             assert_eq!(c.cmd(&["PFCOUNT", "bad"]), invalid, "case {n}");
             assert_eq!(c.cmd(&["PFCOUNT", "bad", "missing"]), invalid, "case {n}");
-            assert_eq!(c.cmd(&["PFADD", "bad", "x"]), invalid, "case {n}");
             assert_eq!(c.cmd(&["PFMERGE", "dst", "bad"]), invalid, "case {n}");
         }
+        // PFADD notices corruption only where it edits (as Redis does): a register past the
+        // described ones, or a truncated opcode on the way.
+        let far = (0..1000).map(|i| format!("e{i}")).find(|e| pattern(e.as_bytes()).0 >= 64);
+        let Some(far) = far else { panic!("no element maps past register 63") };
+        set_raw(&mut c, "bad", &sparse(&[0x3f]));
+        assert_eq!(c.cmd(&["PFADD", "bad", &far]), invalid);
+        set_raw(&mut c, "bad", &sparse(&[0x7f]));
+        assert_eq!(c.cmd(&["PFADD", "bad", &far]), invalid);
         assert_eq!(c.cmd(&["GET", "dst"]), Reply::Nil);
     }
 
