@@ -48,7 +48,7 @@ def real():
 
 
 @pytest.fixture
-def other(r):
+def non_string(r):
     """The name of a key holding a value of another type than string, made with whatever type
     commands this tern build has (lists, hashes, sets and sorted sets are other families)."""
     for cmd in (("RPUSH", "other", "x"), ("HSET", "other", "f", "v"), ("SADD", "other", "m"), ("ZADD", "other", "1", "m")):
@@ -102,7 +102,8 @@ def test_setbit_errors(r):
     assert r.exists("b") == 0
 
 
-def test_wrongtype(r, other):
+def test_wrongtype(r, non_string):
+    other = non_string
     for args in (
         ("SETBIT", other, 0, 1),
         ("GETBIT", other, 0),
