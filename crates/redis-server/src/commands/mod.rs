@@ -3,11 +3,13 @@
 
 use crate::command::CommandSpec;
 
+pub mod bitmaps;
 pub mod connection;
 pub mod generic;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod lists;
 pub mod pubsub;
 pub mod server;
@@ -17,10 +19,12 @@ pub mod transactions;
 
 /// Every family's command list; the command table is built from these.
 pub static FAMILIES: &[&[CommandSpec]] = &[
+    bitmaps::COMMANDS,
     connection::COMMANDS,
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,
+    hyperloglog::COMMANDS,
     lists::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
