@@ -545,3 +545,37 @@ def test_other_database_does_not_wake(node, r):
     assert call.finish() is None
     assert other.lrange("q", 0, -1) == ["elsewhere"]
     other.close()
+
+
+def test_blmove_to_wrong_type_destination_unblocks_with_error_and_serves_next(node):
+    """Regression: a waiter whose BLMOVE destination holds a string must get WRONGTYPE and let
+    the next waiter on the same key be served (it used to stay blocked, and block the queue)."""
+    import threading
+
+    main = node.client(decode_responses=True)
+    main.flushdb()
+    main.set("dst", "a string")
+    results = {}
+
+    def mover():
+        c = node.client(decode_responses=True)
+        try:
+            results["mover"] = c.execute_command("BLMOVE", "src", "dst", "LEFT", "RIGHT", 5)
+        except Exception as e:  # noqa: BLE001 - the error text is the point
+            results["mover"] = str(e)
+
+    def popper():
+        c = node.client(decode_responses=True)
+        results["popper"] = c.blpop(["src"], 5)
+
+    t1 = threading.Thread(target=mover)
+    t1.start()
+    time.sleep(0.2)
+    t2 = threading.Thread(target=popper)
+    t2.start()
+    time.sleep(0.2)
+    main.rpush("src", "x")
+    t1.join(6)
+    t2.join(6)
+    assert results["mover"].startswith("WRONGTYPE"), results
+    assert results["popper"] == ("src", "x") or results["popper"] == ["src", "x"], results

@@ -31,8 +31,9 @@ impl TestClient {
     /// A node with one database (`test`), and a client authenticated to it.
     pub fn new() -> Self {
         let node = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
-        let tenant =
-            node.upsert_tenant(&TenantConfig { id: TenantId("test".into()), password: "pw".into() }).expect("fresh registry");
+        let tenant = node
+            .upsert_tenant(&TenantConfig { id: TenantId("test".into()), password: "pw".into() })
+            .expect("fresh registry");
         Self::attach(node, tenant)
     }
 
