@@ -5,6 +5,8 @@ use crate::command::CommandSpec;
 
 pub mod connection;
 pub mod strings;
+pub mod zset_ranges;
+pub mod zsets;
 
 /// Every family's command list; the command table is built from these.
-pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS];
+pub static FAMILIES: &[&[CommandSpec]] = &[connection::COMMANDS, strings::COMMANDS, zsets::COMMANDS];
