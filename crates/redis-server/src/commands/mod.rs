@@ -16,6 +16,8 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zset_ranges;
+pub mod zsets;
 
 /// Every family's command list; the command table is built from these.
 pub static FAMILIES: &[&[CommandSpec]] = &[
@@ -31,4 +33,5 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     strings::COMMANDS,
     transactions::COMMANDS,
+    zsets::COMMANDS,
 ];
