@@ -863,10 +863,9 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
     let wanted = l.unsigned_abs();
     let picks: Option<Vec<usize>> = if l < 0 {
-        // Repeats allowed: one draw per requested element. Every element costs at least
-        // 7 bytes on the wire, so a count whose reply could not fit the output buffer limit
-        // is refused up front instead of building it.
-        if wanted.saturating_mul(7) > ctx.node.limits.max_output_buffer_bytes as u64 {
+        // Repeats allowed: one draw per requested element. A count past the node's reply
+        // limit is refused up front instead of building a reply that large.
+        if wanted > ctx.node.limits.max_keys_reply as u64 {
             return Err(CommandError::err("value is out of range, the reply would be too large"));
         }
         let rng = ctx.db.rng();
