@@ -42,6 +42,9 @@ pub struct Node {
     next_client_id: AtomicU64,
     /// Bytes the process has allocated, when the binary's allocator can tell (jemalloc).
     pub allocated_bytes_probe: Option<fn() -> u64>,
+    /// Hand-off queues of the worker threads, set once they run. Each holds at most the
+    /// connections in transit, so it is bounded by the number of open connections.
+    workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<crate::conn::Handoff>>>,
 }
 
 impl Node {
@@ -58,6 +61,7 @@ impl Node {
             tcp_port,
             next_client_id: AtomicU64::new(1),
             allocated_bytes_probe: None,
+            workers: std::sync::OnceLock::new(),
         }
     }
 
@@ -67,6 +71,32 @@ impl Node {
         cfg: &crate::tenant::TenantConfig,
     ) -> Result<std::sync::Arc<crate::tenant::Tenant>, crate::tenant::RegistryError> {
         self.tenants.upsert(cfg, &self.limits)
+    }
+
+    /// Registers the worker threads' hand-off queues (once, at start).
+    pub fn set_workers(&self, senders: Vec<tokio::sync::mpsc::UnboundedSender<crate::conn::Handoff>>) {
+        let _ = self.workers.set(senders);
+    }
+
+    /// The worker thread that serves every connection of this tenant (none with one worker).
+    pub fn home_worker(&self, id: &crate::tenant::TenantId) -> Option<usize> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let n = self.workers.get()?.len();
+        if n < 2 {
+            return None;
+        }
+        // A fixed hasher: the home of a tenant must be the same on every call.
+        let mut h = foldhash::fast::FixedState::with_seed(0x7e2d).build_hasher();
+        id.hash(&mut h);
+        Some((h.finish() % n as u64) as usize)
+    }
+
+    /// Queues a connection for another worker thread; gives it back if that thread is gone.
+    pub fn send_to_worker(&self, worker: usize, handoff: crate::conn::Handoff) -> Result<(), crate::conn::Handoff> {
+        match self.workers.get().and_then(|w| w.get(worker)) {
+            Some(tx) => tx.send(handoff).map_err(|e| e.0),
+            None => Err(handoff),
+        }
     }
 
     pub fn next_client_id(&self) -> u64 {
