@@ -51,8 +51,8 @@ pub struct Handoff {
 
 impl Handoff {
     /// Resumes the connection on the calling thread's runtime.
-    pub fn resume(self) -> std::io::Result<Connection> {
-        let Handoff { node, stream, mut client, push_rx, limbo, inbuf, out, pending_protocol_error } = self;
+    pub fn resume(self: Box<Self>) -> std::io::Result<Connection> {
+        let Handoff { node, stream, mut client, push_rx, limbo, inbuf, out, pending_protocol_error } = *self;
         let stream = match TcpStream::from_std(stream) {
             Ok(s) => s,
             Err(e) => {
@@ -150,8 +150,16 @@ impl Connection {
                 return None;
             }
         };
-        let handoff =
-            Handoff { node: node.clone(), stream, client, push_rx, limbo, inbuf, out, pending_protocol_error };
+        let handoff = Box::new(Handoff {
+            node: node.clone(),
+            stream,
+            client,
+            push_rx,
+            limbo,
+            inbuf,
+            out,
+            pending_protocol_error,
+        });
         match node.send_to_worker(worker, handoff) {
             Ok(()) => {
                 tracing::trace!(worker, "connection handed to its tenant's home thread");

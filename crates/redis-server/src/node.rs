@@ -44,7 +44,7 @@ pub struct Node {
     pub allocated_bytes_probe: Option<fn() -> u64>,
     /// Hand-off queues of the worker threads, set once they run. Each holds at most the
     /// connections in transit, so it is bounded by the number of open connections.
-    workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<crate::conn::Handoff>>>,
+    workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>>,
 }
 
 impl Node {
@@ -74,25 +74,28 @@ impl Node {
     }
 
     /// Registers the worker threads' hand-off queues (once, at start).
-    pub fn set_workers(&self, senders: Vec<tokio::sync::mpsc::UnboundedSender<crate::conn::Handoff>>) {
+    pub fn set_workers(&self, senders: Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>) {
         let _ = self.workers.set(senders);
     }
 
     /// The worker thread that serves every connection of this tenant (none with one worker).
     pub fn home_worker(&self, id: &crate::tenant::TenantId) -> Option<usize> {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::BuildHasher;
         let n = self.workers.get()?.len();
         if n < 2 {
             return None;
         }
         // A fixed hasher: the home of a tenant must be the same on every call.
-        let mut h = foldhash::fast::FixedState::with_seed(0x7e2d).build_hasher();
-        id.hash(&mut h);
-        Some((h.finish() % n as u64) as usize)
+        let hash = foldhash::fast::FixedState::with_seed(0x7e2d).hash_one(id);
+        Some((hash % n as u64) as usize)
     }
 
     /// Queues a connection for another worker thread; gives it back if that thread is gone.
-    pub fn send_to_worker(&self, worker: usize, handoff: crate::conn::Handoff) -> Result<(), crate::conn::Handoff> {
+    pub fn send_to_worker(
+        &self,
+        worker: usize,
+        handoff: Box<crate::conn::Handoff>,
+    ) -> Result<(), Box<crate::conn::Handoff>> {
         match self.workers.get().and_then(|w| w.get(worker)) {
             Some(tx) => tx.send(handoff).map_err(|e| e.0),
             None => Err(handoff),

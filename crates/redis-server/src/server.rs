@@ -98,7 +98,7 @@ async fn accept_loop(node: Arc<Node>, listener: std::net::TcpListener) {
 }
 
 /// Resumes connections handed over by other workers (their tenant lives on this thread).
-async fn receive_handoffs(mut handoffs: tokio::sync::mpsc::UnboundedReceiver<crate::conn::Handoff>) {
+async fn receive_handoffs(mut handoffs: tokio::sync::mpsc::UnboundedReceiver<Box<crate::conn::Handoff>>) {
     while let Some(handoff) = handoffs.recv().await {
         match handoff.resume() {
             Ok(conn) => {
