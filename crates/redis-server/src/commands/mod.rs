@@ -4,6 +4,7 @@
 use crate::command::CommandSpec;
 
 pub mod connection;
+pub mod dump;
 pub mod generic;
 pub mod geo;
 pub mod geohash;
@@ -17,6 +18,7 @@ pub mod transactions;
 /// Every family's command list; the command table is built from these.
 pub static FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
+    dump::COMMANDS,
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,
