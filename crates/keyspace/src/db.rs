@@ -3,7 +3,7 @@
 
 use crate::changelog::ChangeLog;
 use crate::value::{blob, Blob, HashValue, ListValue, SetValue, Value, ZSetValue};
-use crate::{IndexMap, IndexSet};
+use crate::IndexSet;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -38,7 +38,7 @@ pub struct DbStats {
 pub const DEFAULT_BACKLOG_BYTES: usize = 1024 * 1024;
 
 pub struct Db {
-    entries: IndexMap<Blob, Entry>,
+    entries: crate::table::KeyTable<Blob, Entry>,
     /// Keys that carry a TTL, for sampling by active expiry (and volatile eviction).
     volatile: IndexSet<Blob>,
     now_ms: u64,
@@ -69,7 +69,7 @@ impl Default for Db {
 impl Db {
     pub fn new(backlog_bytes: usize) -> Self {
         Db {
-            entries: IndexMap::default(),
+            entries: crate::table::KeyTable::default(),
             volatile: IndexSet::default(),
             now_ms: 0,
             rng: SmallRng::from_entropy(),
@@ -219,7 +219,7 @@ impl Db {
 
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.expire_if_needed(key);
-        let entry = self.entries.swap_remove(key)?;
+        let (_, entry) = self.entries.swap_remove(key)?;
         if entry.expire_at_ms != 0 {
             self.volatile.swap_remove(key);
         }
@@ -276,7 +276,7 @@ impl Db {
 
     /// Deletes every key; watchers of any key are marked dirty.
     pub fn flush(&mut self) {
-        self.entries = IndexMap::default();
+        self.entries = crate::table::KeyTable::default();
         self.volatile = IndexSet::default();
         self.dirty += 1;
         let watchers: Vec<u64> = self.watched.values().flatten().copied().collect();
@@ -317,7 +317,7 @@ impl Db {
 
     /// Every live key (for `KEYS`); callers bound their own output.
     pub fn for_each_live(&self, mut visit: impl FnMut(&Blob, &Entry)) {
-        for (k, e) in &self.entries {
+        for (k, e) in self.entries.iter() {
             if !self.is_expired(e) {
                 visit(k, e);
             }

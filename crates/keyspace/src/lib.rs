@@ -3,6 +3,7 @@
 
 pub mod changelog;
 pub mod db;
+pub mod table;
 pub mod value;
 
 pub use changelog::{ChangeLog, ChangeRecord};

@@ -114,10 +114,12 @@ fn serve_key(db: &mut Db, blocked: &mut BlockedClients, node: &Arc<Node>, key: &
             let mut ctx = Ctx::new(db, &mut client, node);
             crate::exec::call(&mut ctx, spec, &args)
         };
-        if reply.is_empty_response() || matches!(reply, Reply::Error(_)) {
-            // Nothing to hand out (the key was emptied or changed type): stay blocked.
+        if reply.is_empty_response() {
+            // Nothing to hand out (the key was emptied): stay blocked, and so do those behind.
             return;
         }
+        // A reply, or an error such as WRONGTYPE on a BLMOVE destination: either way this
+        // client is done (as in Redis) and the next one in line may be served.
         if let Some(waiter) = blocked.remove(db, id) {
             if let Err(lost) = waiter.reply_tx.send(reply) {
                 tracing::error!(?lost, "blocked client vanished while being served");

@@ -32,6 +32,51 @@ pub struct Connection {
     out: BytesMut,
     /// A framing error found while parsing, replied to after the requests before it.
     pending_protocol_error: Option<String>,
+    /// Set when a hand-off to the tenant's home thread failed: stay on this thread.
+    stay_here: bool,
+}
+
+/// A connection on its way to another worker thread (its socket detached from this
+/// thread's reactor), with everything it had read, buffered or subscribed to.
+pub struct Handoff {
+    node: Arc<Node>,
+    stream: std::net::TcpStream,
+    client: ClientState,
+    push_rx: mpsc::Receiver<PushMessage>,
+    limbo: Db,
+    inbuf: BytesMut,
+    out: BytesMut,
+    pending_protocol_error: Option<String>,
+}
+
+impl Handoff {
+    /// Resumes the connection on the calling thread's runtime.
+    pub fn resume(self: Box<Self>) -> std::io::Result<Connection> {
+        let Handoff { node, stream, mut client, push_rx, limbo, inbuf, out, pending_protocol_error } = *self;
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                leave_tenant(&mut client);
+                return Err(e);
+            }
+        };
+        Ok(Connection { node, stream, client, push_rx, limbo, inbuf, out, pending_protocol_error, stay_here: false })
+    }
+}
+
+enum Outcome {
+    Closed,
+    /// Continue on this worker thread (the authenticated tenant's home).
+    MoveTo(usize),
+}
+
+thread_local! {
+    /// Index of the worker thread running on this OS thread (none outside workers).
+    static CURRENT_WORKER: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+pub fn set_current_worker(index: usize) {
+    CURRENT_WORKER.with(|w| w.set(Some(index)));
 }
 
 enum BatchEnd {
@@ -56,24 +101,91 @@ impl Connection {
             inbuf: BytesMut::with_capacity(READ_CHUNK),
             out: BytesMut::with_capacity(READ_CHUNK),
             pending_protocol_error: None,
+            stay_here: false,
         }
     }
 
     pub async fn run(mut self) {
-        if let Err(e) = self.serve().await {
-            tracing::debug!(client_id = self.client.id, error = %e, "connection closed with an error");
+        loop {
+            match self.serve().await {
+                Ok(Outcome::MoveTo(worker)) => match self.hand_off(worker) {
+                    None => return,
+                    Some(back) => {
+                        self = back;
+                        self.stay_here = true;
+                    }
+                },
+                Ok(Outcome::Closed) => break,
+                Err(e) => {
+                    tracing::debug!(client_id = self.client.id, error = %e, "connection closed with an error");
+                    break;
+                }
+            }
         }
         self.switch_tenant(None);
     }
 
-    async fn serve(&mut self) -> std::io::Result<()> {
+    /// The worker this connection should run on, if not the current one: every connection
+    /// of a tenant runs on the tenant's home thread, so a tenant's lock is never contended
+    /// across cores and its data stays in one core's caches. Different tenants spread over
+    /// the threads.
+    fn move_target(&self) -> Option<usize> {
+        if self.stay_here {
+            return None;
+        }
+        let tenant = self.client.tenant.as_ref()?;
+        let home = self.node.home_worker(&tenant.id)?;
+        let current = CURRENT_WORKER.with(|w| w.get())?;
+        (home != current).then_some(home)
+    }
+
+    /// Sends the connection to `worker`. Returns it back if that failed and it can go on here.
+    fn hand_off(self, worker: usize) -> Option<Connection> {
+        let Connection { node, stream, mut client, push_rx, limbo, inbuf, out, pending_protocol_error, .. } = self;
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot detach a connection for hand-off: closing it");
+                leave_tenant(&mut client);
+                return None;
+            }
+        };
+        let handoff = Box::new(Handoff {
+            node: node.clone(),
+            stream,
+            client,
+            push_rx,
+            limbo,
+            inbuf,
+            out,
+            pending_protocol_error,
+        });
+        match node.send_to_worker(worker, handoff) {
+            Ok(()) => {
+                tracing::trace!(worker, "connection handed to its tenant's home thread");
+                None
+            }
+            Err(handoff) => match handoff.resume() {
+                Ok(conn) => Some(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot resume a connection after a failed hand-off");
+                    None
+                }
+            },
+        }
+    }
+
+    async fn serve(&mut self) -> std::io::Result<Outcome> {
         loop {
             if !self.out.is_empty() {
                 self.stream.write_all(&self.out).await?;
                 self.out.clear();
             }
             if self.client.close_after_reply || self.client.handle.is_killed() {
-                return Ok(());
+                return Ok(Outcome::Closed);
+            }
+            if let Some(worker) = self.move_target() {
+                return Ok(Outcome::MoveTo(worker));
             }
             if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
                 self.inbuf.reserve(READ_CHUNK);
@@ -82,7 +194,7 @@ impl Connection {
                 biased;
                 read = self.stream.read_buf(&mut self.inbuf) => {
                     if read? == 0 {
-                        return Ok(());
+                        return Ok(Outcome::Closed);
                     }
                 }
                 msg = self.push_rx.recv() => {
@@ -96,7 +208,9 @@ impl Connection {
                 }
             }
             let requests = self.parse_requests();
-            self.run_requests(requests).await?;
+            if !self.run_requests(requests).await? {
+                return Ok(Outcome::Closed);
+            }
         }
     }
 
@@ -123,7 +237,8 @@ impl Connection {
         requests
     }
 
-    async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<()> {
+    /// Runs parsed requests; returns false when the connection must close.
+    async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<bool> {
         let mut next = 0;
         while next < requests.len() {
             if requests[next].is_empty() {
@@ -141,7 +256,7 @@ impl Connection {
                 }
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
                     Some(reply) => self.emit(reply),
-                    None => return Ok(()),
+                    None => return Ok(false),
                 }
             }
             if self.out.len() >= FLUSH_THRESHOLD {
@@ -152,7 +267,7 @@ impl Connection {
                 break;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Runs requests from `*next` on under one acquisition of the tenant lock, until the
@@ -310,6 +425,7 @@ impl Connection {
     }
 
     fn emit_push(&mut self, msg: PushMessage) {
+        self.client.handle.pending_push_bytes.fetch_sub(msg.size_bytes(), std::sync::atomic::Ordering::Relaxed);
         let reply = match msg {
             PushMessage::Message { channel, payload } => Reply::Push(vec![
                 Reply::Bulk(Bytes::from_static(b"message")),
@@ -345,25 +461,30 @@ impl Connection {
                 return;
             }
         }
-        if let Some(old) = self.client.tenant.take() {
-            {
-                let mut pubsub = old.pubsub.lock();
-                for ch in std::mem::take(&mut self.client.channels) {
-                    pubsub.unsubscribe(&ch, self.client.id);
-                }
-                for p in std::mem::take(&mut self.client.patterns) {
-                    pubsub.punsubscribe(&p, self.client.id);
-                }
-            }
-            let watched = std::mem::take(&mut self.client.watched);
-            old.state.lock().db.unwatch_all(self.client.id, &watched);
-            old.clients.lock().remove(&self.client.id);
-            self.client.multi = None;
-        }
+        leave_tenant(&mut self.client);
         if let Some(tenant) = new {
             tenant.clients.lock().insert(self.client.id, self.client.handle.clone());
             tenant.state.lock().db.stats.connections_received += 1;
             self.client.tenant = Some(tenant);
         }
     }
+}
+
+/// Takes the client out of its tenant: drops its subscriptions, WATCHes, open MULTI and its
+/// client-list entry.
+fn leave_tenant(client: &mut ClientState) {
+    let Some(old) = client.tenant.take() else { return };
+    {
+        let mut pubsub = old.pubsub.lock();
+        for ch in std::mem::take(&mut client.channels) {
+            pubsub.unsubscribe(&ch, client.id);
+        }
+        for p in std::mem::take(&mut client.patterns) {
+            pubsub.punsubscribe(&p, client.id);
+        }
+    }
+    let watched = std::mem::take(&mut client.watched);
+    old.state.lock().db.unwatch_all(client.id, &watched);
+    old.clients.lock().remove(&client.id);
+    client.multi = None;
 }

@@ -56,6 +56,8 @@ pub struct ClientHandle {
     /// The connection's own push queue, used to wake it when it is killed (a `Notify` would
     /// cost a lock on every loop of the connection; the queue is polled anyway).
     wake_tx: mpsc::Sender<PushMessage>,
+    /// Bytes of pub/sub payload queued for this client and not yet written.
+    pub pending_push_bytes: AtomicU64,
     pub info: parking_lot::Mutex<ClientInfo>,
 }
 
@@ -83,6 +85,7 @@ impl ClientHandle {
             last_interaction_ms: AtomicU64::new(now_ms),
             killed: AtomicBool::new(false),
             wake_tx,
+            pending_push_bytes: AtomicU64::new(0),
             info: parking_lot::Mutex::new(ClientInfo { protocol: 2, ..ClientInfo::default() }),
         }
     }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod exec;
 pub mod glob;
+pub mod long_double;
 pub mod node;
 pub mod pubsub;
 pub mod server;

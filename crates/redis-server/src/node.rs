@@ -8,8 +8,9 @@ use std::time::Instant;
 #[derive(Clone, Debug)]
 pub struct NodeLimits {
     pub parse: resp::Limits,
-    /// Largest reply backlog a connection may accumulate before it is closed.
-    pub max_output_buffer_bytes: usize,
+    /// Bytes of pub/sub messages queued for one subscriber before it is disconnected (Redis's
+    /// `client-output-buffer-limit pubsub 32mb`).
+    pub max_pending_push_bytes: usize,
     /// Pub/sub messages queued for one subscriber before it is disconnected.
     pub max_pending_push_messages: usize,
     /// Most keys `KEYS` may return before it refuses (use SCAN).
@@ -24,7 +25,7 @@ impl Default for NodeLimits {
                 max_bulk_bytes: 64 * 1024 * 1024,
                 ..resp::Limits::default()
             },
-            max_output_buffer_bytes: 256 * 1024 * 1024,
+            max_pending_push_bytes: 32 * 1024 * 1024,
             max_pending_push_messages: 16 * 1024,
             max_keys_reply: 10_000_000,
         }
@@ -41,6 +42,9 @@ pub struct Node {
     next_client_id: AtomicU64,
     /// Bytes the process has allocated, when the binary's allocator can tell (jemalloc).
     pub allocated_bytes_probe: Option<fn() -> u64>,
+    /// Hand-off queues of the worker threads, set once they run. Each holds at most the
+    /// connections in transit, so it is bounded by the number of open connections.
+    workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>>,
 }
 
 impl Node {
@@ -57,6 +61,44 @@ impl Node {
             tcp_port,
             next_client_id: AtomicU64::new(1),
             allocated_bytes_probe: None,
+            workers: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Hosts a database (or updates its password), with this node's limits.
+    pub fn upsert_tenant(
+        &self,
+        cfg: &crate::tenant::TenantConfig,
+    ) -> Result<std::sync::Arc<crate::tenant::Tenant>, crate::tenant::RegistryError> {
+        self.tenants.upsert(cfg, &self.limits)
+    }
+
+    /// Registers the worker threads' hand-off queues (once, at start).
+    pub fn set_workers(&self, senders: Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>) {
+        let _ = self.workers.set(senders);
+    }
+
+    /// The worker thread that serves every connection of this tenant (none with one worker).
+    pub fn home_worker(&self, id: &crate::tenant::TenantId) -> Option<usize> {
+        use std::hash::BuildHasher;
+        let n = self.workers.get()?.len();
+        if n < 2 {
+            return None;
+        }
+        // A fixed hasher: the home of a tenant must be the same on every call.
+        let hash = foldhash::fast::FixedState::with_seed(0x7e2d).hash_one(id);
+        Some((hash % n as u64) as usize)
+    }
+
+    /// Queues a connection for another worker thread; gives it back if that thread is gone.
+    pub fn send_to_worker(
+        &self,
+        worker: usize,
+        handoff: Box<crate::conn::Handoff>,
+    ) -> Result<(), Box<crate::conn::Handoff>> {
+        match self.workers.get().and_then(|w| w.get(worker)) {
+            Some(tx) => tx.send(handoff).map_err(|e| e.0),
+            None => Err(handoff),
         }
     }
 

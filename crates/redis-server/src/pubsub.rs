@@ -26,13 +26,30 @@ struct Subscriber {
     handle: std::sync::Arc<crate::context::ClientHandle>,
 }
 
-#[derive(Default)]
 pub struct PubSub {
     channels: HashMap<Bytes, HashMap<u64, Subscriber>>,
     patterns: HashMap<Bytes, HashMap<u64, Subscriber>>,
+    max_pending_bytes: u64,
+}
+
+impl PushMessage {
+    /// Bytes this message holds, for the per-subscriber queue limit.
+    pub fn size_bytes(&self) -> u64 {
+        match self {
+            PushMessage::Message { channel, payload } => (channel.len() + payload.len()) as u64,
+            PushMessage::PMessage { pattern, channel, payload } => {
+                (pattern.len() + channel.len() + payload.len()) as u64
+            }
+            PushMessage::Wake => 0,
+        }
+    }
 }
 
 impl PubSub {
+    pub fn new(max_pending_bytes: usize) -> Self {
+        PubSub { channels: HashMap::new(), patterns: HashMap::new(), max_pending_bytes: max_pending_bytes as u64 }
+    }
+
     pub fn subscribe(
         &mut self,
         channel: Bytes,
@@ -78,7 +95,11 @@ impl PubSub {
         let mut receivers = 0;
         if let Some(subs) = self.channels.get(channel) {
             for sub in subs.values() {
-                deliver(sub, PushMessage::Message { channel: channel.clone(), payload: payload.clone() });
+                deliver(
+                    sub,
+                    self.max_pending_bytes,
+                    PushMessage::Message { channel: channel.clone(), payload: payload.clone() },
+                );
                 receivers += 1;
             }
         }
@@ -87,6 +108,7 @@ impl PubSub {
                 for sub in subs.values() {
                     deliver(
                         sub,
+                        self.max_pending_bytes,
                         PushMessage::PMessage {
                             pattern: pattern.clone(),
                             channel: channel.clone(),
@@ -114,9 +136,15 @@ impl PubSub {
     }
 }
 
-fn deliver(sub: &Subscriber, msg: PushMessage) {
-    if sub.tx.try_send(msg).is_err() {
-        tracing::warn!(client_id = sub.handle.id, "pub/sub subscriber too slow: disconnecting it");
-        sub.handle.kill();
+fn deliver(sub: &Subscriber, max_pending_bytes: u64, msg: PushMessage) {
+    use std::sync::atomic::Ordering;
+    let size = msg.size_bytes();
+    let pending = sub.handle.pending_push_bytes.fetch_add(size, Ordering::Relaxed) + size;
+    if pending > max_pending_bytes || sub.tx.try_send(msg).is_err() {
+        sub.handle.pending_push_bytes.fetch_sub(size, Ordering::Relaxed);
+        if !sub.handle.is_killed() {
+            tracing::warn!(client_id = sub.handle.id, "pub/sub subscriber too slow: disconnecting it");
+            sub.handle.kill();
+        }
     }
 }

@@ -42,8 +42,16 @@ pub fn start(node: Arc<Node>, addr: SocketAddr, threads: usize) -> std::io::Resu
     for _ in 1..threads.max(1) {
         listeners.push(bind_reuseport(local_addr)?);
     }
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..listeners.len() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        receivers.push(rx);
+    }
+    node.set_workers(senders);
     let mut handles = Vec::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
+    for ((i, listener), handoffs) in listeners.into_iter().enumerate().zip(receivers) {
         let node = node.clone();
         let handle = std::thread::Builder::new().name(format!("redis-{i}")).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -53,10 +61,12 @@ pub fn start(node: Arc<Node>, addr: SocketAddr, threads: usize) -> std::io::Resu
                     return;
                 }
             };
+            crate::conn::set_current_worker(i);
             runtime.block_on(async move {
                 if i == 0 {
                     tokio::spawn(expire_cycle(node.clone()));
                 }
+                tokio::spawn(receive_handoffs(handoffs));
                 accept_loop(node, listener).await;
             });
         })?;
@@ -83,6 +93,18 @@ async fn accept_loop(node: Arc<Node>, listener: std::net::TcpListener) {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// Resumes connections handed over by other workers (their tenant lives on this thread).
+async fn receive_handoffs(mut handoffs: tokio::sync::mpsc::UnboundedReceiver<Box<crate::conn::Handoff>>) {
+    while let Some(handoff) = handoffs.recv().await {
+        match handoff.resume() {
+            Ok(conn) => {
+                tokio::spawn(conn.run());
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot resume a handed-over connection"),
         }
     }
 }

@@ -40,12 +40,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    pub fn new(id: TenantId, password: Bytes) -> Self {
+    pub fn new(id: TenantId, password: Bytes, limits: &crate::node::NodeLimits) -> Self {
         Tenant {
             id,
             password: RwLock::new(password),
             state: Mutex::new(TenantState { db: Db::default(), blocked: BlockedClients::default() }),
-            pubsub: Mutex::new(PubSub::default()),
+            pubsub: Mutex::new(PubSub::new(limits.max_pending_push_bytes)),
             clients: Mutex::new(HashMap::new()),
             config: Mutex::new(std::collections::BTreeMap::new()),
             created_unix_s: crate::context::unix_time_ms() / 1000,
@@ -90,7 +90,7 @@ struct RegistryInner {
 impl TenantRegistry {
     /// Adds a tenant, or updates the password of an existing one (old password stops working
     /// and its connections are closed).
-    pub fn upsert(&self, cfg: &TenantConfig) -> Result<Arc<Tenant>, RegistryError> {
+    pub fn upsert(&self, cfg: &TenantConfig, limits: &crate::node::NodeLimits) -> Result<Arc<Tenant>, RegistryError> {
         let password = Bytes::copy_from_slice(cfg.password.as_bytes());
         let mut inner = self.inner.write();
         if let Some(other) = inner.by_password.get(&password) {
@@ -108,7 +108,7 @@ impl TenantRegistry {
             }
             return Ok(existing);
         }
-        let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone()));
+        let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone(), limits));
         inner.by_id.insert(cfg.id.clone(), tenant.clone());
         inner.by_password.insert(password, tenant.clone());
         Ok(tenant)
@@ -132,6 +132,10 @@ impl TenantRegistry {
         self.inner.read().by_id.get(id).cloned()
     }
 
+    pub fn ids(&self) -> Vec<TenantId> {
+        self.inner.read().by_id.keys().cloned().collect()
+    }
+
     pub fn all(&self) -> Vec<Arc<Tenant>> {
         self.inner.read().by_id.values().cloned().collect()
     }
@@ -148,11 +152,12 @@ mod tests {
     #[test]
     fn passwords_select_tenants_and_reset_revokes_old() {
         let reg = TenantRegistry::default();
-        let a = reg.upsert(&cfg("a", "pa")).unwrap();
-        reg.upsert(&cfg("b", "pb")).unwrap();
+        let limits = crate::node::NodeLimits::default();
+        let a = reg.upsert(&cfg("a", "pa"), &limits).unwrap();
+        reg.upsert(&cfg("b", "pb"), &limits).unwrap();
         assert_eq!(reg.by_password(b"pa").unwrap().id, a.id);
-        assert_eq!(reg.upsert(&cfg("c", "pa")).err(), Some(RegistryError::PasswordInUse));
-        reg.upsert(&cfg("a", "pa2")).unwrap();
+        assert_eq!(reg.upsert(&cfg("c", "pa"), &limits).err(), Some(RegistryError::PasswordInUse));
+        reg.upsert(&cfg("a", "pa2"), &limits).unwrap();
         assert!(reg.by_password(b"pa").is_none());
         assert_eq!(reg.by_password(b"pa2").unwrap().id, a.id);
         reg.remove(&TenantId("a".into())).unwrap();

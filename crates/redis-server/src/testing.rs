@@ -32,8 +32,7 @@ impl TestClient {
     pub fn new() -> Self {
         let node = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
         let tenant = node
-            .tenants
-            .upsert(&TenantConfig { id: TenantId("test".into()), password: "pw".into() })
+            .upsert_tenant(&TenantConfig { id: TenantId("test".into()), password: "pw".into() })
             .expect("fresh registry");
         Self::attach(node, tenant)
     }

@@ -34,6 +34,11 @@ struct NodeArgs {
     /// A database to host, as ID:PASSWORD (repeatable).
     #[arg(long = "tenant", value_parser = parse_tenant)]
     tenants: Vec<TenantConfig>,
+    /// A file listing databases to host, one `ID:PASSWORD` per line (`#` starts a comment).
+    /// It is re-read when it changes: new lines add databases, removed lines remove them
+    /// (disconnecting their clients), a changed password revokes the old one at once.
+    #[arg(long)]
+    tenants_file: Option<PathBuf>,
     /// Worker threads (default: the cores this process may use).
     #[arg(long)]
     threads: Option<usize>,
@@ -92,7 +97,7 @@ fn start_node(
     node.allocated_bytes_probe = Some(allocated_bytes);
     let node = Arc::new(node);
     for t in tenants {
-        node.tenants.upsert(t).with_context(|| format!("adding database {}", t.id))?;
+        node.upsert_tenant(t).with_context(|| format!("adding database {}", t.id))?;
     }
     let server = redis_server::start(node.clone(), addr, threads.unwrap_or_else(redis_server::default_threads))
         .with_context(|| format!("listening on {addr}"))?;
@@ -119,8 +124,62 @@ fn wait_for_ctrl_c() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_tenants_file(text: &str) -> anyhow::Result<Vec<TenantConfig>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(parse_tenant(line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?);
+    }
+    Ok(out)
+}
+
+/// Makes the node host exactly the databases listed in `path`. Databases given with
+/// `--tenant` are kept whatever the file says.
+fn apply_tenants_file(node: &Node, path: &std::path::Path, pinned: &[TenantConfig]) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let wanted = parse_tenants_file(&text).with_context(|| format!("parsing {}", path.display()))?;
+    for t in &wanted {
+        if let Err(e) = node.upsert_tenant(t) {
+            tracing::error!(tenant = %t.id, error = %e, "cannot host database");
+        }
+    }
+    for id in node.tenants.ids() {
+        let listed = wanted.iter().chain(pinned).any(|t| t.id == id);
+        if !listed {
+            tracing::info!(tenant = %id, "database removed from the tenants file: dropping it");
+            let _ = node.tenants.remove(&id);
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads the tenants file whenever its modification time changes.
+fn watch_tenants_file(node: Arc<Node>, path: PathBuf, pinned: Vec<TenantConfig>) {
+    let mut last_seen = None;
+    loop {
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if modified != last_seen {
+            last_seen = modified;
+            if let Err(e) = apply_tenants_file(&node, &path, &pinned) {
+                tracing::error!(error = format!("{e:#}"), "tenants file not applied");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    let (_node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads)?;
+    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads)?;
+    if let Some(path) = args.tenants_file.clone() {
+        apply_tenants_file(&node, &path, &args.tenants)?;
+        let pinned = args.tenants.clone();
+        std::thread::Builder::new()
+            .name("tenants-file".into())
+            .spawn(move || watch_tenants_file(node, path, pinned))?;
+    }
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
     if let Some(path) = args.ready_file {
         std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;

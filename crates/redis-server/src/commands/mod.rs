@@ -3,28 +3,37 @@
 
 use crate::command::CommandSpec;
 
+pub mod bitmaps;
 pub mod connection;
 pub mod dump;
 pub mod generic;
 pub mod geo;
 pub mod geohash;
 pub mod hashes;
+pub mod hyperloglog;
+pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zset_ranges;
+pub mod zsets;
 
 /// Every family's command list; the command table is built from these.
 pub static FAMILIES: &[&[CommandSpec]] = &[
+    bitmaps::COMMANDS,
     connection::COMMANDS,
     dump::COMMANDS,
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,
+    hyperloglog::COMMANDS,
+    lists::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
     sets::COMMANDS,
     strings::COMMANDS,
     transactions::COMMANDS,
+    zsets::COMMANDS,
 ];

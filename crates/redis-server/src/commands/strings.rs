@@ -1,6 +1,6 @@
 //! String commands: GET/SET and their variants, counters, APPEND, ranges, MGET/MSET, LCS.
 
-use crate::args::{float, int, is, parse_i64};
+use crate::args::{int, is, parse_i64};
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::{Ctx, Propagate};
 use crate::error::{CommandError, CommandResult};
@@ -319,29 +319,23 @@ fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     incr_by(ctx, &args[1], d.checked_neg().ok_or_else(|| CommandError::err("decrement would overflow"))?)
 }
 
-/// Formats a float counter as Redis's INCRBYFLOAT does: plain decimal, no exponent, no
-/// trailing zeros.
-fn format_float_counter(v: f64) -> String {
-    let s = format!("{v}");
-    if s.contains('e') {
-        format!("{v:.17}").trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    use crate::long_double;
     let key = &args[1];
-    let delta = float(&args[2])?;
+    let delta = long_double::parse(&args[2]).ok_or(CommandError::NotFloat)?;
+    if !delta.is_finite() {
+        return Err(CommandError::err("value is NaN or Infinity"));
+    }
     let current = match ctx.db.get_str(key)? {
-        None => 0.0,
-        Some(v) => crate::args::parse_f64(v).ok_or(CommandError::NotFloat)?,
+        None => long_double::Ld::ZERO,
+        Some(v) => long_double::parse(v).ok_or(CommandError::NotFloat)?,
     };
-    let next = current + delta;
+    // Redis computes in x87 long double; doing the same gives the same digits.
+    let next = long_double::add(current, delta);
     if !next.is_finite() {
         return Err(CommandError::err("increment would produce NaN or Infinity"));
     }
-    let text = format_float_counter(next);
+    let text = long_double::format_human(next);
     ctx.db.insert_keep_ttl(key, Value::Str(blob(text.as_bytes())));
     // Replaying the addition could round differently; the result is what replicas store.
     ctx.propagate = Propagate::Rewrite(vec![vec![
@@ -591,8 +585,8 @@ mod tests {
         assert!(err("ERR value is not an integer or out of range")(&c.cmd(&["INCR", "s"])));
         assert_eq!(c.cmd(&["SET", "f", "10.50"]), ok());
         assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "0.1"]), bulk("10.6"));
-        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "5.0e3"]), bulk("5010.6"));
-        assert_eq!(c.change_log().last().unwrap(), &vec!["SET", "f", "5010.6", "KEEPTTL"]);
+        assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "5.0e3"]), bulk("5010.60000000000000009"));
+        assert_eq!(c.change_log().last().unwrap(), &vec!["SET", "f", "5010.60000000000000009", "KEEPTTL"]);
     }
 
     #[test]
