@@ -2,7 +2,7 @@
 
 use crate::args::{int, is};
 use crate::command::{CommandSpec, Flags, KeySpec};
-use crate::context::{Ctx, ReplyMode};
+use crate::context::{ClientHandle, Ctx, ReplyMode};
 use crate::error::{CommandError, CommandResult};
 use bytes::Bytes;
 use resp::{Protocol, Reply};
@@ -262,9 +262,11 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 return Err(CommandError::NoAuth);
             };
             let mut ids: Option<Vec<u64>> = None;
+            let mut kind = None;
             let mut i = 2;
             while i < args.len() {
                 if is(&args[i], "TYPE") && i + 1 < args.len() {
+                    kind = Some(ClientType::parse(&args[i + 1])?);
                     i += 2;
                 } else if is(&args[i], "ID") && i + 1 < args.len() {
                     let mut list = Vec::new();
@@ -278,9 +280,11 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     return Err(CommandError::Syntax);
                 }
             }
-            let clients: Vec<_> = tenant.clients.lock().values().cloned().collect();
-            let mut clients: Vec<_> =
-                clients.into_iter().filter(|c| ids.as_ref().is_none_or(|l| l.contains(&c.id))).collect();
+            let mut clients: Vec<_> = live_clients(&tenant)
+                .into_iter()
+                .filter(|c| ids.as_ref().is_none_or(|l| l.contains(&c.id)))
+                .filter(|c| kind.is_none_or(|k| k.matches(c)))
+                .collect();
             clients.sort_by_key(|c| c.id);
             let mut out = String::new();
             for c in clients {
@@ -302,7 +306,26 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             };
             Ok(Reply::ok())
         }
-        ("no-evict", 3) | ("no-touch", 3) => Ok(Reply::ok()),
+        ("no-evict", 3) | ("no-touch", 3) => {
+            if !is(&args[2], "ON") && !is(&args[2], "OFF") {
+                return Err(CommandError::Syntax);
+            }
+            Ok(Reply::ok())
+        }
+        // Client-side caching (CLIENT TRACKING) is not implemented: tracking is always off,
+        // which is what these report.
+        ("getredir", 2) => Ok(Reply::Integer(-1)),
+        ("trackinginfo", 2) => {
+            let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+            Ok(Reply::Map(vec![
+                (bulk("flags"), Reply::Set(vec![bulk("off")])),
+                (bulk("redirect"), Reply::Integer(-1)),
+                (bulk("prefixes"), Reply::Array(vec![])),
+            ]))
+        }
+        // CLIENT PAUSE is not implemented, so no pause is ever in effect.
+        ("unpause", 2) => Ok(Reply::ok()),
+        ("unblock", 3) | ("unblock", 4) => client_unblock(ctx, args),
         ("help", 2) => Ok(Reply::Array(
             [
                 "CLIENT <subcommand> [<arg> ...]. Subcommands are:",
@@ -314,6 +337,12 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 "LIST [ID id ...]",
                 "KILL <ip:port> | ID <id> | ADDR <ip:port> | LADDR <ip:port> | SKIPME yes|no",
                 "REPLY ON|OFF|SKIP",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "UNPAUSE",
+                "GETREDIR",
+                "TRACKINGINFO",
+                "NO-EVICT ON|OFF",
+                "NO-TOUCH ON|OFF",
             ]
             .iter()
             .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
@@ -326,11 +355,76 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
 }
 
+/// The tenant's clients that have not been killed. A killed connection stays in the
+/// tenant's list until its task notices and exits, but for CLIENT LIST and CLIENT KILL it is
+/// gone already, as in Redis, where CLIENT KILL frees the client at once.
+fn live_clients(tenant: &crate::tenant::Tenant) -> Vec<std::sync::Arc<ClientHandle>> {
+    tenant.clients.lock().values().filter(|c| !c.is_killed()).cloned().collect()
+}
+
+/// The TYPE filter of CLIENT LIST and CLIENT KILL. Tern's client connections are never
+/// masters or replicas, so those types match nobody.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    PubSub,
+    Replication,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Result<ClientType, CommandError> {
+        if is(name, "normal") {
+            Ok(ClientType::Normal)
+        } else if is(name, "pubsub") {
+            Ok(ClientType::PubSub)
+        } else if is(name, "master") || is(name, "replica") || is(name, "slave") {
+            Ok(ClientType::Replication)
+        } else {
+            Err(CommandError::err(format!("Unknown client type '{}'", crate::exec::printable(name, 64))))
+        }
+    }
+
+    /// A client is of type pubsub while it has channel or pattern subscriptions.
+    fn matches(self, c: &ClientHandle) -> bool {
+        let pubsub = {
+            let info = c.info.lock();
+            info.subscriptions + info.patterns > 0
+        };
+        match self {
+            ClientType::Normal => !pubsub,
+            ClientType::PubSub => pubsub,
+            ClientType::Replication => false,
+        }
+    }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 0 when the client is not blocked (or not one of this
+/// database's clients). Waking a blocked client from another connection needs the
+/// connection layer, which does not offer it yet, so that case is refused rather than
+/// answered with a false 0.
+fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let id = int(&args[2])?;
+    if args.len() == 4 && !is(&args[3], "TIMEOUT") && !is(&args[3], "ERROR") {
+        return Err(CommandError::err("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+    }
+    let Some(tenant) = ctx.tenant().cloned() else {
+        return Err(CommandError::NoAuth);
+    };
+    let blocked = u64::try_from(id)
+        .ok()
+        .and_then(|id| tenant.clients.lock().get(&id).cloned())
+        .is_some_and(|c| !c.is_killed() && c.info.lock().blocked);
+    if blocked {
+        return Err(CommandError::err("CLIENT UNBLOCK of a blocked client is not supported yet"));
+    }
+    Ok(Reply::Integer(0))
+}
+
 fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else {
         return Err(CommandError::NoAuth);
     };
-    let clients: Vec<_> = tenant.clients.lock().values().cloned().collect();
+    let clients = live_clients(&tenant);
     if args.len() == 3 {
         // Old form: CLIENT KILL ip:port
         let target = clients.iter().find(|c| c.addr.as_bytes() == args[2].as_ref());
@@ -344,11 +438,19 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
     let mut skipme = true;
     let mut filters: Vec<(String, Bytes)> = Vec::new();
+    let mut kind = None;
     let mut i = 2;
     while i + 1 < args.len() {
         let key = crate::args::lower_name(&args[i]);
         match key.as_str() {
-            "id" | "addr" | "laddr" | "user" | "type" => filters.push((key, args[i + 1].clone())),
+            "id" => {
+                if crate::args::parse_i64(&args[i + 1]).is_none_or(|id| id <= 0) {
+                    return Err(CommandError::err("client-id should be greater than 0"));
+                }
+                filters.push((key, args[i + 1].clone()))
+            }
+            "type" => kind = Some(ClientType::parse(&args[i + 1])?),
+            "addr" | "laddr" | "user" => filters.push((key, args[i + 1].clone())),
             "skipme" => {
                 skipme = if is(&args[i + 1], "yes") {
                     true
@@ -375,13 +477,94 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             "addr" => c.addr.as_bytes() == v.as_ref(),
             "laddr" => c.laddr.as_bytes() == v.as_ref(),
             "user" => v.as_ref() == b"default",
-            "type" => is(v, "normal") || (is(v, "pubsub") && c.info.lock().subscriptions > 0),
             _ => false,
-        });
+        }) && kind.is_none_or(|k| k.matches(&c));
         if matches {
             c.kill();
             killed += 1;
         }
     }
     Ok(Reply::Integer(killed))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::*;
+    use resp::Reply;
+
+    fn list(c: &mut TestClient, args: &[&str]) -> String {
+        let mut full = vec!["CLIENT", "LIST"];
+        full.extend_from_slice(args);
+        match c.cmd(&full) {
+            Reply::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn killed_client_leaves_client_list_at_once() {
+        let mut a = TestClient::new();
+        let mut b = a.another();
+        b.cmd(&["CLIENT", "SETNAME", "victim"]);
+        let b_id = b.client.id.to_string();
+        assert!(list(&mut a, &[]).contains("name=victim"));
+        assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &b_id]), int(1));
+        // b's connection task has not run since: it is still registered, but killed.
+        assert!(!list(&mut a, &[]).contains("name=victim"));
+        assert_eq!(a.cmd(&["CLIENT", "KILL", "ID", &b_id]), int(0));
+        let Reply::Verbatim(info) = a.cmd(&["INFO", "clients"]) else { panic!() };
+        assert!(String::from_utf8(info.to_vec()).unwrap().contains("connected_clients:1\r\n"));
+        assert!(err("ERR client-id should be greater than 0")(&a.cmd(&["CLIENT", "KILL", "ID", "0"])));
+        assert!(err("ERR client-id should be greater than 0")(&a.cmd(&["CLIENT", "KILL", "ID", "x"])));
+    }
+
+    #[test]
+    fn client_type_filters() {
+        let mut a = TestClient::new();
+        let mut b = a.another();
+        a.cmd(&["CLIENT", "SETNAME", "plain"]);
+        b.cmd(&["CLIENT", "SETNAME", "listener"]);
+        b.cmd(&["SUBSCRIBE", "news"]);
+        let pubsub = list(&mut a, &["TYPE", "pubsub"]);
+        assert!(pubsub.contains("name=listener") && !pubsub.contains("name=plain"));
+        let normal = list(&mut a, &["TYPE", "NORMAL"]);
+        assert!(normal.contains("name=plain") && !normal.contains("name=listener"));
+        assert_eq!(list(&mut a, &["TYPE", "replica"]), "");
+        assert!(err("ERR Unknown client type 'foo'")(&a.cmd(&["CLIENT", "LIST", "TYPE", "foo"])));
+        assert!(err("ERR Unknown client type 'foo'")(&a.cmd(&["CLIENT", "KILL", "TYPE", "foo"])));
+        // The caller is skipped and the other client is a pub/sub one: nobody to kill.
+        assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "normal"]), int(0));
+        assert_eq!(a.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"]), int(1));
+        assert!(b.client.handle.is_killed());
+    }
+
+    #[test]
+    fn tracking_pause_and_unblock_replies() {
+        let mut a = TestClient::new();
+        let b = a.another();
+        assert_eq!(a.cmd(&["CLIENT", "GETREDIR"]), int(-1));
+        assert_eq!(
+            a.cmd(&["CLIENT", "TRACKINGINFO"]),
+            Reply::Map(vec![
+                (bulk("flags"), Reply::Set(vec![bulk("off")])),
+                (bulk("redirect"), int(-1)),
+                (bulk("prefixes"), Reply::Array(vec![])),
+            ])
+        );
+        assert_eq!(a.cmd(&["CLIENT", "UNPAUSE"]), ok());
+        let me = a.client.id.to_string();
+        assert_eq!(a.cmd(&["CLIENT", "UNBLOCK", &me]), int(0));
+        assert_eq!(a.cmd(&["CLIENT", "UNBLOCK", &me, "ERROR"]), int(0));
+        assert_eq!(a.cmd(&["CLIENT", "UNBLOCK", "999999", "timeout"]), int(0));
+        assert!(err("ERR value is not an integer")(&a.cmd(&["CLIENT", "UNBLOCK", "x"])));
+        assert!(err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")(
+            &a.cmd(&["CLIENT", "UNBLOCK", &me, "NOW"])
+        ));
+        b.client.handle.info.lock().blocked = true;
+        let other = b.client.id.to_string();
+        assert!(err("ERR CLIENT UNBLOCK of a blocked client is not supported")(&a.cmd(&["CLIENT", "UNBLOCK", &other])));
+        assert_eq!(a.cmd(&["CLIENT", "NO-EVICT", "on"]), ok());
+        assert!(err("ERR syntax error")(&a.cmd(&["CLIENT", "NO-EVICT", "maybe"])));
+        assert!(err("ERR syntax error")(&a.cmd(&["CLIENT", "NO-TOUCH", "maybe"])));
+    }
 }

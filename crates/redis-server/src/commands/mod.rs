@@ -5,6 +5,7 @@ use crate::command::CommandSpec;
 
 pub mod bitmaps;
 pub mod connection;
+pub mod dump;
 pub mod generic;
 pub mod geo;
 pub mod geohash;
@@ -14,6 +15,7 @@ pub mod lists;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zset_ranges;
@@ -23,6 +25,7 @@ pub mod zsets;
 pub static FAMILIES: &[&[CommandSpec]] = &[
     bitmaps::COMMANDS,
     connection::COMMANDS,
+    dump::COMMANDS,
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,
@@ -31,6 +34,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     server::COMMANDS,
     sets::COMMANDS,
+    sort::COMMANDS,
     strings::COMMANDS,
     transactions::COMMANDS,
     zsets::COMMANDS,

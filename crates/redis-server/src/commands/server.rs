@@ -1,6 +1,7 @@
 //! Server commands: INFO, COMMAND, CONFIG, TIME, DBSIZE, FLUSHDB/FLUSHALL, LASTSAVE, MEMORY,
-//! WAIT, ROLE, and the refusal of cluster commands. Everything reports the caller's own
-//! database only: no figure from another tenant is ever shown.
+//! WAIT, ROLE, MODULE, LATENCY, LOLWUT, REPLICAOF, and the refusal of cluster commands.
+//! Everything reports the caller's own database only: no figure from another tenant is ever
+//! shown.
 
 use crate::args::{int, is};
 use crate::command::{CommandSpec, Flags, KeySpec, COMMANDS as TABLE};
@@ -35,6 +36,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     s("memory", -2, Flags::READONLY, KeySpec::range(2, 2, 1), memory),
     s("wait", 3, Flags::NOSCRIPT, KeySpec::NONE, wait),
     s("role", 1, Flags::FAST.union(LS).union(Flags::NOSCRIPT), KeySpec::NONE, role),
+    s("module", -2, Flags::ADMIN.union(Flags::NOSCRIPT), KeySpec::NONE, module),
+    s("latency", -2, Flags::ADMIN.union(Flags::NOSCRIPT).union(LS), KeySpec::NONE, latency),
+    s("lolwut", -1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, lolwut),
+    s("replicaof", 3, Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE), KeySpec::NONE, replicaof),
+    s("slaveof", 3, Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE), KeySpec::NONE, replicaof),
     s("cluster", -2, Flags::NONE, KeySpec::NONE, cluster),
     s("readonly", 1, Flags::FAST.union(LS), KeySpec::NONE, cluster),
     s("readwrite", 1, Flags::FAST.union(LS), KeySpec::NONE, cluster),
@@ -102,7 +108,9 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 let (connected, blocked) = match &tenant {
                     Some(t) => {
                         let clients = t.clients.lock();
-                        (clients.len(), clients.values().filter(|c| c.info.lock().blocked).count())
+                        // A killed client is gone for CLIENT LIST; it is for INFO too.
+                        let live = clients.values().filter(|c| !c.is_killed());
+                        (live.clone().count(), live.filter(|c| c.info.lock().blocked).count())
                     }
                     None => (0, 0),
                 };
@@ -294,6 +302,8 @@ const CONFIG_DEFAULTS: &[(&str, &str, bool)] = &[
     ("stream-node-max-bytes", "4096", true),
     ("stream-node-max-entries", "100", true),
     ("lazyfree-lazy-user-del", "no", true),
+    ("latency-monitor-threshold", "0", false),
+    ("latency-tracking", "no", false),
 ];
 
 fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -383,12 +393,177 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 .get(&args[2])
                 .map_or(Reply::Nil, |v| Reply::Integer((v.approx_size_bytes() + key_len + 72) as i64)))
         }
-        "help" => Ok(Reply::Array(vec![Reply::status("MEMORY USAGE <key> [SAMPLES <count>]")])),
+        "stats" if args.len() == 2 => Ok(memory_stats(ctx)),
+        // The allocator is shared by every database of the node: its statistics are not
+        // this database's to see, so this answers as Redis does without jemalloc.
+        "malloc-stats" if args.len() == 2 => {
+            Ok(Reply::Verbatim(Bytes::from_static(b"Stats not supported for the current allocator")))
+        }
+        "doctor" if args.len() == 2 => Ok(Reply::Verbatim(Bytes::from_static(
+            b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+        ))),
+        "purge" if args.len() == 2 => Ok(Reply::ok()),
+        "help" if args.len() == 2 => Ok(Reply::Array(
+            [
+                "MEMORY <subcommand> [<arg> ...]. Subcommands are:",
+                "DOCTOR",
+                "MALLOC-STATS",
+                "PURGE",
+                "STATS",
+                "USAGE <key> [SAMPLES <count>]",
+            ]
+            .iter()
+            .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
+            .collect(),
+        )),
         _ => Err(CommandError::err(format!(
             "unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
             crate::exec::printable(&args[1], 64)
         ))),
     }
+}
+
+/// Keys sampled by MEMORY STATS to estimate the dataset size, and elements sampled per
+/// collection: the estimate costs the same whatever the size of the database.
+const STATS_KEY_SAMPLES: usize = 16;
+const STATS_ELEMENT_SAMPLES: usize = 8;
+
+/// Bytes of one value, estimated from at most `STATS_ELEMENT_SAMPLES` of its elements.
+fn sampled_value_bytes(v: &keyspace::Value) -> u64 {
+    use keyspace::Value;
+    fn blob(x: &[u8]) -> u64 {
+        // Short values live inline in the 24-byte small vector.
+        if x.len() <= 16 {
+            24
+        } else {
+            x.len() as u64 + 24
+        }
+    }
+    fn scaled(len: usize, sample: impl Iterator<Item = u64>) -> u64 {
+        let (mut n, mut sum) = (0u64, 0u64);
+        for b in sample.take(STATS_ELEMENT_SAMPLES) {
+            n += 1;
+            sum += b;
+        }
+        sum.checked_div(n).unwrap_or(0).saturating_mul(len as u64)
+    }
+    match v {
+        Value::Str(s) => blob(s),
+        Value::List(l) => 32 + scaled(l.len(), l.iter().map(|e| blob(e))),
+        Value::Hash(h) => 64 + scaled(h.len(), h.iter().map(|(k, v)| blob(k) + blob(v) + 16)),
+        Value::Set(st) => 64 + scaled(st.len(), st.iter().map(|m| blob(m) + 16)),
+        Value::ZSet(z) => 96 + scaled(z.scores.len(), z.scores.keys().map(|m| 2 * blob(m) + 40)),
+    }
+}
+
+/// MEMORY STATS for the caller's database alone. The allocator figures of Redis
+/// (peak.allocated, fragmentation, …) describe the whole node, shared with other databases,
+/// so they are left out; the dataset size is an estimate from a sample of keys.
+fn memory_stats(ctx: &mut Ctx) -> Reply {
+    const ENTRY_OVERHEAD: u64 = 72;
+    let keys = ctx.db.len() as u64;
+    let (mut sampled, mut sampled_bytes) = (0u64, 0u64);
+    ctx.db.scan(0, STATS_KEY_SAMPLES, |k, e| {
+        sampled += 1;
+        sampled_bytes += k.len() as u64 + sampled_value_bytes(&e.value);
+    });
+    let dataset = sampled_bytes.checked_div(sampled).unwrap_or(0).saturating_mul(keys);
+    let main = keys * ENTRY_OVERHEAD;
+    let expires = ctx.db.volatile_len() as u64 * 16;
+    let overhead = main + expires;
+    let total = dataset.saturating_add(overhead);
+    let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+    let int = |n: u64| Reply::Integer(n.min(i64::MAX as u64) as i64);
+    let percentage = if total == 0 { 0.0 } else { dataset as f64 * 100.0 / total as f64 };
+    Reply::Map(vec![
+        (bulk("total.allocated"), int(total)),
+        (
+            bulk("db.0"),
+            Reply::Map(vec![
+                (bulk("overhead.hashtable.main"), int(main)),
+                (bulk("overhead.hashtable.expires"), int(expires)),
+            ]),
+        ),
+        (bulk("overhead.total"), int(overhead)),
+        (bulk("keys.count"), int(keys)),
+        (bulk("keys.bytes-per-key"), int(total.checked_div(keys).unwrap_or(0))),
+        (bulk("dataset.bytes"), int(dataset)),
+        (bulk("dataset.percentage"), Reply::Double(percentage)),
+    ])
+}
+
+/// MODULE: no module can be loaded into a tern node, so the list is empty.
+fn module(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let sub = crate::args::lower_name(&args[1]);
+    match sub.as_str() {
+        "list" if args.len() == 2 => Ok(Reply::Array(vec![])),
+        "load" | "loadex" | "unload" => Err(CommandError::err("MODULE is not available: tern does not load modules")),
+        "help" if args.len() == 2 => Ok(Reply::Array(
+            ["MODULE <subcommand> [<arg> ...]. Subcommands are:", "LIST"]
+                .iter()
+                .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
+                .collect(),
+        )),
+        _ => Err(CommandError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try MODULE HELP.",
+            crate::exec::printable(&args[1], 64)
+        ))),
+    }
+}
+
+/// LATENCY: the latency monitor is off (`latency-monitor-threshold` 0, Redis's default and
+/// not settable here), so no event is ever recorded; the replies are Redis's for that state.
+fn latency(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let sub = crate::args::lower_name(&args[1]);
+    match sub.as_str() {
+        "latest" if args.len() == 2 => Ok(Reply::Array(vec![])),
+        "history" if args.len() == 3 => Ok(Reply::Array(vec![])),
+        "reset" => Ok(Reply::Integer(0)),
+        "graph" if args.len() == 3 => {
+            Err(CommandError::err(format!("No samples available for event '{}'", String::from_utf8_lossy(&args[2]))))
+        }
+        "doctor" if args.len() == 2 => Ok(Reply::Verbatim(Bytes::from_static(
+            b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance.\n",
+        ))),
+        "help" if args.len() == 2 => Ok(Reply::Array(
+            [
+                "LATENCY <subcommand> [<arg> ...]. Subcommands are:",
+                "DOCTOR",
+                "GRAPH <event>",
+                "HISTORY <event>",
+                "LATEST",
+                "RESET [<event> ...]",
+            ]
+            .iter()
+            .map(|s| Reply::Status(Bytes::copy_from_slice(s.as_bytes())))
+            .collect(),
+        )),
+        _ => Err(CommandError::err(format!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try LATENCY HELP.",
+            crate::exec::printable(&args[1], 64)
+        ))),
+    }
+}
+
+/// LOLWUT [VERSION v ...]: Redis draws art; tern states its versions.
+fn lolwut(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if args.len() >= 3 && is(&args[1], "VERSION") {
+        int(&args[2])?;
+    }
+    Ok(Reply::Verbatim(Bytes::from(format!(
+        "Tern ver. {}\nRedis ver. {}\n",
+        env!("CARGO_PKG_VERSION"),
+        super::connection::REDIS_VERSION
+    ))))
+}
+
+/// REPLICAOF / SLAVEOF: every tern database is a primary; replication between regions is
+/// run by tern itself, so only `NO ONE` (stay a primary) is accepted.
+fn replicaof(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if is(&args[1], "NO") && is(&args[2], "ONE") {
+        return Ok(Reply::ok());
+    }
+    Err(CommandError::err("REPLICAOF is not available: replication between regions is managed by tern"))
 }
 
 /// No replica acknowledges yet (replication is not built), so WAIT reports 0 replicas
@@ -442,6 +617,51 @@ mod tests {
         assert_eq!(get[0], bulk("get"));
         assert_eq!(get[1], int(2));
         assert_eq!(c.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]), arr(&["a", "b"]));
+    }
+
+    #[test]
+    fn memory_stats_counts_own_keys_only() {
+        let mut c = TestClient::new();
+        let mut stranger = TestClient::new();
+        stranger.cmd(&["SET", "theirs", "x"]);
+        c.cmd(&["SET", "a", "1"]);
+        c.cmd(&["HSET", "h", "f", "v", "g", "w"]);
+        let Reply::Map(stats) = c.cmd(&["MEMORY", "STATS"]) else { panic!() };
+        let get = |name: &str| stats.iter().find(|(k, _)| *k == bulk(name)).map(|(_, v)| v.clone());
+        assert_eq!(get("keys.count"), Some(int(2)));
+        let Some(Reply::Integer(dataset)) = get("dataset.bytes") else { panic!() };
+        assert!(dataset > 0);
+        assert!(matches!(get("db.0"), Some(Reply::Map(_))));
+        assert!(matches!(c.cmd(&["MEMORY", "MALLOC-STATS"]), Reply::Verbatim(_)));
+        assert!(matches!(c.cmd(&["MEMORY", "DOCTOR"]), Reply::Verbatim(_)));
+        assert_eq!(c.cmd(&["MEMORY", "PURGE"]), ok());
+        assert!(err("ERR unknown subcommand or wrong number of arguments for 'STATS'")(
+            &c.cmd(&["MEMORY", "STATS", "x"])
+        ));
+        let mut empty = TestClient::new();
+        let Reply::Map(stats) = empty.cmd(&["MEMORY", "STATS"]) else { panic!() };
+        assert!(stats.contains(&(bulk("dataset.bytes"), int(0))));
+    }
+
+    #[test]
+    fn module_latency_lolwut_replicaof() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd(&["MODULE", "LIST"]), Reply::Array(vec![]));
+        assert!(err("ERR MODULE is not available")(&c.cmd(&["MODULE", "LOAD", "/x.so"])));
+        assert_eq!(c.cmd(&["LATENCY", "LATEST"]), Reply::Array(vec![]));
+        assert_eq!(c.cmd(&["LATENCY", "HISTORY", "command"]), Reply::Array(vec![]));
+        assert_eq!(c.cmd(&["LATENCY", "RESET"]), int(0));
+        assert_eq!(c.cmd(&["LATENCY", "RESET", "command", "fork"]), int(0));
+        assert!(err("ERR No samples available for event 'command'")(&c.cmd(&["LATENCY", "GRAPH", "command"])));
+        let Reply::Verbatim(art) = c.cmd(&["LOLWUT", "VERSION", "5", "1", "2"]) else { panic!() };
+        assert!(String::from_utf8(art.to_vec()).unwrap().contains("Redis ver. 7."));
+        assert!(err("ERR value is not an integer")(&c.cmd(&["LOLWUT", "VERSION", "x"])));
+        assert_eq!(c.cmd(&["REPLICAOF", "no", "one"]), ok());
+        assert_eq!(c.cmd(&["SLAVEOF", "NO", "ONE"]), ok());
+        assert!(err("ERR REPLICAOF is not available")(&c.cmd(&["REPLICAOF", "127.0.0.1", "6379"])));
+        assert!(err("ERR wrong number of arguments")(&c.cmd(&["REPLICAOF", "NO ONE"])));
+        let Reply::Map(m) = c.cmd(&["CONFIG", "GET", "latency-*"]) else { panic!() };
+        assert_eq!(m.len(), 2);
     }
 
     #[test]
