@@ -127,6 +127,17 @@ impl Db {
         expired
     }
 
+    /// Position of a live key, with one hash lookup: an expired key is deleted and `None`.
+    fn live_position(&mut self, key: &[u8]) -> Option<usize> {
+        let position = self.entries.position(key)?;
+        let expired = self.entries.get_index(position).is_some_and(|(_, e)| self.is_expired(e));
+        if expired {
+            self.delete_expired(key);
+            return None;
+        }
+        Some(position)
+    }
+
     fn delete_expired(&mut self, key: &[u8]) {
         self.entries.swap_remove(key);
         self.volatile.swap_remove(key);
@@ -145,8 +156,8 @@ impl Db {
     }
 
     pub fn entry(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.expire_if_needed(key);
-        self.entries.get(key)
+        let position = self.live_position(key)?;
+        self.entries.get_index(position).map(|(_, e)| e)
     }
 
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
@@ -155,8 +166,7 @@ impl Db {
 
     /// Read lookup that also counts keyspace hits and misses.
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<&Value> {
-        self.expire_if_needed(key);
-        match self.entries.get(key) {
+        match self.live_position(key).and_then(|p| self.entries.get_index(p)).map(|(_, e)| e) {
             Some(e) => {
                 self.stats.keyspace_hits += 1;
                 Some(&e.value)
@@ -169,26 +179,29 @@ impl Db {
     }
 
     pub fn contains(&mut self, key: &[u8]) -> bool {
-        self.entry(key).is_some()
+        self.live_position(key).is_some()
     }
 
     /// Mutable access for a write; marks the key modified.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
-        self.expire_if_needed(key);
-        if self.entries.contains_key(key) {
-            self.signal_modified(key);
-        }
-        self.entries.get_mut(key).map(|e| &mut e.value)
+        let position = self.live_position(key)?;
+        self.signal_modified(key);
+        self.entries.get_index_mut(position).map(|e| &mut e.value)
     }
 
     /// Stores `value`, dropping any TTL the key had (as `SET` does).
     pub fn insert(&mut self, key: &[u8], value: Value) {
-        self.expire_if_needed(key);
+        let position = self.live_position(key);
         self.signal_modified(key);
-        if let Some(old) = self.entries.insert(blob(key), Entry { value, expire_at_ms: 0 }) {
-            if old.expire_at_ms != 0 {
-                self.volatile.swap_remove(key);
+        match position.and_then(|p| self.entries.get_index_mut(p)) {
+            Some(entry) => {
+                let had_ttl = entry.expire_at_ms != 0;
+                *entry = Entry { value, expire_at_ms: 0 };
+                if had_ttl {
+                    self.volatile.swap_remove(key);
+                }
             }
+            None => self.entries.insert_new(blob(key), Entry { value, expire_at_ms: 0 }),
         }
     }
 

@@ -57,6 +57,10 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
         self.entries.get(position).map(|(k, v)| (k, v))
     }
 
+    pub fn get_index_mut(&mut self, position: usize) -> Option<&mut V> {
+        self.entries.get_mut(position).map(|(_, v)| v)
+    }
+
     /// Inserts or replaces; returns the previous value. Panics only past `MAX_KEYS` keys,
     /// which the memory limits of any plan keep far away.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
@@ -71,6 +75,17 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
         self.index.insert_unique(hash, position, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
         self.entries.push((key, value));
         None
+    }
+
+    /// Adds a key the caller knows is absent (one hash lookup less than `insert`).
+    pub fn insert_new(&mut self, key: K, value: V) {
+        debug_assert!(!self.contains_key(key.as_ref()));
+        assert!(self.entries.len() < MAX_KEYS, "key table is full");
+        let hash = Self::hash(&self.hasher, key.as_ref());
+        let position = self.entries.len() as u32;
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.insert_unique(hash, position, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
+        self.entries.push((key, value));
     }
 
     /// Removes `key`; the last entry moves into its position.
