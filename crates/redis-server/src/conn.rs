@@ -190,11 +190,22 @@ impl Connection {
             if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
                 self.inbuf.reserve(READ_CHUNK);
             }
+            let spare = self.inbuf.capacity() - self.inbuf.len();
             tokio::select! {
                 biased;
                 read = self.stream.read_buf(&mut self.inbuf) => {
-                    if read? == 0 {
+                    let n = read?;
+                    if n == 0 {
                         return Ok(Outcome::Closed);
+                    }
+                    if n < spare {
+                        // The read drained the socket. Say so to the reactor now, so the next
+                        // read waits for readiness instead of first making a recv() syscall
+                        // that can only fail with EAGAIN (one syscall less per request at
+                        // pipeline 1). Data arriving later raises a new edge-triggered event.
+                        let _ = self.stream.try_io(tokio::io::Interest::READABLE, || {
+                            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                        });
                     }
                 }
                 msg = self.push_rx.recv() => {
@@ -309,7 +320,7 @@ impl Connection {
                     &mut state.db,
                     Waiter {
                         keys: req.keys.clone(),
-                        args: args.clone(),
+                        args: req.rerun_args.clone().unwrap_or_else(|| args.clone()),
                         reply_tx: tx,
                         protocol: self.client.protocol,
                         tenant: Some(tenant.clone()),

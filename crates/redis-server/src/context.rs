@@ -34,6 +34,9 @@ pub struct BlockRequest {
     pub timeout: Option<Duration>,
     /// Reply sent when the timeout passes (`*-1` for most pops, `$-1` for BLMOVE).
     pub timeout_reply: Reply,
+    /// The command to re-run when a key becomes ready, if not the one received: XREAD with
+    /// `$` must be re-run with the last ID it saw at blocking time, not with `$` again.
+    pub rerun_args: Option<Vec<Bytes>>,
 }
 
 /// State of an open MULTI block.

@@ -571,7 +571,7 @@ fn block_or(
     now: Reply,
 ) -> CommandResult {
     if ctx.may_block() {
-        ctx.block = Some(BlockRequest { keys, timeout, timeout_reply });
+        ctx.block = Some(BlockRequest { keys, timeout, timeout_reply, rerun_args: None });
     }
     Ok(now)
 }

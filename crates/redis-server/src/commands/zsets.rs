@@ -1020,7 +1020,8 @@ fn mpop_generic(
 /// scripts, or a re-run after a wake-up), where the null reply stands as the timeout.
 fn block(ctx: &mut Ctx, keys: &[Bytes], timeout: Option<Duration>) {
     if ctx.may_block() {
-        ctx.block = Some(BlockRequest { keys: keys.to_vec(), timeout, timeout_reply: Reply::NilArray });
+        ctx.block =
+            Some(BlockRequest { keys: keys.to_vec(), timeout, timeout_reply: Reply::NilArray, rerun_args: None });
     }
 }
 
