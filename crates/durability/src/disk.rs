@@ -1,0 +1,131 @@
+//! The disk seam: everything the log does to storage goes through `Disk`, so tests can make
+//! writes and fsyncs fail, or the disk fill up, at chosen moments.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A file opened for appending.
+pub trait LogFile: Send {
+    fn append(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Makes everything appended so far durable (`fdatasync`).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+pub trait Disk: Send + Sync {
+    /// Opens `path` for appending, creating it (and its folder) if needed, after truncating it
+    /// to `len` bytes (recovery cuts a torn tail this way).
+    fn open_append(&self, path: &Path, len: u64) -> io::Result<Box<dyn LogFile>>;
+    /// Whole content of `path`; an absent file reads as empty.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+}
+
+/// The real file system.
+#[derive(Default, Clone, Copy)]
+pub struct RealDisk;
+
+struct RealFile(std::fs::File);
+
+impl LogFile for RealFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.write_all(data)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+impl Disk for RealDisk {
+    fn open_append(&self, path: &Path, len: u64) -> io::Result<Box<dyn LogFile>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
+        file.set_len(len)?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+        // The truncation itself must be durable before new records follow it.
+        file.sync_all()?;
+        Ok(Box::new(RealFile(file)))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match std::fs::File::open(path) {
+            Ok(mut f) => {
+                let mut out = Vec::new();
+                f.read_to_end(&mut out)?;
+                Ok(out)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Switches of a `FaultyDisk`, shared with the test that flips them.
+#[derive(Default)]
+pub struct Faults {
+    /// Every fsync fails.
+    pub fail_sync: AtomicBool,
+    /// Appends fail with "no space left" once this many bytes were written (0 = never).
+    pub space_left_bytes: AtomicU64,
+    pub written_bytes: AtomicU64,
+}
+
+/// A real disk whose writes and syncs fail on demand.
+pub struct FaultyDisk {
+    pub faults: Arc<Faults>,
+}
+
+struct FaultyFile {
+    inner: Box<dyn LogFile>,
+    faults: Arc<Faults>,
+}
+
+impl LogFile for FaultyFile {
+    fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let limit = self.faults.space_left_bytes.load(Ordering::SeqCst);
+        let written = self.faults.written_bytes.load(Ordering::SeqCst);
+        if limit != 0 && written + data.len() as u64 > limit {
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device (injected)"));
+        }
+        self.faults.written_bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
+        self.inner.append(data)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.faults.fail_sync.load(Ordering::SeqCst) {
+            return Err(io::Error::other("fsync failed (injected)"));
+        }
+        self.inner.sync()
+    }
+}
+
+impl Disk for FaultyDisk {
+    fn open_append(&self, path: &Path, len: u64) -> io::Result<Box<dyn LogFile>> {
+        Ok(Box::new(FaultyFile { inner: RealDisk.open_append(path, len)?, faults: self.faults.clone() }))
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        RealDisk.read(path)
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        RealDisk.remove_dir_all(path)
+    }
+}
+
+/// Path of a database's change log inside a node's data folder.
+pub fn log_path(data_dir: &Path, db_id: &str) -> PathBuf {
+    data_dir.join(db_id).join("changes.log")
+}

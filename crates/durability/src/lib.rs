@@ -1,0 +1,10 @@
+//! Durable change logs: the `Disk` seam (real files, or a fault-injecting fake for tests), the
+//! on-disk record framing with checksums, and recovery that tells a torn tail (truncated, with
+//! a log line by the caller) from corruption in the middle (refused). Records are opaque bytes
+//! with an offset: this crate knows nothing of Redis or of any protocol.
+
+mod disk;
+mod log;
+
+pub use disk::{log_path, Disk, Faults, FaultyDisk, LogFile, RealDisk};
+pub use log::{frame, recover, LogWriter, Recovery, RecoveryError, RECORD_HEADER_BYTES};
