@@ -36,24 +36,34 @@ impl ChangeRecord {
         ChangeRecord { offset, encoded: chunk.split().freeze() }
     }
 
+    /// The record's bytes as stored on disk and shipped to replicas.
+    pub fn encoded(&self) -> &Bytes {
+        &self.encoded
+    }
+
     /// The command of this record, as arguments (zero-copy slices of the record).
     pub fn args(&self) -> Vec<Bytes> {
-        let mut out = Vec::new();
-        let mut pos = 0;
-        let data = &self.encoded;
-        while pos + 4 <= data.len() {
-            let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
-            pos += 4;
-            let end = (pos + len).min(data.len());
-            out.push(data.slice(pos..end));
-            pos = end;
-        }
-        out
+        decode_args(&self.encoded)
     }
 
     fn size_bytes(&self) -> usize {
         self.encoded.len() + 48
     }
+}
+
+/// Arguments of an encoded record (see [`ChangeRecord::encoded`]); a truncated last argument
+/// is cut at the end of the data.
+pub fn decode_args(data: &Bytes) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + 4 <= data.len() {
+        let len = u32::from_le_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        pos += 4;
+        let end = (pos + len).min(data.len());
+        out.push(data.slice(pos..end));
+        pos = end;
+    }
+    out
 }
 
 #[derive(Debug)]
@@ -72,6 +82,11 @@ pub struct OffsetTrimmed {
 }
 
 impl ChangeLog {
+    /// A log whose next record gets offset `last_offset + 1` (after a restart).
+    pub fn starting_after(last_offset: u64, max_backlog_bytes: usize) -> Self {
+        ChangeLog { last_offset, ..ChangeLog::new(max_backlog_bytes) }
+    }
+
     pub fn new(max_backlog_bytes: usize) -> Self {
         ChangeLog {
             last_offset: 0,

@@ -34,6 +34,8 @@ pub struct Connection {
     pending_protocol_error: Option<String>,
     /// Set when a hand-off to the tenant's home thread failed: stay on this thread.
     stay_here: bool,
+    /// Replies in `out` acknowledge writes up to this offset, not yet durable (`always`).
+    pending_durable: Option<(Arc<Tenant>, u64)>,
 }
 
 /// A connection on its way to another worker thread (its socket detached from this
@@ -60,7 +62,18 @@ impl Handoff {
                 return Err(e);
             }
         };
-        Ok(Connection { node, stream, client, push_rx, limbo, inbuf, out, pending_protocol_error, stay_here: false })
+        Ok(Connection {
+            node,
+            stream,
+            client,
+            push_rx,
+            limbo,
+            inbuf,
+            out,
+            pending_protocol_error,
+            stay_here: false,
+            pending_durable: None,
+        })
     }
 }
 
@@ -102,6 +115,7 @@ impl Connection {
             out: BytesMut::with_capacity(READ_CHUNK),
             pending_protocol_error: None,
             stay_here: false,
+            pending_durable: None,
         }
     }
 
@@ -177,10 +191,7 @@ impl Connection {
 
     async fn serve(&mut self) -> std::io::Result<Outcome> {
         loop {
-            if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                self.out.clear();
-            }
+            self.flush_out().await?;
             if self.client.close_after_reply || self.client.handle.is_killed() {
                 return Ok(Outcome::Closed);
             }
@@ -261,18 +272,14 @@ impl Connection {
             }
             let end = self.run_batch(&requests, &mut next);
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
-                if !self.out.is_empty() {
-                    self.stream.write_all(&self.out).await?;
-                    self.out.clear();
-                }
+                self.flush_out().await?;
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
                     Some(reply) => self.emit(reply),
                     None => return Ok(false),
                 }
             }
             if self.out.len() >= FLUSH_THRESHOLD {
-                self.stream.write_all(&self.out).await?;
-                self.out.clear();
+                self.flush_out().await?;
             }
             if self.client.close_after_reply {
                 break;
@@ -302,6 +309,7 @@ impl Connection {
         };
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
+        let offset_before = state.db.change_log.last_offset();
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
             *next += 1;
@@ -328,7 +336,9 @@ impl Connection {
                         push_tx: self.client.push_tx.clone(),
                     },
                 );
+                let offset_after = state.db.change_log.last_offset();
                 drop(guard);
+                self.after_writes(&tenant, offset_before, offset_after);
                 self.note_activity();
                 return BatchEnd::Block { tenant, waiter, rx, req };
             }
@@ -341,10 +351,44 @@ impl Connection {
                 break;
             }
         }
+        let offset_after = state.db.change_log.last_offset();
         drop(guard);
+        self.after_writes(&tenant, offset_before, offset_after);
         self.note_activity();
         self.apply_pending();
         BatchEnd::Done
+    }
+
+    /// After a batch: wakes the log writer if the batch wrote, and under the `always` fsync
+    /// policy holds the replies until the batch's last record is on disk.
+    fn after_writes(&mut self, tenant: &Arc<Tenant>, before: u64, after: u64) {
+        if after <= before {
+            return;
+        }
+        let Some(persistence) = &self.node.persistence else { return };
+        persistence.notify(&tenant.id);
+        if persistence.policy == crate::persistence::FsyncPolicy::Always {
+            self.pending_durable = Some((tenant.clone(), after));
+        }
+    }
+
+    /// Writes pending replies, first waiting (under `always`) until the writes they
+    /// acknowledge are durable. If the log cannot be written the connection is closed
+    /// rather than acknowledging writes that are not on disk.
+    async fn flush_out(&mut self) -> std::io::Result<()> {
+        if let Some((tenant, offset)) = self.pending_durable.take() {
+            let mut durable = tenant.durable_offset.subscribe();
+            let failed = |t: &Tenant| t.disk_error.load(std::sync::atomic::Ordering::SeqCst);
+            let _ = durable.wait_for(|&d| d >= offset || failed(&tenant)).await;
+            if *durable.borrow() < offset {
+                return Err(std::io::Error::other("the change log could not be made durable"));
+            }
+        }
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     /// Publishes what CLIENT LIST shows about this connection (once per batch, not per command).

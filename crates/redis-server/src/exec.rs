@@ -83,6 +83,11 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::status("QUEUED");
         }
     }
+    if spec.is_write()
+        && ctx.client.tenant.as_ref().is_some_and(|t| t.disk_error.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        return Reply::error("MISCONF Errors writing to the change log on disk: write commands are refused until it works again; reads keep working");
+    }
     if ctx.client.in_subscribe_mode() && !spec.flags.contains(Flags::SUBSCRIBE_CONTEXT) {
         return Reply::error(format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",

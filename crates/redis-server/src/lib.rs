@@ -12,6 +12,7 @@ pub mod exec;
 pub mod glob;
 pub mod long_double;
 pub mod node;
+pub mod persistence;
 pub mod pubsub;
 pub mod server;
 pub mod tenant;

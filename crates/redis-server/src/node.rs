@@ -45,6 +45,8 @@ pub struct Node {
     /// Hand-off queues of the worker threads, set once they run. Each holds at most the
     /// connections in transit, so it is bounded by the number of open connections.
     workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>>,
+    /// Disk persistence of change logs; `None` keeps data in memory only.
+    pub persistence: Option<std::sync::Arc<crate::persistence::Persistence>>,
 }
 
 impl Node {
@@ -62,15 +64,29 @@ impl Node {
             next_client_id: AtomicU64::new(1),
             allocated_bytes_probe: None,
             workers: std::sync::OnceLock::new(),
+            persistence: None,
         }
     }
 
-    /// Hosts a database (or updates its password), with this node's limits.
+    /// Hosts a database (or updates its password), with this node's limits. A new database
+    /// is loaded from its change log first, when persistence is on.
     pub fn upsert_tenant(
-        &self,
+        self: &std::sync::Arc<Self>,
         cfg: &crate::tenant::TenantConfig,
     ) -> Result<std::sync::Arc<crate::tenant::Tenant>, crate::tenant::RegistryError> {
-        self.tenants.upsert(cfg, &self.limits)
+        match &self.persistence {
+            None => self.tenants.upsert(cfg, &self.limits),
+            Some(p) => self.tenants.upsert_with(cfg, &self.limits, |t| p.load(self, t).map_err(|e| e.to_string())),
+        }
+    }
+
+    /// Stops hosting a database, disconnects its clients and deletes its files.
+    pub fn remove_tenant(&self, id: &crate::tenant::TenantId) -> Result<(), crate::tenant::RegistryError> {
+        self.tenants.remove(id)?;
+        if let Some(p) = &self.persistence {
+            p.destroy(id);
+        }
+        Ok(())
     }
 
     /// Registers the worker threads' hand-off queues (once, at start).

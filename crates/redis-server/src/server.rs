@@ -121,8 +121,14 @@ async fn expire_cycle(node: Arc<Node>) {
             }
             state.db.set_clock(crate::context::unix_time_ms());
             state.db.active_expire(EXPIRE_CYCLE_MAX_SAMPLES);
+            let mut wrote = false;
             for key in state.db.drain_expired() {
                 state.db.change_log.append(&[bytes::Bytes::from_static(b"DEL"), bytes::Bytes::copy_from_slice(&key)]);
+                wrote = true;
+            }
+            drop(state);
+            if let (true, Some(p)) = (wrote, &node.persistence) {
+                p.notify(&tenant.id);
             }
         }
     }

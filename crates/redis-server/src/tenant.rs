@@ -37,6 +37,13 @@ pub struct Tenant {
     pub config: Mutex<std::collections::BTreeMap<String, String>>,
     /// When the database was created on this node, Unix seconds (LASTSAVE until snapshots exist).
     pub created_unix_s: u64,
+    /// Newest change-log offset known to be on disk (fsynced); connections wait on it under
+    /// the `always` policy.
+    pub durable_offset: tokio::sync::watch::Sender<u64>,
+    /// The change log cannot be written (disk full, failed fsync): writes are refused.
+    pub disk_error: std::sync::atomic::AtomicBool,
+    /// Size of the change log on disk, for INFO.
+    pub log_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Tenant {
@@ -49,6 +56,9 @@ impl Tenant {
             clients: Mutex::new(HashMap::new()),
             config: Mutex::new(std::collections::BTreeMap::new()),
             created_unix_s: crate::context::unix_time_ms() / 1000,
+            durable_offset: tokio::sync::watch::Sender::new(0),
+            disk_error: std::sync::atomic::AtomicBool::new(false),
+            log_bytes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -73,6 +83,8 @@ pub enum RegistryError {
     PasswordInUse,
     #[error("no such database: {0}")]
     NotFound(TenantId),
+    #[error("database {0} cannot be loaded: {1}")]
+    Load(TenantId, String),
 }
 
 /// Tenants of a node, found by id (admin) or by password (AUTH).
@@ -91,6 +103,17 @@ impl TenantRegistry {
     /// Adds a tenant, or updates the password of an existing one (old password stops working
     /// and its connections are closed).
     pub fn upsert(&self, cfg: &TenantConfig, limits: &crate::node::NodeLimits) -> Result<Arc<Tenant>, RegistryError> {
+        self.upsert_with(cfg, limits, |_| Ok(()))
+    }
+
+    /// Like `upsert`; a new tenant is first passed to `init` (which loads its data) and only
+    /// becomes reachable if that succeeds.
+    pub fn upsert_with(
+        &self,
+        cfg: &TenantConfig,
+        limits: &crate::node::NodeLimits,
+        init: impl FnOnce(&Tenant) -> Result<(), String>,
+    ) -> Result<Arc<Tenant>, RegistryError> {
         let password = Bytes::copy_from_slice(cfg.password.as_bytes());
         let mut inner = self.inner.write();
         if let Some(other) = inner.by_password.get(&password) {
@@ -109,6 +132,7 @@ impl TenantRegistry {
             return Ok(existing);
         }
         let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone(), limits));
+        init(&tenant).map_err(|e| RegistryError::Load(cfg.id.clone(), e))?;
         inner.by_id.insert(cfg.id.clone(), tenant.clone());
         inner.by_password.insert(password, tenant.clone());
         Ok(tenant)

@@ -37,7 +37,7 @@ impl TestClient {
         Self::attach(node, tenant)
     }
 
-    fn attach(node: Arc<Node>, tenant: Arc<Tenant>) -> Self {
+    pub fn attach(node: Arc<Node>, tenant: Arc<Tenant>) -> Self {
         let id = node.next_client_id();
         let (tx, push_rx) = mpsc::channel(1024);
         let handle = Arc::new(ClientHandle::new(id, "127.0.0.1:1".into(), "127.0.0.1:2".into(), 0, tx.clone()));

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use redis_server::persistence::{FsyncPolicy, Persistence};
 use redis_server::{Node, NodeLimits, TenantConfig, TenantId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,14 @@ struct NodeArgs {
     /// (disconnecting their clients), a changed password revokes the old one at once.
     #[arg(long)]
     tenants_file: Option<PathBuf>,
+    /// Keep databases on disk in this folder (one change log per database); without it,
+    /// data lives in memory only.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// When writes reach the disk: `always` (a reply leaves after its write is fsynced; many
+    /// writes share one fsync) or `everysec` (at most about a second lost in a crash).
+    #[arg(long, default_value = "everysec")]
+    fsync: FsyncPolicy,
     /// Worker threads (default: the cores this process may use).
     #[arg(long)]
     threads: Option<usize>,
@@ -87,15 +96,32 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
+/// Where and how a node keeps its databases on disk.
+struct Storage {
+    data_dir: PathBuf,
+    fsync: FsyncPolicy,
+}
+
 fn start_node(
     region: &str,
     addr: SocketAddr,
     tenants: &[TenantConfig],
     threads: Option<usize>,
+    storage: Option<Storage>,
 ) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
     let mut node = Node::new(NodeLimits::default(), region.to_string(), addr.port());
     node.allocated_bytes_probe = Some(allocated_bytes);
+    if let Some(storage) = &storage {
+        std::fs::create_dir_all(&storage.data_dir)
+            .with_context(|| format!("creating {}", storage.data_dir.display()))?;
+        node.persistence =
+            Some(Persistence::new(storage.data_dir.clone(), storage.fsync, Arc::new(durability::RealDisk)));
+    }
     let node = Arc::new(node);
+    if let Some(persistence) = node.persistence.clone() {
+        let writer_node = node.clone();
+        std::thread::Builder::new().name("log-writer".into()).spawn(move || persistence.run_writer(writer_node))?;
+    }
     for t in tenants {
         node.upsert_tenant(t).with_context(|| format!("adding database {}", t.id))?;
     }
@@ -138,7 +164,7 @@ fn parse_tenants_file(text: &str) -> anyhow::Result<Vec<TenantConfig>> {
 
 /// Makes the node host exactly the databases listed in `path`. Databases given with
 /// `--tenant` are kept whatever the file says.
-fn apply_tenants_file(node: &Node, path: &std::path::Path, pinned: &[TenantConfig]) -> anyhow::Result<()> {
+fn apply_tenants_file(node: &Arc<Node>, path: &std::path::Path, pinned: &[TenantConfig]) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let wanted = parse_tenants_file(&text).with_context(|| format!("parsing {}", path.display()))?;
     for t in &wanted {
@@ -150,7 +176,7 @@ fn apply_tenants_file(node: &Node, path: &std::path::Path, pinned: &[TenantConfi
         let listed = wanted.iter().chain(pinned).any(|t| t.id == id);
         if !listed {
             tracing::info!(tenant = %id, "database removed from the tenants file: dropping it");
-            let _ = node.tenants.remove(&id);
+            let _ = node.remove_tenant(&id);
         }
     }
     Ok(())
@@ -172,7 +198,8 @@ fn watch_tenants_file(node: Arc<Node>, path: PathBuf, pinned: Vec<TenantConfig>)
 }
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads)?;
+    let storage = args.data_dir.clone().map(|data_dir| Storage { data_dir, fsync: args.fsync });
+    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage)?;
     if let Some(path) = args.tenants_file.clone() {
         apply_tenants_file(&node, &path, &args.tenants)?;
         let pinned = args.tenants.clone();
@@ -220,7 +247,8 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
     };
     let tenant = TenantConfig { id: TenantId("dev".into()), password: password.clone() };
-    let (_node, addr) = start_node("dev", args.redis_addr, &[tenant], None)?;
+    let storage = Storage { data_dir: data_dir.join("redis"), fsync: FsyncPolicy::EverySec };
+    let (_node, addr) = start_node("dev", args.redis_addr, &[tenant], None, Some(storage))?;
     println!("tern dev is running (data in {}).", data_dir.display());
     println!("Redis database 'dev' is ready:");
     println!("redis://default:{password}@{addr}");

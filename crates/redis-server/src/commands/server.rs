@@ -129,10 +129,21 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             "persistence" => {
                 let created = tenant.as_ref().map_or(0, |t| t.created_unix_s);
+                let persistence = node.persistence.as_ref();
+                let (log_bytes, disk_ok, durable) = tenant.as_ref().map_or((0, true, 0), |t| {
+                    (
+                        t.log_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                        !t.disk_error.load(std::sync::atomic::Ordering::Relaxed),
+                        *t.durable_offset.borrow(),
+                    )
+                });
                 let _ = write!(
                     body,
-                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{created}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n",
-                    ctx.db.dirty
+                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{created}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\ntern_change_log_bytes:{log_bytes}\r\ntern_durable_offset:{durable}\r\n",
+                    ctx.db.dirty,
+                    persistence.is_some() as u8,
+                    if disk_ok { "ok" } else { "err" },
+                    persistence.map_or("none", |p| p.policy.name()),
                 );
             }
             "stats" => {

@@ -1,0 +1,162 @@
+"""Durability: acknowledged writes survive SIGKILL under fsync=always; restarts keep data;
+a torn log tail is cut; corruption in the middle refuses the database."""
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import PASSWORD_A, TernNode
+
+
+def start(data_dir, fsync="always"):
+    return TernNode(extra_args=("--data-dir", str(data_dir), "--fsync", fsync))
+
+
+def kill9(node):
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait(5)
+    node.log.close()
+
+
+def test_acknowledged_writes_survive_sigkill_under_always(tmp_path):
+    rng = random.Random(11)
+    acked = {}          # key -> value acknowledged by the server
+    in_flight = {}      # key -> value sent but maybe not acknowledged
+    counter_acked = 0
+    n = 0
+    for round_no in range(20):
+        node = start(tmp_path)
+        c = node.client(socket_timeout=5)
+        # Everything acknowledged in earlier rounds is here, nothing else was invented.
+        if acked or in_flight:
+            keys = list(acked) + list(in_flight)
+            values = c.mget(keys)
+            got = dict(zip(keys, values))
+            for k, v in acked.items():
+                assert got[k] == v, f"round {round_no}: acknowledged {k} lost"
+            for k, v in in_flight.items():
+                assert got[k] in (None, v), f"round {round_no}: {k} has an invented value"
+                if got[k] is not None:
+                    acked[k] = v
+            counter = int(c.get("counter") or 0)
+            assert counter_acked <= counter <= counter_acked + 1
+            counter_acked = counter
+        in_flight = {}
+        stop = threading.Event()
+        errors = []
+
+        def writer():
+            nonlocal n, counter_acked
+            w = node.client(socket_timeout=5)
+            while not stop.is_set():
+                n += 1
+                key, value = f"key:{n}".encode(), f"value:{n}".encode()
+                in_flight[key] = value
+                try:
+                    w.set(key, value)
+                    acked[key] = in_flight.pop(key)
+                    counter_acked = w.incr("counter")
+                except redis.ConnectionError:
+                    return
+                except Exception as e:  # noqa: BLE001
+                    errors.append(e)
+                    return
+
+        t = threading.Thread(target=writer)
+        t.start()
+        time.sleep(rng.uniform(0.05, 0.4))
+        kill9(node)
+        stop.set()
+        t.join(10)
+        assert not errors, errors
+        node.tmp.cleanup()
+    assert len(acked) > 50, "the test wrote too little to mean anything"
+
+
+def test_everysec_loses_at_most_about_a_second(tmp_path):
+    node = start(tmp_path, fsync="everysec")
+    c = node.client()
+    for i in range(200):
+        c.set(f"k{i}", i)
+    time.sleep(1.5)
+    kill9(node)
+    node.tmp.cleanup()
+    node = start(tmp_path, fsync="everysec")
+    try:
+        assert node.client().dbsize() == 200
+    finally:
+        node.stop()
+
+
+def test_clean_restart_keeps_every_type_and_ttl(tmp_path):
+    node = start(tmp_path, fsync="everysec")
+    c = node.client(decode_responses=True)
+    c.set("s", "v")
+    c.set("ttl", "v", ex=100)
+    c.set("expired", "v", px=50)
+    c.rpush("l", "a", "b")
+    c.hset("h", mapping={"f": "1"})
+    c.sadd("set", "x", "y")
+    c.zadd("z", {"m": 1.5})
+    c.incrbyfloat("f", 0.1)
+    time.sleep(0.1)
+    node.stop()
+    node = start(tmp_path, fsync="everysec")
+    try:
+        c = node.client(decode_responses=True)
+        assert c.get("s") == "v"
+        assert 95 <= c.ttl("ttl") <= 100
+        assert c.get("expired") is None
+        assert c.lrange("l", 0, -1) == ["a", "b"]
+        assert c.hgetall("h") == {"f": "1"}
+        assert c.smembers("set") == {"x", "y"}
+        assert c.zscore("z", "m") == 1.5
+        assert c.get("f") == "0.1"
+        info = c.info("persistence")
+        assert info["aof_enabled"] == 1 and info["aof_fsync"] == "everysec"
+    finally:
+        node.stop()
+
+
+def log_file(data_dir):
+    return Path(data_dir) / "alpha" / "changes.log"
+
+
+def test_torn_tail_is_cut_and_the_database_starts(tmp_path):
+    node = start(tmp_path)
+    node.client().set("before", "1")
+    node.stop()
+    with open(log_file(tmp_path), "ab") as f:
+        f.write(b"\x30\x00\x00\x00garbage-of-a-half-written-record")
+    node = start(tmp_path)
+    try:
+        c = node.client()
+        assert c.get("before") == b"1"
+        c.set("after", "2")
+    finally:
+        node.stop()
+    node = start(tmp_path)
+    try:
+        assert node.client().mget("before", "after") == [b"1", b"2"]
+    finally:
+        node.stop()
+
+
+def test_corruption_in_the_middle_refuses_to_start(tmp_path):
+    node = start(tmp_path)
+    c = node.client()
+    for i in range(20):
+        c.set(f"k{i}", "v" * 20)
+    node.stop()
+    data = bytearray(log_file(tmp_path).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    log_file(tmp_path).write_bytes(bytes(data))
+    with pytest.raises(RuntimeError, match="corrupt"):
+        start(tmp_path)
