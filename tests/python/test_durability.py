@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from conftest import PASSWORD_A, TernNode
 
@@ -54,7 +56,7 @@ def test_acknowledged_writes_survive_sigkill_under_always(tmp_path):
 
         def writer():
             nonlocal n, counter_acked
-            w = node.client(socket_timeout=5)
+            w = node.client(socket_timeout=5, retry=Retry(NoBackoff(), 0))
             while not stop.is_set():
                 n += 1
                 key, value = f"key:{n}".encode(), f"value:{n}".encode()
