@@ -291,3 +291,19 @@ def test_random_garbage_never_crashes(node):
         s.close()
     assert node.alive()
     assert node.client().ping()
+
+
+def test_shard_channels_are_a_separate_namespace(node, r):
+    """Regression: SSUBSCRIBE used to share the plain channel table, so PUBLISH reached shard
+    subscribers (and SPUBLISH plain ones) and messages came as `message`, not `smessage`."""
+    s = node.raw()
+    s.sendall(resp_command("AUTH", PASSWORD_A) + resp_command("SSUBSCRIBE", "orders"))
+    got = recv_until(s, lambda d: d.count(b"\r\n") >= 7)
+    assert got == b"+OK\r\n*3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n"
+    assert r.publish("orders", "plain") == 0
+    assert r.execute_command("SPUBLISH", "orders", "sharded") == 1
+    msg = recv_until(s, lambda d: d.endswith(b"sharded\r\n"))
+    assert msg == b"*3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$7\r\nsharded\r\n"
+    assert r.execute_command("PUBSUB", "SHARDNUMSUB", "orders") == [b"orders", 1] or \
+        r.execute_command("PUBSUB", "SHARDNUMSUB", "orders") == ["orders", 1]
+    assert r.pubsub_numsub("orders") == [("orders", 0)]

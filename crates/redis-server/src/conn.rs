@@ -493,6 +493,11 @@ impl Connection {
                 Reply::Bulk(channel),
                 Reply::Bulk(payload),
             ]),
+            PushMessage::SMessage { channel, payload } => Reply::Push(vec![
+                Reply::Bulk(Bytes::from_static(b"smessage")),
+                Reply::Bulk(channel),
+                Reply::Bulk(payload),
+            ]),
             PushMessage::Wake => return,
         };
         reply.encode(self.client.protocol, &mut self.out);
@@ -532,7 +537,10 @@ fn leave_tenant(client: &mut ClientState) {
     {
         let mut pubsub = old.pubsub.lock();
         for ch in std::mem::take(&mut client.channels) {
-            pubsub.unsubscribe(&ch, client.id);
+            pubsub.unsubscribe(crate::pubsub::ChannelKind::Plain, &ch, client.id);
+        }
+        for ch in std::mem::take(&mut client.shard_channels) {
+            pubsub.unsubscribe(crate::pubsub::ChannelKind::Shard, &ch, client.id);
         }
         for p in std::mem::take(&mut client.patterns) {
             pubsub.punsubscribe(&p, client.id);

@@ -116,6 +116,7 @@ pub struct ClientState {
     pub multi: Option<MultiState>,
     pub watched: Vec<Bytes>,
     pub channels: BTreeSet<Bytes>,
+    pub shard_channels: BTreeSet<Bytes>,
     pub patterns: BTreeSet<Bytes>,
     pub push_tx: mpsc::Sender<PushMessage>,
     pub handle: Arc<ClientHandle>,
@@ -149,6 +150,7 @@ impl ClientState {
             multi: None,
             watched: Vec::new(),
             channels: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
             push_tx,
             handle,
@@ -161,7 +163,7 @@ impl ClientState {
 
     /// Number of channel and pattern subscriptions.
     pub fn subscription_count(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+        self.channels.len() + self.shard_channels.len() + self.patterns.len()
     }
 
     /// A RESP2 client with subscriptions may only run pub/sub commands.

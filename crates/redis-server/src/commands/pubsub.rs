@@ -4,6 +4,7 @@
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::Ctx;
 use crate::error::{CommandError, CommandResult};
+use crate::pubsub::ChannelKind;
 use bytes::Bytes;
 use resp::Reply;
 
@@ -37,15 +38,40 @@ fn confirmation(kind: &'static str, name: Option<Bytes>, count: usize) -> Reply 
     ])
 }
 
+/// The count a (un)subscribe confirmation reports: shard replies count shard channels only
+/// (Redis 7), plain ones count channels and patterns.
+fn count_for(client: &crate::context::ClientState, kind: ChannelKind) -> usize {
+    match kind {
+        ChannelKind::Plain => client.channels.len() + client.patterns.len(),
+        ChannelKind::Shard => client.shard_channels.len(),
+    }
+}
+
 fn sync_counts(ctx: &mut Ctx) {
     let mut info = ctx.client.handle.info.lock();
     info.subscriptions = ctx.client.channels.len();
     info.patterns = ctx.client.patterns.len();
 }
 
-/// SSUBSCRIBE / SUNSUBSCRIBE: sharded channels behave as plain channels (there is one shard).
-fn is_sharded(args: &[Bytes]) -> bool {
-    crate::args::is(&args[0], "ssubscribe") || crate::args::is(&args[0], "sunsubscribe")
+/// SSUBSCRIBE / SUNSUBSCRIBE / SPUBLISH work on shard channels, a namespace of their own.
+fn kind_of(args: &[Bytes]) -> ChannelKind {
+    let name = &args[0];
+    if crate::args::is(name, "ssubscribe") || crate::args::is(name, "sunsubscribe") || crate::args::is(name, "spublish")
+    {
+        ChannelKind::Shard
+    } else {
+        ChannelKind::Plain
+    }
+}
+
+fn client_channels(
+    client: &mut crate::context::ClientState,
+    kind: ChannelKind,
+) -> &mut std::collections::BTreeSet<Bytes> {
+    match kind {
+        ChannelKind::Plain => &mut client.channels,
+        ChannelKind::Shard => &mut client.shard_channels,
+    }
 }
 
 fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -53,14 +79,16 @@ fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if ctx.client.subscription_count() + args.len() > MAX_SUBSCRIPTIONS {
         return Err(CommandError::err(format!("too many subscriptions (limit {MAX_SUBSCRIPTIONS})")));
     }
-    let kind = if is_sharded(args) { "ssubscribe" } else { "subscribe" };
+    let channel_kind = kind_of(args);
+    let kind = if channel_kind == ChannelKind::Shard { "ssubscribe" } else { "subscribe" };
     let mut replies = Vec::new();
     let mut pubsub = tenant.pubsub.lock();
     for ch in &args[1..] {
-        if ctx.client.channels.insert(ch.clone()) {
-            pubsub.subscribe(ch.clone(), ctx.client.id, ctx.client.push_tx.clone(), ctx.client.handle.clone());
+        if client_channels(ctx.client, channel_kind).insert(ch.clone()) {
+            let (id, tx, handle) = (ctx.client.id, ctx.client.push_tx.clone(), ctx.client.handle.clone());
+            pubsub.subscribe(channel_kind, ch.clone(), id, tx, handle);
         }
-        replies.push(confirmation(kind, Some(ch.clone()), ctx.client.subscription_count()));
+        replies.push(confirmation(kind, Some(ch.clone()), count_for(ctx.client, channel_kind)));
     }
     drop(pubsub);
     sync_counts(ctx);
@@ -87,19 +115,23 @@ fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
-    let kind = if is_sharded(args) { "sunsubscribe" } else { "unsubscribe" };
-    let targets: Vec<Bytes> =
-        if args.len() > 1 { args[1..].to_vec() } else { ctx.client.channels.iter().cloned().collect() };
+    let channel_kind = kind_of(args);
+    let kind = if channel_kind == ChannelKind::Shard { "sunsubscribe" } else { "unsubscribe" };
+    let targets: Vec<Bytes> = if args.len() > 1 {
+        args[1..].to_vec()
+    } else {
+        client_channels(ctx.client, channel_kind).iter().cloned().collect()
+    };
     if targets.is_empty() {
-        return Ok(confirmation(kind, None, ctx.client.subscription_count()));
+        return Ok(confirmation(kind, None, count_for(ctx.client, channel_kind)));
     }
     let mut replies = Vec::new();
     let mut pubsub = tenant.pubsub.lock();
     for ch in targets {
-        if ctx.client.channels.remove(&ch) {
-            pubsub.unsubscribe(&ch, ctx.client.id);
+        if client_channels(ctx.client, channel_kind).remove(&ch) {
+            pubsub.unsubscribe(channel_kind, &ch, ctx.client.id);
         }
-        replies.push(confirmation(kind, Some(ch), ctx.client.subscription_count()));
+        replies.push(confirmation(kind, Some(ch), count_for(ctx.client, channel_kind)));
     }
     drop(pubsub);
     sync_counts(ctx);
@@ -128,7 +160,11 @@ fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
-    let n = tenant.pubsub.lock().publish(&args[1], &args[2]);
+    let pubsub = tenant.pubsub.lock();
+    let n = match kind_of(args) {
+        ChannelKind::Plain => pubsub.publish(&args[1], &args[2]),
+        ChannelKind::Shard => pubsub.spublish(&args[1], &args[2]),
+    };
     Ok(Reply::Integer(n as i64))
 }
 
@@ -138,14 +174,16 @@ fn pubsub(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let ps = tenant.pubsub.lock();
     match sub.as_str() {
         "channels" | "shardchannels" if args.len() <= 3 => {
-            let names = ps.channel_names(args.get(2).map(|p| p.as_ref()));
+            let kind = if sub == "channels" { ChannelKind::Plain } else { ChannelKind::Shard };
+            let names = ps.channel_names(kind, args.get(2).map(|p| p.as_ref()));
             Ok(Reply::Array(names.into_iter().map(Reply::Bulk).collect()))
         }
         "numsub" | "shardnumsub" => {
             let mut out = Vec::new();
             for ch in &args[2..] {
                 out.push(Reply::Bulk(ch.clone()));
-                out.push(Reply::Integer(ps.channel_subscribers(ch) as i64));
+                let kind = if sub == "numsub" { ChannelKind::Plain } else { ChannelKind::Shard };
+                out.push(Reply::Integer(ps.channel_subscribers(kind, ch) as i64));
             }
             Ok(Reply::Array(out))
         }

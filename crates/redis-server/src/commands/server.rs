@@ -150,7 +150,7 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 let st = &ctx.db.stats;
                 let (channels, patterns) = tenant.as_ref().map_or((0, 0), |t| {
                     let ps = t.pubsub.lock();
-                    (ps.channel_names(None).len(), ps.pattern_count())
+                    (ps.channel_names(crate::pubsub::ChannelKind::Plain, None).len(), ps.pattern_count())
                 });
                 let _ = write!(
                     body,
