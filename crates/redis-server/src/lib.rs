@@ -14,6 +14,7 @@ pub mod long_double;
 pub mod node;
 pub mod persistence;
 pub mod pubsub;
+pub mod scan;
 pub mod server;
 pub mod tenant;
 #[cfg(test)]

@@ -229,53 +229,9 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(out))
 }
 
-/// Parses the cursor argument of SCAN-like commands.
-pub fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    std::str::from_utf8(arg).ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| CommandError::err("invalid cursor"))
-}
-
-/// Options shared by SCAN, HSCAN, SSCAN and ZSCAN.
-pub struct ScanOptions {
-    pub pattern: Option<Bytes>,
-    pub count: usize,
-    pub type_filter: Option<String>,
-    pub novalues: bool,
-}
-
-/// Most entries one SCAN step may visit, whatever COUNT asks for.
-const MAX_SCAN_COUNT: usize = 100_000;
-
-pub fn parse_scan_options(args: &[Bytes], allow_type: bool, allow_novalues: bool) -> Result<ScanOptions, CommandError> {
-    let mut opts = ScanOptions { pattern: None, count: 10, type_filter: None, novalues: false };
-    let mut i = 0;
-    while i < args.len() {
-        let has_next = i + 1 < args.len();
-        if is(&args[i], "MATCH") && has_next {
-            opts.pattern = Some(args[i + 1].clone());
-            i += 2;
-        } else if is(&args[i], "COUNT") && has_next {
-            let n = int(&args[i + 1])?;
-            if n < 1 {
-                return Err(CommandError::Syntax);
-            }
-            opts.count = (n as usize).min(MAX_SCAN_COUNT);
-            i += 2;
-        } else if allow_type && is(&args[i], "TYPE") && has_next {
-            opts.type_filter = Some(crate::args::lower_name(&args[i + 1]));
-            i += 2;
-        } else if allow_novalues && is(&args[i], "NOVALUES") {
-            opts.novalues = true;
-            i += 1;
-        } else {
-            return Err(CommandError::Syntax);
-        }
-    }
-    Ok(opts)
-}
-
 fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let cursor = parse_cursor(&args[1])?;
-    let opts = parse_scan_options(&args[2..], true, false)?;
+    let cursor = crate::scan::parse_cursor(&args[1])?;
+    let opts = crate::scan::ScanOptions::parse(&args[2..], true, false)?;
     let mut found = Vec::new();
     let next = ctx.db.scan(cursor, opts.count, |k, e| {
         if opts.pattern.as_ref().is_some_and(|p| !glob_match(p, k, false)) {
@@ -286,7 +242,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         }
         found.push(Reply::bulk(k));
     });
-    Ok(Reply::Array(vec![Reply::Bulk(Bytes::from(next.to_string())), Reply::Array(found)]))
+    Ok(crate::scan::scan_reply(next, found))
 }
 
 fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {

@@ -5,7 +5,7 @@ use crate::args::{int, is, parse_i64};
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::{Ctx, Propagate};
 use crate::error::{CommandError, CommandResult};
-use crate::glob::glob_match;
+use crate::scan::{parse_cursor, scan_reply, ScanOptions};
 use bytes::Bytes;
 use keyspace::value::blob;
 use keyspace::{Db, HashValue, Value};
@@ -222,7 +222,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(h) = ctx.db.hash(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let opts = ScanOptions::parse(&args[3..], true)?;
+    let opts = ScanOptions::parse(&args[3..], false, true)?;
     // Small hashes (listpack-encoded in Redis) are returned whole in one call, as Redis does.
     let small = h.len() <= 128 && h.iter().all(|(k, v)| k.len() <= 64 && v.len() <= 64);
     let (positions, next) = if small {
@@ -244,77 +244,6 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 // ----- helpers shared with the set family ---------------------------------------------------
-
-/// `[cursor, [items…]]`, the reply of every *SCAN command.
-pub(crate) fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![Reply::Bulk(Bytes::from(cursor.to_string())), Reply::Array(items)])
-}
-
-/// Parses a scan cursor as Redis does with `strtoul`: an optional sign then decimal digits
-/// (a negative cursor wraps around, as in C); anything else is an invalid cursor.
-pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CommandError> {
-    let invalid = || CommandError::err("invalid cursor");
-    // `strtoul` of an empty string converts nothing and stops at the end: cursor 0.
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v.checked_mul(10).and_then(|v| v.checked_add((d - b'0') as u64)).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
-/// Options of HSCAN/SSCAN: `MATCH pattern`, `COUNT n`, and for HSCAN `NOVALUES`.
-pub(crate) struct ScanOptions {
-    pub pattern: Option<Bytes>,
-    pub count: usize,
-    pub novalues: bool,
-}
-
-impl ScanOptions {
-    pub(crate) fn parse(opts: &[Bytes], allow_novalues: bool) -> Result<ScanOptions, CommandError> {
-        let mut out = ScanOptions { pattern: None, count: 10, novalues: false };
-        let mut i = 0;
-        while i < opts.len() {
-            let more = i + 1 < opts.len();
-            if is(&opts[i], "COUNT") && more {
-                let n = int(&opts[i + 1])?;
-                if n < 1 {
-                    return Err(CommandError::Syntax);
-                }
-                out.count = usize::try_from(n).unwrap_or(usize::MAX);
-                i += 2;
-            } else if is(&opts[i], "MATCH") && more {
-                let p = &opts[i + 1];
-                // "*" matches everything: skip the matching work.
-                out.pattern = if p.as_ref() == b"*" { None } else { Some(p.clone()) };
-                i += 2;
-            } else if is(&opts[i], "NOVALUES") && allow_novalues {
-                out.novalues = true;
-                i += 1;
-            } else {
-                return Err(CommandError::Syntax);
-            }
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn matches(&self, item: &[u8]) -> bool {
-        self.pattern.as_ref().is_none_or(|p| glob_match(p, item, false))
-    }
-}
 
 /// The count of HRANDFIELD / SRANDMEMBER: any integer but `i64::MIN`, with Redis's wording.
 pub(crate) fn random_count(arg: &[u8]) -> Result<i64, CommandError> {
@@ -516,14 +445,14 @@ mod tests {
     #[test]
     fn hscan_small_and_large() {
         let mut c = TestClient::new();
-        assert_eq!(c.cmd(&["HSCAN", "nokey", "0"]), super::scan_reply(0, vec![]));
+        assert_eq!(c.cmd(&["HSCAN", "nokey", "0"]), crate::scan::scan_reply(0, vec![]));
         assert!(err("ERR invalid cursor")(&c.cmd(&["HSCAN", "nokey", "x"])));
         c.cmd(&["HSET", "h", "a", "1", "b", "2"]);
         assert_eq!(
             c.cmd(&["HSCAN", "h", "0", "COUNT", "1"]),
-            super::scan_reply(0, vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")])
+            crate::scan::scan_reply(0, vec![bulk("a"), bulk("1"), bulk("b"), bulk("2")])
         );
-        assert_eq!(c.cmd(&["HSCAN", "h", "0", "MATCH", "b*", "NOVALUES"]), super::scan_reply(0, vec![bulk("b")]));
+        assert_eq!(c.cmd(&["HSCAN", "h", "0", "MATCH", "b*", "NOVALUES"]), crate::scan::scan_reply(0, vec![bulk("b")]));
         assert!(err("ERR syntax error")(&c.cmd(&["HSCAN", "h", "0", "COUNT", "0"])));
         assert!(err("ERR syntax error")(&c.cmd(&["HSCAN", "h", "0", "MATCH"])));
         // A large hash is walked in steps; every field comes back.
@@ -555,7 +484,7 @@ mod tests {
 
     #[test]
     fn cursor_parsing_follows_strtoul() {
-        use super::parse_cursor;
+        use crate::scan::parse_cursor;
         assert_eq!(parse_cursor(b"0"), Ok(0));
         assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
         assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));

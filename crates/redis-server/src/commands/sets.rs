@@ -1,11 +1,12 @@
 //! Set commands (Redis's `t_set.c`): membership, random members and pops, SMOVE, the
 //! intersection/union/difference family and their STORE forms, SSCAN.
 
-use super::hashes::{parse_cursor, pick_indexes, random_count, scan_reply, ScanOptions};
+use super::hashes::{pick_indexes, random_count};
 use crate::args::{is, parse_i64};
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::{Ctx, Propagate};
 use crate::error::{CommandError, CommandResult};
+use crate::scan::{parse_cursor, scan_reply, ScanOptions};
 use bytes::Bytes;
 use keyspace::value::blob;
 use keyspace::{Blob, Db, SetValue, Value};
@@ -345,7 +346,7 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(set) = ctx.db.set(&args[1])? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let opts = ScanOptions::parse(&args[3..], false)?;
+    let opts = ScanOptions::parse(&args[3..], false, false)?;
     // Small sets (intset or listpack in Redis) are returned whole in one call, as Redis does.
     let small = (set.len() <= 512 && set.iter().all(|m| parse_i64(m).is_some()))
         || (set.len() <= 128 && set.iter().all(|m| m.len() <= 64));

@@ -1056,51 +1056,24 @@ fn bzpop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CommandResult {
 // ----- ZSCAN ---------------------------------------------------------------------------------------
 
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let cursor = std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| CommandError::err("invalid cursor"))?;
+    let cursor = crate::scan::parse_cursor(&args[2])?;
     // Redis answers a missing key before it looks at the options.
-    let options = scan_options(&args[3..]);
-    let empty = || Reply::Array(vec![Reply::bulk(b"0"), Reply::Array(Vec::new())]);
+    let options = crate::scan::ScanOptions::parse(&args[3..], false, false);
     let Some(z) = ctx.db.zset(&args[1])? else {
-        return Ok(empty());
+        return Ok(crate::scan::scan_reply(0, Vec::new()));
     };
-    let (pattern, count) = options?;
-    let (positions, next) = keyspace::db::scan_positions(z.scores.len(), cursor, count);
+    let options = options?;
+    let (positions, next) = keyspace::db::scan_positions(z.scores.len(), cursor, options.count);
     let mut out = Vec::new();
     for i in positions {
         if let Some((m, s)) = z.scores.get_index(i) {
-            if pattern.as_ref().is_none_or(|p| crate::glob::glob_match(p, m, false)) {
+            if options.matches(m) {
                 out.push(Reply::bulk(m));
                 out.push(Reply::bulk(resp::format_double(*s).as_bytes()));
             }
         }
     }
-    Ok(Reply::Array(vec![Reply::bulk(next.to_string().as_bytes()), Reply::Array(out)]))
-}
-
-/// `[MATCH pattern] [COUNT count]` of a scan.
-fn scan_options(opts: &[Bytes]) -> Result<(Option<Bytes>, usize), CommandError> {
-    let mut pattern = None;
-    let mut count = 10usize;
-    let mut i = 0;
-    while i < opts.len() {
-        if i + 1 < opts.len() && is(&opts[i], "COUNT") {
-            let c = args::int(&opts[i + 1])?;
-            if c < 1 {
-                return Err(CommandError::Syntax);
-            }
-            count = usize::try_from(c).unwrap_or(usize::MAX);
-        } else if i + 1 < opts.len() && is(&opts[i], "MATCH") {
-            // `*` matches everything: skip the matching work.
-            pattern = (opts[i + 1].as_ref() != b"*").then(|| opts[i + 1].clone());
-        } else {
-            return Err(CommandError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((pattern, count))
+    Ok(crate::scan::scan_reply(next, out))
 }
 
 #[cfg(test)]
