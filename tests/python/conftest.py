@@ -123,3 +123,38 @@ def recv_until(sock, predicate, timeout=5):
             break
         data += chunk
     return data
+
+
+@pytest.fixture(scope="module")
+def reference_redis_socket():
+    """Unix socket path of a real redis-server (Debian's), for side-by-side comparisons;
+    the test is skipped when redis-server is not installed or does not start."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    tmp = tempfile.TemporaryDirectory()
+    sock_path = os.path.join(tmp.name, "redis.sock")
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", sock_path, "--save", "", "--appendonly", "no", "--dir", tmp.name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(unix_socket_path=sock_path)
+    deadline = time.time() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except (redis.ConnectionError, FileNotFoundError):
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.skip("redis-server did not start")
+            time.sleep(0.02)
+    client.flushall()
+    client.close()
+    yield sock_path
+    proc.terminate()
+    proc.wait(5)
+    tmp.cleanup()

@@ -1,12 +1,7 @@
 """Bitmap commands (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD, BITFIELD_RO) driven by
 redis-py against a real tern node, plus a randomized comparison with a real redis-server."""
 
-import os
 import random
-import shutil
-import subprocess
-import tempfile
-import time
 
 import pytest
 import redis
@@ -16,35 +11,11 @@ TYPE_ERR = "Invalid bitfield type. Use something like i16 u8. Note that u64 is n
 
 
 @pytest.fixture(scope="module")
-def real():
-    """A real redis-server on a private unix socket (skipped when it is not installed)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    tmp = tempfile.TemporaryDirectory()
-    sock = os.path.join(tmp.name, "redis.sock")
-    proc = subprocess.Popen(
-        [exe, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", tmp.name],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(unix_socket_path=sock)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except (redis.ConnectionError, FileNotFoundError):
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.skip("redis-server did not start")
-            time.sleep(0.05)
-    client.flushall()
+def real(reference_redis_socket):
+    """A client of a real redis-server (see conftest.reference_redis_socket)."""
+    client = redis.Redis(unix_socket_path=reference_redis_socket)
     yield client
     client.close()
-    proc.terminate()
-    proc.wait(5)
-    tmp.cleanup()
 
 
 @pytest.fixture

@@ -4,10 +4,6 @@
 replies, MEMORY STATS/MALLOC-STATS/DOCTOR/PURGE, MODULE LIST, LATENCY, LOLWUT, REPLICAOF,
 and DUMP/RESTORE (checked both ways against a real redis-server when one is installed)."""
 
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 
 import pytest
@@ -234,29 +230,11 @@ def test_restore_options_and_errors(rb):
 
 
 @pytest.fixture(scope="module")
-def real_redis():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    tmp = tempfile.TemporaryDirectory()
-    sock_path = os.path.join(tmp.name, "redis.sock")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", sock_path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while not os.path.exists(sock_path):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.skip("redis-server did not start")
-        time.sleep(0.02)
-    client = redis.Redis(unix_socket_path=sock_path)
+def real_redis(reference_redis_socket):
+    """A client of a real redis-server (see conftest.reference_redis_socket)."""
+    client = redis.Redis(unix_socket_path=reference_redis_socket)
     yield client
     client.close()
-    proc.terminate()
-    proc.wait(5)
-    tmp.cleanup()
 
 
 def fill_every_encoding(c):

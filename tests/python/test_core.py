@@ -1,14 +1,12 @@
 """Connection, auth, tenant isolation, strings, keys, transactions, pub/sub and server
 commands, driven by redis-py against a real tern node."""
 
-import socket
-import threading
 import time
 
 import pytest
 import redis
 
-from conftest import PASSWORD_A, PASSWORD_B, recv_until, resp_command
+from conftest import PASSWORD_A, recv_until, resp_command
 
 
 def test_noauth_before_auth_and_wrongpass(node):

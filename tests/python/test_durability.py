@@ -1,10 +1,8 @@
 """Durability: acknowledged writes survive SIGKILL under fsync=always; restarts keep data;
 a torn log tail is cut; corruption in the middle refuses the database."""
 
-import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,7 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from conftest import PASSWORD_A, TernNode
+from conftest import TernNode
 
 
 def start(data_dir, fsync="always"):

@@ -2,13 +2,8 @@
 real tern node: replies byte for byte as Redis 7.0 gives them, errors, RESP3 forms, and a
 randomized comparison with a real redis-server when one is installed."""
 
-import os
 import random
-import shutil
 import socket
-import subprocess
-import tempfile
-import time
 
 import pytest
 import redis
@@ -472,27 +467,9 @@ def test_command_getkeys(r):
 
 
 @pytest.fixture(scope="module")
-def real_redis():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    tmp = tempfile.TemporaryDirectory()
-    sock_path = os.path.join(tmp.name, "redis.sock")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", sock_path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while not os.path.exists(sock_path):
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.skip("redis-server did not start")
-        time.sleep(0.02)
-    yield sock_path
-    proc.terminate()
-    proc.wait(5)
-    tmp.cleanup()
+def real_redis(reference_redis_socket):
+    """Socket path of a real redis-server (see conftest.reference_redis_socket)."""
+    return reference_redis_socket
 
 
 def random_commands(rnd, members, n):
