@@ -13,6 +13,7 @@ pub mod glob;
 pub mod long_double;
 pub mod node;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod tenant;
 #[cfg(test)]

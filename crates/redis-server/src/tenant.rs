@@ -37,6 +37,8 @@ pub struct Tenant {
     pub config: Mutex<std::collections::BTreeMap<String, String>>,
     /// When the database was created on this node, Unix seconds (LASTSAVE until snapshots exist).
     pub created_unix_s: u64,
+    /// The Lua state, script cache and functions (EVAL, FCALL), created on first use.
+    pub scripting: crate::scripting::ScriptState,
 }
 
 impl Tenant {
@@ -49,6 +51,7 @@ impl Tenant {
             clients: Mutex::new(HashMap::new()),
             config: Mutex::new(std::collections::BTreeMap::new()),
             created_unix_s: crate::context::unix_time_ms() / 1000,
+            scripting: crate::scripting::ScriptState::default(),
         }
     }
 
