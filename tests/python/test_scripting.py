@@ -136,7 +136,7 @@ def test_sandbox(r):
     with pytest.raises(redis.ResponseError, match="cannot change a protected metatable"):
         r.eval("setmetatable(_G, nil)", 0)
     assert r.eval("local x = 5 return x", 0) == 5
-    for lib in ["bit", "string", "table", "math", "redis"]:
+    for lib in ["cjson", "cmsgpack", "bit", "struct", "string", "table", "math", "redis"]:
         assert r.eval(f"return type({lib})", 0) == "table", lib
 
 
@@ -238,3 +238,66 @@ def test_blpop_woken_by_push_in_script(node, r):
 def test_script_kill_not_busy(r):
     with pytest.raises(redis.ResponseError, match="NOTBUSY No scripts in execution right now."):
         r.script_kill()
+
+
+LIB_SCRIPTS = [
+    "return cjson.encode({1,2,{a=1}})",
+    "return cjson.encode({a=1.5})",
+    "return cjson.encode({})",
+    "return cjson.encode(0.1)",
+    "return cjson.encode(1e20)",
+    "return cjson.encode(-0.5)",
+    "return cjson.encode('a\"/\\n\\1')",
+    "local t = {} t[1]=1 t[3]=3 return cjson.encode(t)",
+    "local t = {} t[1]=1 t[30]=3 return cjson.encode(t)",
+    "return cjson.encode({true, false, cjson.null})",
+    "return cjson.encode(cjson.decode('[1,2,{\"a\":null}]'))",
+    "return cjson.decode('[1,2,{\"a\":null}]')[3].a == cjson.null",
+    "return cjson.decode('{\"k\":[1,\"x\",true]}').k",
+    "return cjson.decode('\"\\\\u00e9\\\\n\"')",
+    "return cjson.decode('{')",
+    "return cjson.decode('[1,]')",
+    "return cjson.decode('[1] x')",
+    "return cjson.decode('')",
+    "return cjson.encode(function() end)",
+    "return cmsgpack.pack({1,2,'a',{x=1}})",
+    "return cmsgpack.pack(0, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649)",
+    "return cmsgpack.pack(1.5, 0.1, -2.25, 1e300)",
+    "return cmsgpack.pack(true, false, nil)",
+    "return cmsgpack.pack(string.rep('x', 31), string.rep('y', 32), string.rep('z', 300), string.rep('w', 70000))",
+    "return cmsgpack.pack({})",
+    "local t = {} for i=1,20 do t[i]=i end return cmsgpack.pack(t)",
+    "return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3, 4}, -5))}",
+    "return cmsgpack.unpack(cmsgpack.pack({a={b={c='deep'}}})).a.b.c",
+    "return cmsgpack.unpack(cmsgpack.pack(0.1)) == 0.1",
+    "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2))}",
+    "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}",
+    "return cmsgpack.unpack('\\205')",
+    "return bit.band(0xff, 0x0f)",
+    "return {bit.bor(1, 2, 4), bit.bxor(5, 3), bit.bnot(0), bit.lshift(1, 31), bit.rshift(-1, 28), bit.arshift(-256, 4)}",
+    "return {bit.rol(0x12345678, 8), bit.ror(0x12345678, 8), bit.tobit(0xffffffff), bit.tobit(2^32 + 5)}",
+    "return {bit.tohex(255), bit.tohex(-1, -4), bit.tohex(0x1234, 2)}",
+    "return struct.pack('>iHb', 1, 2, -3)",
+    "return struct.pack('<i2', 258)",
+    "return {struct.unpack('>iHb', struct.pack('>iHb', -7, 65535, -3))}",
+    "return {struct.unpack('<d', struct.pack('<d', 1.5))}",
+    "return {struct.unpack('s', struct.pack('s', 'hello'))}",
+    "return struct.pack('c5', 'abcdefg')",
+    "return struct.size('>iHbd')",
+    "return {struct.unpack('B c0', struct.pack('B', 3) .. 'abc')}",
+    "return struct.pack('y', 1)",
+]
+
+
+@pytest.mark.parametrize("script", LIB_SCRIPTS)
+def test_libraries_same_as_real_redis(rb, real, script):
+    ours, theirs = both(rb, real, script)
+    assert ours == theirs
+
+
+def test_cjson_cmsgpack_round_trip(r):
+    doc = '{"name":"x","list":[1,2,3],"nested":{"ok":true}}'
+    back = r.eval("return cjson.encode(cjson.decode(ARGV[1]))", 0, doc)
+    import json
+    assert json.loads(back) == json.loads(doc)
+    assert r.eval("local v = cmsgpack.unpack(cmsgpack.pack(cjson.decode(ARGV[1]))) return v.list[3]", 0, doc) == 3

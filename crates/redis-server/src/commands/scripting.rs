@@ -391,4 +391,28 @@ mod tests {
         assert!(killer.join().unwrap_or(false));
         assert_eq!(r, int(30000000));
     }
+
+    #[test]
+    fn preloaded_libraries() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd(&["EVAL", "return cjson.encode({1,2,{a=1}})", "0"]), bulk("[1,2,{\"a\":1}]"));
+        assert_eq!(c.cmd(&["EVAL", "return cjson.decode('[1,{\"a\":[2]}]')[2].a[1]", "0"]), int(2));
+        let e = c.cmd(&["EVAL", "return cjson.decode('{')", "0"]);
+        assert!(
+            err("ERR user_script:1: Expected object key string but found T_END at character 2 script:")(&e),
+            "{e:?}"
+        );
+        assert_eq!(
+            c.cmd(&["EVAL", "return cmsgpack.pack({1,2,'a'})", "0"]),
+            Reply::Bulk(bytes::Bytes::from_static(b"\x93\x01\x02\xa1a"))
+        );
+        assert_eq!(c.cmd(&["EVAL", "return cmsgpack.unpack(cmsgpack.pack({x={y=7}})).x.y", "0"]), int(7));
+        assert_eq!(c.cmd(&["EVAL", "return bit.band(0xff, 0x0f)", "0"]), int(15));
+        assert_eq!(c.cmd(&["EVAL", "return bit.tohex(-1, -4)", "0"]), bulk("FFFF"));
+        assert_eq!(c.cmd(&["EVAL", "return struct.size('>iHb')", "0"]), int(7));
+        assert_eq!(
+            c.cmd(&["EVAL", "return {struct.unpack('>h', struct.pack('>h', -2))}", "0"]),
+            Reply::Array(vec![int(-2), int(3)])
+        );
+    }
 }

@@ -91,9 +91,10 @@ redis = {}
 -- redis.call, redis.pcall and redis.setresp are Rust functions set for each run. A Rust
 -- callback cannot raise a table, so errors it raises are turned into {err = ...} tables here
 -- (error handler) and by pcall.
-local unwrap = function(e)
+local unwrap = function(e, where)
   if type(e) == 'userdata' then
-    local msg = hidden.errmsg(e)
+    local msg, lib = hidden.errmsg(e)
+    if lib then return (where or '') .. msg end
     if msg then return {err = msg} end
   end
   return e
@@ -135,7 +136,7 @@ local function handler(err)
     level = level + 1
     i = getinfo(level, 'nSl')
   end
-  err = unwrap(err)
+  err = unwrap(err, i and i.currentline and i.currentline > 0 and (i.short_src .. ':' .. i.currentline .. ': ') or nil)
   if type(err) ~= 'table' then
     err = {err = 'ERR ' .. tostring(err)}
   end
@@ -178,6 +179,14 @@ fn error_text(e: &mlua::Error) -> Option<String> {
     }
 }
 
+/// The message of an error raised by a library function (cjson, cmsgpack, struct, bit).
+fn lib_error_text(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => lib_error_text(cause),
+        other => other.downcast_ref::<libs::LibError>().map(|r| r.0.clone()),
+    }
+}
+
 /// Globals Redis removes from the scripts' environment.
 const REMOVED_GLOBALS: &[&str] =
     &["dofile", "loadfile", "print", "setfenv", "getfenv", "newproxy", "module", "require", "debug"];
@@ -205,8 +214,11 @@ impl Engine {
         hidden.raw_set("sha1hex", sha1)?;
         let errmsg = lua.create_function(|_, v: Value| {
             Ok(match v {
-                Value::Error(e) => error_text(&e),
-                _ => None,
+                Value::Error(e) => match lib_error_text(&e) {
+                    Some(m) => (Some(m), true),
+                    None => (error_text(&e), false),
+                },
+                _ => (None, false),
             })
         })?;
         hidden.raw_set("errmsg", errmsg)?;

@@ -19,14 +19,14 @@ fn num(v: &mlua::Value) -> mlua::Result<f64> {
             .to_str()
             .ok()
             .and_then(|s| s.trim().parse::<f64>().ok())
-            .ok_or_else(|| mlua::Error::runtime("bad argument (number expected)")),
-        _ => Err(mlua::Error::runtime("bad argument (number expected)")),
+            .ok_or_else(|| super::lib_error("bad argument (number expected)")),
+        _ => Err(super::lib_error("bad argument (number expected)")),
     }
 }
 
 fn fold(args: &Variadic<mlua::Value>, op: fn(i32, i32) -> i32) -> mlua::Result<f64> {
     let mut it = args.iter();
-    let first = it.next().ok_or_else(|| mlua::Error::runtime("bad argument #1 (number expected, got no value)"))?;
+    let first = it.next().ok_or_else(|| super::lib_error("bad argument #1 (number expected, got no value)"))?;
     let mut acc = tobit(num(first)?);
     for v in it {
         acc = op(acc, tobit(num(v)?));

@@ -2,14 +2,37 @@
 //! function libraries of FUNCTION LOAD.
 
 pub mod bit;
+pub mod cjson;
+pub mod cmsgpack;
 pub mod functions;
+pub mod structlib;
 
 use mlua::Lua;
 
 /// Installs the preloaded libraries as globals.
 pub fn register(lua: &Lua) -> mlua::Result<()> {
     bit::register(lua)?;
+    cjson::register(lua)?;
+    cmsgpack::register(lua)?;
+    structlib::register(lua)?;
     Ok(())
+}
+
+/// An error raised by a library function; the script's error reply gets the position of the
+/// calling line in front of it, as `luaL_error` does.
+#[derive(Debug)]
+pub struct LibError(pub String);
+
+impl std::fmt::Display for LibError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LibError {}
+
+pub fn lib_error(msg: impl Into<String>) -> mlua::Error {
+    mlua::Error::external(LibError(msg.into()))
 }
 
 /// C's `%.<precision>g` for a finite or infinite double.
