@@ -15,6 +15,7 @@ pub mod node;
 pub mod persistence;
 pub mod pubsub;
 pub mod scan;
+pub mod scripting;
 pub mod server;
 pub mod tenant;
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub struct Tenant {
     pub disk_error: std::sync::atomic::AtomicBool,
     /// Size of the change log on disk, for INFO.
     pub log_bytes: std::sync::atomic::AtomicU64,
+    /// The Lua state, script cache and functions (EVAL, FCALL), created on first use.
+    pub scripting: crate::scripting::ScriptState,
 }
 
 impl Tenant {
@@ -59,6 +61,7 @@ impl Tenant {
             durable_offset: tokio::sync::watch::Sender::new(0),
             disk_error: std::sync::atomic::AtomicBool::new(false),
             log_bytes: std::sync::atomic::AtomicU64::new(0),
+            scripting: crate::scripting::ScriptState::default(),
         }
     }
 

@@ -1,0 +1,675 @@
+//! The Lua 5.1 scripting engine behind EVAL and FCALL: one sandboxed Lua state per tenant,
+//! created on first use, a script cache keyed by SHA1, `redis.*` bindings that run commands
+//! through the command table, and the conversions between Lua values and replies.
+
+pub mod libs;
+
+use crate::command::{Flags, COMMANDS};
+use crate::context::Ctx;
+use crate::error::CommandError;
+use crate::tenant::Tenant;
+use bytes::Bytes;
+use keyspace::changelog::ChangeLog;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variadic, VmState};
+use resp::{Protocol, Reply};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Text of the error a killed script ends with.
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Deepest table nesting converted to or from a reply (a table may contain itself).
+const MAX_DEPTH: usize = 200;
+/// How many Lua instructions run between two looks at the kill flag.
+const HOOK_EVERY: u32 = 100_000;
+
+/// Scripting state of one tenant. The engine is only touched under the tenant lock; the flags
+/// are atomics so that a SCRIPT KILL arriving on another connection can read and set them
+/// without that lock.
+#[derive(Default)]
+pub struct ScriptState {
+    engine: parking_lot::Mutex<Option<Engine>>,
+    flags: Arc<RunFlags>,
+}
+
+#[derive(Default)]
+struct RunFlags {
+    running: AtomicBool,
+    /// The running script executed a write command: it can no longer be killed.
+    wrote: AtomicBool,
+    kill: AtomicBool,
+}
+
+/// Outcome of a kill request, as SCRIPT KILL replies it.
+pub fn kill(state: &ScriptState) -> Reply {
+    let f = &state.flags;
+    if !f.running.load(Ordering::SeqCst) {
+        return Reply::error("NOTBUSY No scripts in execution right now.");
+    }
+    if f.wrote.load(Ordering::SeqCst) {
+        return Reply::error(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+        );
+    }
+    f.kill.store(true, Ordering::SeqCst);
+    Reply::ok()
+}
+
+/// Whether a script is running now (for a connection that wants to answer BUSY).
+pub fn is_running(state: &ScriptState) -> bool {
+    state.flags.running.load(Ordering::SeqCst)
+}
+
+/// Whether a script with this SHA1 is cached (SCRIPT EXISTS); no Lua state is created.
+pub fn has_script(state: &ScriptState, sha: &str) -> bool {
+    state.engine.lock().as_ref().is_some_and(|e| e.has_script(sha))
+}
+
+/// Drops every cached script and the Lua state (SCRIPT FLUSH).
+pub fn flush(state: &ScriptState) {
+    *state.engine.lock() = None;
+}
+
+/// A tenant's Lua state and what was compiled in it.
+pub struct Engine {
+    lua: Lua,
+    /// Compiled EVAL bodies by lower-case hex SHA1.
+    scripts: HashMap<String, Function>,
+    /// `runner(f, ...)`: calls `f` under an error handler that records where it failed.
+    runner: Function,
+    pub functions: crate::scripting::libs::functions::Libraries,
+}
+
+/// Lua code run once per state: the `redis` table and the error handler. Its chunk name
+/// marks its frames so the error handler can skip them when reporting a position.
+const PRELUDE: &str = r#"
+local hidden = {}
+local getinfo = debug.getinfo
+local type, tostring, error, select, unpack, xpcall = type, tostring, error, select, unpack, xpcall
+redis = {}
+-- redis.call, redis.pcall and redis.setresp are Rust functions set for each run. A Rust
+-- callback cannot raise a table, so errors it raises are turned into {err = ...} tables here
+-- (error handler) and by pcall.
+local unwrap = function(e, where)
+  if type(e) == 'userdata' then
+    local msg, lib = hidden.errmsg(e)
+    if lib then return (where or '') .. msg end
+    if msg then return {err = msg} end
+  end
+  return e
+end
+local raw_pcall = pcall
+local function fix(ok, ...)
+  if ok then return ok, ... end
+  return ok, unwrap((...))
+end
+pcall = function(f, ...) return fix(raw_pcall(f, ...)) end
+redis.error_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  if msg:sub(1, 1) == '-' then msg = msg:sub(2) end
+  return {err = msg}
+end
+redis.status_reply = function(msg)
+  if type(msg) ~= 'string' then error('wrong number or type of arguments', 2) end
+  return {ok = msg}
+end
+redis.sha1hex = function(s)
+  if s == nil then error('wrong number of arguments', 2) end
+  return hidden.sha1hex(tostring(s))
+end
+redis.log = function(level, ...)
+  if select('#', ...) == 0 then error('redis.log() requires two arguments or more.', 2) end
+end
+redis.set_repl = function(...) end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REDIS_VERSION = '7.0.15'
+redis.REDIS_VERSION_NUM = 0x00070f
+local function handler(err)
+  local level = 2
+  local i = getinfo(level, 'nSl')
+  while i and (i.what == 'C' or i.source == '=[redis]') and level < 50 do
+    level = level + 1
+    i = getinfo(level, 'nSl')
+  end
+  err = unwrap(err, i and i.currentline and i.currentline > 0 and (i.short_src .. ':' .. i.currentline .. ': ') or nil)
+  if type(err) ~= 'table' then
+    err = {err = 'ERR ' .. tostring(err)}
+  end
+  if i then
+    err.source = i.source
+    err.line = i.currentline
+  end
+  return err
+end
+local runner = function(f, ...)
+  local n = select('#', ...)
+  local args = {...}
+  return xpcall(function() return f(unpack(args, 1, n)) end, handler)
+end
+return runner, hidden
+"#;
+
+/// An error a Rust callback raises with a Redis error text (code included).
+#[derive(Debug)]
+struct RedisError(String);
+
+impl std::fmt::Display for RedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedisError {}
+
+fn raise(msg: impl Into<String>) -> mlua::Error {
+    mlua::Error::external(RedisError(msg.into()))
+}
+
+/// The Redis error text inside an error value raised by a Rust callback, if it is one.
+fn error_text(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(m) if m == KILLED => Some(m.clone()),
+        other => other.downcast_ref::<RedisError>().map(|r| r.0.clone()),
+    }
+}
+
+/// The message of an error raised by a library function (cjson, cmsgpack, struct, bit).
+fn lib_error_text(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => lib_error_text(cause),
+        other => other.downcast_ref::<libs::LibError>().map(|r| r.0.clone()),
+    }
+}
+
+/// Globals Redis removes from the scripts' environment.
+const REMOVED_GLOBALS: &[&str] =
+    &["dofile", "loadfile", "print", "setfenv", "getfenv", "newproxy", "module", "require", "debug"];
+
+/// Makes `_G` read-only and turns reads of missing globals into errors, as Redis 7 does.
+const PROTECT_GLOBALS: &str = r#"
+local error, tostring = error, tostring
+setmetatable(_G, {
+  __index = function(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+"#;
+
+impl Engine {
+    pub fn new() -> mlua::Result<Engine> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG;
+        // SAFETY: the debug library is only needed to build the error handler; the global
+        // `debug` is removed before any user code runs.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        let (runner, hidden): (Function, Table) = lua.load(PRELUDE).set_name("=[redis]").eval()?;
+        let sha1 = lua.create_function(|lua, s: mlua::String| lua.create_string(sha1_hex(&s.as_bytes())))?;
+        hidden.raw_set("sha1hex", sha1)?;
+        let errmsg = lua.create_function(|_, v: Value| {
+            Ok(match v {
+                Value::Error(e) => match lib_error_text(&e) {
+                    Some(m) => (Some(m), true),
+                    None => (error_text(&e), false),
+                },
+                _ => (None, false),
+            })
+        })?;
+        hidden.raw_set("errmsg", errmsg)?;
+        libs::register(&lua)?;
+        let globals = lua.globals();
+        for name in REMOVED_GLOBALS {
+            globals.raw_set(*name, Value::Nil)?;
+        }
+        let functions = libs::functions::Libraries::default();
+        lua.load(PROTECT_GLOBALS).set_name("=[redis]").exec()?;
+        Ok(Engine { lua, scripts: HashMap::new(), runner, functions })
+    }
+
+    pub fn lua(&self) -> &Lua {
+        &self.lua
+    }
+
+    /// Compiles an EVAL body (or finds it compiled) and returns its SHA1.
+    pub fn load_script(&mut self, body: &[u8]) -> Result<String, CommandError> {
+        let sha = sha1_hex(body);
+        if !self.scripts.contains_key(&sha) {
+            let f = compile(&self.lua, body, "@user_script")
+                .map_err(|m| CommandError::Other(format!("ERR Error compiling script (new function): {m}")))?;
+            self.scripts.insert(sha.clone(), f);
+        }
+        Ok(sha)
+    }
+
+    pub fn script(&self, sha: &str) -> Option<&Function> {
+        self.scripts.get(sha)
+    }
+
+    pub fn has_script(&self, sha: &str) -> bool {
+        self.scripts.contains_key(sha)
+    }
+}
+
+/// Compiles a chunk; the error is Lua's message (`user_script:1: unexpected symbol …`).
+pub fn compile(lua: &Lua, body: &[u8], name: &str) -> Result<Function, String> {
+    lua.load(body).set_name(name).into_function().map_err(|e| match e {
+        mlua::Error::SyntaxError { message, .. } => message,
+        other => other.to_string(),
+    })
+}
+
+pub fn sha1_hex(data: &[u8]) -> String {
+    sha1_smol::Sha1::from(data).digest().to_string()
+}
+
+/// Runs `f` with the tenant's engine, creating the engine first if needed.
+pub fn with_engine<R>(
+    tenant: &Tenant,
+    f: impl FnOnce(&mut Engine, &ScriptState) -> Result<R, CommandError>,
+) -> Result<R, CommandError> {
+    let state = &tenant.scripting;
+    let mut guard = state.engine.lock();
+    if guard.is_none() {
+        *guard = Some(Engine::new().map_err(|e| CommandError::err(format!("Failed creating the Lua state: {e}")))?);
+    }
+    match guard.as_mut() {
+        Some(engine) => f(engine, state),
+        None => Err(CommandError::err("Lua state unavailable")),
+    }
+}
+
+/// How a script is run.
+pub struct RunOptions<'a> {
+    /// EVAL_RO, EVALSHA_RO, FCALL_RO, or a function flagged `no-writes`.
+    pub read_only: bool,
+    /// Named in error texts: the script's SHA1, or the function's name.
+    pub name: &'a str,
+    /// Set KEYS and ARGV as globals (EVAL) instead of passing them as arguments (FCALL).
+    pub globals: bool,
+}
+
+/// Runs a compiled script or function under the tenant lock (the caller holds it): inner
+/// commands go through the command table, their change-log records are collected and
+/// re-appended after the script, wrapped in MULTI/EXEC when there is more than one.
+pub fn run(
+    ctx: &mut Ctx,
+    engine: &Engine,
+    state: &ScriptState,
+    func: &Function,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    opts: &RunOptions,
+) -> Result<Reply, CommandError> {
+    let lua = &engine.lua;
+    let flags = state.flags.clone();
+    flags.wrote.store(false, Ordering::SeqCst);
+    flags.kill.store(false, Ordering::SeqCst);
+    flags.running.store(true, Ordering::SeqCst);
+    let hook_flags = flags.clone();
+    lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
+        if hook_flags.kill.load(Ordering::Relaxed) {
+            return Err(mlua::Error::runtime(KILLED));
+        }
+        Ok(VmState::Continue)
+    });
+    let saved_log = std::mem::replace(&mut ctx.db.change_log, ChangeLog::new(usize::MAX));
+    let saved_protocol = ctx.client.protocol;
+    let saved_in_exec = ctx.client.in_exec;
+    ctx.client.protocol = Protocol::Resp2;
+    ctx.client.in_exec = true;
+
+    let result = call_lua(ctx, engine, func, keys, argv, opts, &flags);
+
+    lua.remove_hook();
+    ctx.client.protocol = saved_protocol;
+    ctx.client.in_exec = saved_in_exec;
+    ctx.block = None;
+    let inner = std::mem::replace(&mut ctx.db.change_log, saved_log);
+    let records: Vec<Vec<Bytes>> = match inner.read_after(0) {
+        Ok(it) => it.map(|r| r.args()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let wrap = records.len() > 1;
+    if wrap {
+        ctx.db.change_log.append(&[Bytes::from_static(b"MULTI")]);
+    }
+    for r in &records {
+        ctx.db.change_log.append(r);
+    }
+    if wrap {
+        ctx.db.change_log.append(&[Bytes::from_static(b"EXEC")]);
+    }
+    ctx.propagate = crate::context::Propagate::Nothing;
+    let killed = flags.kill.swap(false, Ordering::SeqCst);
+    flags.running.store(false, Ordering::SeqCst);
+    match result {
+        Ok(reply) => Ok(reply),
+        Err(ScriptError { msg, source, line }) => {
+            let msg = if killed { KILLED.to_string() } else { msg };
+            let text = match (source, line) {
+                (Some(s), Some(l)) => format!("{msg} script: {}, on {s}:{l}.", opts.name),
+                _ => format!("{msg} script: {}", opts.name),
+            };
+            Ok(Reply::Error(text))
+        }
+    }
+}
+
+struct ScriptError {
+    msg: String,
+    source: Option<String>,
+    line: Option<i64>,
+}
+
+impl From<mlua::Error> for ScriptError {
+    fn from(e: mlua::Error) -> Self {
+        ScriptError { msg: format!("ERR {e}"), source: None, line: None }
+    }
+}
+
+fn bytes_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+fn call_lua(
+    ctx: &mut Ctx,
+    engine: &Engine,
+    func: &Function,
+    keys: &[Bytes],
+    argv: &[Bytes],
+    opts: &RunOptions,
+    flags: &RunFlags,
+) -> Result<Reply, ScriptError> {
+    let lua = &engine.lua;
+    let keys_t = bytes_table(lua, keys)?;
+    let argv_t = bytes_table(lua, argv)?;
+    let resp = Cell::new(2u8);
+    let read_only = opts.read_only;
+    let ctx_cell = std::cell::RefCell::new(&mut *ctx);
+    let run_call = |lua: &Lua, args: Variadic<Value>| -> mlua::Result<Result<Value, String>> {
+        let mut ctx = ctx_cell.try_borrow_mut().map_err(|_| raise("ERR recursive call"))?;
+        match script_call(&mut ctx, &args, read_only, resp.get(), flags) {
+            Ok(Reply::Error(e)) => Ok(Err(e)),
+            Ok(reply) => Ok(Ok(reply_to_lua(lua, &reply, resp.get(), 0)?)),
+            Err(msg) => Ok(Err(msg)),
+        }
+    };
+    let (ok, value): (bool, Value) = lua.scope(|scope| {
+        let call = scope.create_function(|lua, args: Variadic<Value>| match run_call(lua, args)? {
+            Ok(v) => Ok(v),
+            Err(e) => Err(raise(e)),
+        })?;
+        let pcall = scope.create_function(|lua, args: Variadic<Value>| match run_call(lua, args)? {
+            Ok(v) => Ok(v),
+            Err(e) => Ok(Value::Table(error_table(lua, &e)?)),
+        })?;
+        let setresp = scope.create_function(|_, args: Variadic<Value>| {
+            if args.len() != 1 {
+                return Err(raise("ERR redis.setresp() requires one argument."));
+            }
+            let v = match &args[0] {
+                Value::Integer(i) => Some(*i as f64),
+                Value::Number(n) => Some(*n),
+                Value::String(s) => s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()),
+                _ => None,
+            };
+            match v {
+                Some(v) if v == 2.0 || v == 3.0 => {
+                    resp.set(v as u8);
+                    Ok(())
+                }
+                _ => Err(raise("ERR RESP version must be 2 or 3.")),
+            }
+        })?;
+        let redis: Table = lua.globals().raw_get("redis")?;
+        redis.raw_set("call", call)?;
+        redis.raw_set("pcall", pcall)?;
+        redis.raw_set("setresp", setresp)?;
+        if opts.globals {
+            let g = lua.globals();
+            g.raw_set("KEYS", keys_t.clone())?;
+            g.raw_set("ARGV", argv_t.clone())?;
+            engine.runner.call::<(bool, Value)>(func.clone())
+        } else {
+            engine.runner.call::<(bool, Value)>((func.clone(), keys_t.clone(), argv_t.clone()))
+        }
+    })?;
+    if ok {
+        return lua_to_reply(&value, resp.get(), 0).map_err(ScriptError::from);
+    }
+    let Value::Table(t) = value else {
+        return Err(ScriptError { msg: "ERR unknown error".into(), source: None, line: None });
+    };
+    let msg = match t.raw_get::<Value>("err")? {
+        Value::String(s) => s.to_string_lossy(),
+        _ => "ERR unknown error".to_string(),
+    };
+    let source = match t.raw_get::<Value>("source")? {
+        Value::String(s) => Some(s.to_string_lossy()),
+        _ => None,
+    };
+    let line = match t.raw_get::<Value>("line")? {
+        Value::Integer(i) => Some(i),
+        Value::Number(n) => Some(n as i64),
+        _ => None,
+    };
+    Err(ScriptError { msg, source, line })
+}
+
+/// `{err = msg}`, the value redis.pcall returns for a failed command.
+fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    Ok(t)
+}
+
+/// One redis.call / redis.pcall: argument checks as Redis does them, then the command.
+fn script_call(ctx: &mut Ctx, args: &[Value], read_only: bool, resp: u8, flags: &RunFlags) -> Result<Reply, String> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call".into());
+    }
+    let mut argv = Vec::with_capacity(args.len());
+    for a in args {
+        let b = match a {
+            Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
+            Value::Integer(i) => Bytes::from(i.to_string()),
+            Value::Number(n) => Bytes::from(format_number(*n)),
+            _ => return Err("ERR Lua redis lib command arguments must be strings or integers".into()),
+        };
+        argv.push(b);
+    }
+    let Some(spec) = COMMANDS.lookup(&argv[0]) else {
+        return Err("ERR Unknown Redis command called from script".into());
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Err("ERR Wrong number of args calling Redis command from script".into());
+    }
+    if spec.flags.contains(Flags::NOSCRIPT) {
+        return Err("ERR This Redis command is not allowed from script".into());
+    }
+    if spec.is_write() {
+        if read_only {
+            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        flags.wrote.store(true, Ordering::SeqCst);
+    }
+    ctx.client.protocol = if resp == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+    let reply = crate::exec::call(ctx, spec, &argv);
+    ctx.block = None;
+    Ok(reply)
+}
+
+/// A Lua number as a command argument: integers without a fraction, others as `%.17g`.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e17 {
+        return format!("{}", n as i64);
+    }
+    libs::format_g(n, 17)
+}
+
+/// A command's reply as the Lua value a script sees, under the script's RESP version.
+pub fn reply_to_lua(lua: &Lua, reply: &Reply, resp: u8, depth: usize) -> mlua::Result<Value> {
+    if depth > MAX_DEPTH {
+        return Ok(Value::Nil);
+    }
+    let list = |items: &[Reply]| -> mlua::Result<Value> {
+        let t = lua.create_table_with_capacity(items.len(), 0)?;
+        for (i, r) in items.iter().enumerate() {
+            t.raw_set(i + 1, reply_to_lua(lua, r, resp, depth + 1)?)?;
+        }
+        Ok(Value::Table(t))
+    };
+    let single = |key: &str, v: Value| -> mlua::Result<Value> {
+        let t = lua.create_table()?;
+        t.raw_set(key, v)?;
+        Ok(Value::Table(t))
+    };
+    Ok(match reply {
+        Reply::Status(s) => single("ok", Value::String(lua.create_string(s)?))?,
+        Reply::Error(e) => single("err", Value::String(lua.create_string(e)?))?,
+        Reply::Integer(i) => Value::Number(*i as f64),
+        Reply::Bulk(b) => Value::String(lua.create_string(b)?),
+        Reply::Nil | Reply::NilArray => {
+            if resp == 3 {
+                Value::Nil
+            } else {
+                Value::Boolean(false)
+            }
+        }
+        Reply::Array(items) | Reply::Push(items) | Reply::Sequence(items) => list(items)?,
+        Reply::Set(items) => {
+            if resp == 3 {
+                let inner = lua.create_table()?;
+                for r in items {
+                    let k = reply_to_lua(lua, r, resp, depth + 1)?;
+                    if !k.is_nil() {
+                        inner.raw_set(k, true)?;
+                    }
+                }
+                single("set", Value::Table(inner))?
+            } else {
+                list(items)?
+            }
+        }
+        Reply::Map(pairs) => {
+            if resp == 3 {
+                let inner = lua.create_table()?;
+                for (k, v) in pairs {
+                    let k = reply_to_lua(lua, k, resp, depth + 1)?;
+                    if !k.is_nil() {
+                        inner.raw_set(k, reply_to_lua(lua, v, resp, depth + 1)?)?;
+                    }
+                }
+                single("map", Value::Table(inner))?
+            } else {
+                let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    t.raw_set(2 * i + 1, reply_to_lua(lua, k, resp, depth + 1)?)?;
+                    t.raw_set(2 * i + 2, reply_to_lua(lua, v, resp, depth + 1)?)?;
+                }
+                Value::Table(t)
+            }
+        }
+        Reply::Double(d) => {
+            if resp == 3 {
+                single("double", Value::Number(*d))?
+            } else {
+                Value::String(lua.create_string(resp::format_double(*d))?)
+            }
+        }
+        Reply::Boolean(b) => {
+            if resp == 3 {
+                Value::Boolean(*b)
+            } else {
+                Value::Number(if *b { 1.0 } else { 0.0 })
+            }
+        }
+        Reply::Verbatim(b) => {
+            if resp == 3 {
+                let inner = lua.create_table()?;
+                inner.raw_set("format", "txt")?;
+                inner.raw_set("string", lua.create_string(b)?)?;
+                single("verbatim_string", Value::Table(inner))?
+            } else {
+                Value::String(lua.create_string(b)?)
+            }
+        }
+    })
+}
+
+/// A script's return value as a reply, as Redis converts it.
+pub fn lua_to_reply(v: &Value, resp: u8, depth: usize) -> mlua::Result<Reply> {
+    if depth > MAX_DEPTH {
+        return Ok(Reply::error("ERR reached lua stack limit"));
+    }
+    Ok(match v {
+        Value::Nil => Reply::Nil,
+        Value::Boolean(b) => match (resp, b) {
+            (3, b) => Reply::Boolean(*b),
+            (_, true) => Reply::Integer(1),
+            (_, false) => Reply::Nil,
+        },
+        Value::Integer(i) => Reply::Integer(*i),
+        Value::Number(n) => Reply::Integer(if n.is_finite() { *n as i64 } else { 0 }),
+        Value::String(s) => Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())),
+        Value::Table(t) => {
+            if let Value::String(e) = t.raw_get::<Value>("err")? {
+                let e = e.to_string_lossy();
+                return Ok(Reply::Error(e.strip_prefix('-').map(str::to_string).unwrap_or(e)));
+            }
+            if let Value::String(s) = t.raw_get::<Value>("ok")? {
+                return Ok(Reply::Status(Bytes::copy_from_slice(&s.as_bytes())));
+            }
+            match t.raw_get::<Value>("double")? {
+                Value::Number(n) => return Ok(Reply::Double(n)),
+                Value::Integer(i) => return Ok(Reply::Double(i as f64)),
+                _ => {}
+            }
+            if let Value::String(s) = t.raw_get::<Value>("big_number")? {
+                return Ok(Reply::Bulk(Bytes::copy_from_slice(&s.as_bytes())));
+            }
+            if let Value::Table(m) = t.raw_get::<Value>("map")? {
+                let mut pairs = Vec::new();
+                for pair in m.pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    pairs.push((lua_to_reply(&k, resp, depth + 1)?, lua_to_reply(&v, resp, depth + 1)?));
+                }
+                return Ok(Reply::Map(pairs));
+            }
+            if let Value::Table(m) = t.raw_get::<Value>("set")? {
+                let mut items = Vec::new();
+                for pair in m.pairs::<Value, Value>() {
+                    let (k, _) = pair?;
+                    items.push(lua_to_reply(&k, resp, depth + 1)?);
+                }
+                return Ok(Reply::Set(items));
+            }
+            if let Value::Table(vt) = t.raw_get::<Value>("verbatim_string")? {
+                if let Value::String(s) = vt.raw_get::<Value>("string")? {
+                    return Ok(Reply::Verbatim(Bytes::copy_from_slice(&s.as_bytes())));
+                }
+            }
+            let mut items = Vec::new();
+            let len = t.raw_len();
+            for i in 1..=len {
+                let item: Value = t.raw_get(i)?;
+                if item.is_nil() {
+                    break;
+                }
+                items.push(lua_to_reply(&item, resp, depth + 1)?);
+            }
+            Reply::Array(items)
+        }
+        _ => Reply::Nil,
+    })
+}
