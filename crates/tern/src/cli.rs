@@ -355,9 +355,10 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret_file = data_dir.join("cluster-secret");
     let secret = match args.cluster_secret {
         Some(s) if !s.is_empty() => s,
-        _ => kept_secret(&data_dir.join("cluster-secret"), random_password)?,
+        _ => kept_secret(&secret_file, random_password)?,
     };
     let config = control_plane::Config { cluster_secret: secret, ..Default::default() };
     let url = control_plane::sqlite_url(&data_dir);
@@ -366,10 +367,10 @@ fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         Ok(store.create_org("personal").await?)
     })?;
     println!("Control plane listening on http://{addr} (state in {}).", data_dir.display());
-    println!(
-        "Nodes join with: tern node --region REGION --control-plane http://{addr} --cluster-secret \"$(cat {})\"",
-        data_dir.join("cluster-secret").display()
-    );
+    println!("Nodes join with: tern node --region REGION --control-plane http://{addr} --cluster-secret SECRET");
+    if secret_file.exists() {
+        println!("(SECRET is in {})", secret_file.display());
+    }
     if let Some(created) = first {
         println!("Created org '{}'. Its API token, shown only this once:", created.org.name);
         println!("export TERN_API_URL=http://{addr}");
