@@ -1,6 +1,7 @@
-//! Command-line parsing and the `node` / `dev` subcommands. Only this binary reads
+//! Command-line parsing and the `node`, `dev` and `control-plane` subcommands. Only this binary reads
 //! configuration (flags, environment); libraries receive plain values.
 
+use crate::reconcile::{ControlPlaneLink, Reconciler};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use redis_server::persistence::{FsyncPolicy, Persistence};
@@ -8,6 +9,10 @@ use redis_server::{Node, NodeLimits, TenantConfig, TenantId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a node fetches its intent from the control plane.
+const RECONCILE_PERIOD: Duration = Duration::from_secs(1);
 
 #[derive(Parser)]
 #[command(name = "tern", version, about = "Managed, pay-as-you-go Redis and Kafka across regions")]
@@ -20,8 +25,27 @@ struct Cli {
 enum Command {
     /// Run a data-plane node for one region.
     Node(NodeArgs),
-    /// Run the whole platform on this machine with a ready database.
+    /// Run the whole platform on this machine: control plane, a node per region, a ready database.
     Dev(DevArgs),
+    /// Run the control plane (HTTP API and state).
+    ControlPlane(ControlPlaneArgs),
+    /// Manage Redis databases.
+    Redis {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+        #[command(subcommand)]
+        cmd: crate::client::RedisCmd,
+    },
+    /// List the regions.
+    Regions {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+    },
+    /// List your orgs.
+    Orgs {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -38,7 +62,7 @@ struct NodeArgs {
     /// A file listing databases to host, one `ID:PASSWORD` per line (`#` starts a comment).
     /// It is re-read when it changes: new lines add databases, removed lines remove them
     /// (disconnecting their clients), a changed password revokes the old one at once.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "control_plane")]
     tenants_file: Option<PathBuf>,
     /// Keep databases on disk in this folder (one change log per database); without it,
     /// data lives in memory only.
@@ -48,6 +72,19 @@ struct NodeArgs {
     /// writes share one fsync) or `everysec` (at most about a second lost in a crash).
     #[arg(long, default_value = "everysec")]
     fsync: FsyncPolicy,
+    /// The control plane's URL: register there and host the databases it places on this node
+    /// (polled every second).
+    #[arg(long, env = "TERN_CONTROL_PLANE", requires = "cluster_secret")]
+    control_plane: Option<String>,
+    /// Secret shared by the nodes and the control plane.
+    #[arg(long, env = "TERN_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
+    /// This node's id at the control plane (default: REGION-HOST-PORT of the advertised address).
+    #[arg(long)]
+    node_id: Option<String>,
+    /// The HOST:PORT clients use to reach this node (default: the bound Redis address).
+    #[arg(long)]
+    advertise_addr: Option<String>,
     /// Worker threads (default: the cores this process may use).
     #[arg(long)]
     threads: Option<usize>,
@@ -64,6 +101,25 @@ struct DevArgs {
     /// Address for Redis clients (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:6399")]
     redis_addr: SocketAddr,
+    /// Address of the control plane's HTTP API (if busy, a free port is used).
+    #[arg(long, default_value = "127.0.0.1:7399")]
+    api_addr: SocketAddr,
+    /// Regions to run a node for, comma-separated; the first one holds the `dev` database.
+    #[arg(long, value_delimiter = ',', default_value = "mad,ams,iad")]
+    regions: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ControlPlaneArgs {
+    /// Where state lives (SQLite file `control-plane.db`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:7399")]
+    listen: SocketAddr,
+    /// Secret shared with the nodes (default: generated once, kept in DATA_DIR/cluster-secret).
+    #[arg(long, env = "TERN_CLUSTER_SECRET", hide_env_values = true)]
+    cluster_secret: Option<String>,
 }
 
 fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
@@ -86,6 +142,10 @@ pub fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Node(args) => run_node(args),
         Command::Dev(args) => run_dev(args),
+        Command::ControlPlane(args) => run_control_plane(args),
+        Command::Redis { api, cmd } => crate::client::redis(&api, cmd),
+        Command::Regions { api } => crate::client::regions(&api),
+        Command::Orgs { api } => crate::client::orgs(&api),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -167,18 +227,7 @@ fn parse_tenants_file(text: &str) -> anyhow::Result<Vec<TenantConfig>> {
 fn apply_tenants_file(node: &Arc<Node>, path: &std::path::Path, pinned: &[TenantConfig]) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let wanted = parse_tenants_file(&text).with_context(|| format!("parsing {}", path.display()))?;
-    for t in &wanted {
-        if let Err(e) = node.upsert_tenant(t) {
-            tracing::error!(tenant = %t.id, error = %e, "cannot host database");
-        }
-    }
-    for id in node.tenants.ids() {
-        let listed = wanted.iter().chain(pinned).any(|t| t.id == id);
-        if !listed {
-            tracing::info!(tenant = %id, "database removed from the tenants file: dropping it");
-            let _ = node.remove_tenant(&id);
-        }
-    }
+    crate::reconcile::apply_tenants(node, &wanted, pinned, "tenants file");
     Ok(())
 }
 
@@ -203,9 +252,29 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if let Some(path) = args.tenants_file.clone() {
         apply_tenants_file(&node, &path, &args.tenants)?;
         let pinned = args.tenants.clone();
-        std::thread::Builder::new()
-            .name("tenants-file".into())
-            .spawn(move || watch_tenants_file(node, path, pinned))?;
+        std::thread::Builder::new().name("tenants-file".into()).spawn({
+            let node = node.clone();
+            move || watch_tenants_file(node, path, pinned)
+        })?;
+    }
+    if let (Some(url), Some(secret)) = (args.control_plane.clone(), args.cluster_secret.clone()) {
+        let advertised = args.advertise_addr.clone().unwrap_or_else(|| addr.to_string());
+        let node_id = args
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", args.region, advertised.replace([':', '.', '[', ']'], "-")));
+        let link = ControlPlaneLink {
+            url,
+            cluster_secret: secret,
+            node_id,
+            region: args.region.clone(),
+            redis_addr: advertised,
+        };
+        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone());
+        if let Err(e) = reconciler.sync_once() {
+            tracing::warn!(error = format!("{e:#}"), "first sync with the control plane failed; retrying every second");
+        }
+        reconciler.spawn(RECONCILE_PERIOD)?;
     }
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
     if let Some(path) = args.ready_file {
@@ -233,29 +302,196 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from(".tern")
 }
 
+/// Opens the state, runs `setup` on it, then serves the API on its own thread. Returns the
+/// bound address and what `setup` returned. With `fallback`, a busy address gives a free port.
+fn spawn_control_plane<T, F, Fut>(
+    url: String,
+    listen: SocketAddr,
+    fallback: bool,
+    config: control_plane::Config,
+    setup: F,
+) -> anyhow::Result<(SocketAddr, T)>
+where
+    T: Send + 'static,
+    F: FnOnce(control_plane::Store) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("control-plane".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Err(anyhow::Error::from(e)));
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let started = async {
+                let store = control_plane::Store::open(&url).await.with_context(|| format!("opening {url}"))?;
+                let value = setup(store.clone()).await?;
+                let listener = match tokio::net::TcpListener::bind(listen).await {
+                    Ok(l) => l,
+                    Err(e) if fallback && e.kind() == std::io::ErrorKind::AddrInUse => {
+                        tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0)).await?
+                    }
+                    Err(e) => return Err(anyhow::Error::from(e).context(format!("listening on {listen}"))),
+                };
+                let addr = listener.local_addr()?;
+                anyhow::Ok((store, listener, addr, value))
+            }
+            .await;
+            match started {
+                Ok((store, listener, addr, value)) => {
+                    let _ = tx.send(Ok((addr, value)));
+                    if let Err(e) = control_plane::serve(listener, store, config).await {
+                        tracing::error!(error = %e, "control plane stopped");
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    })?;
+    rx.recv().context("the control plane thread ended")?
+}
+
+/// A secret kept in a file of the data directory, created on first use.
+fn kept_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            let s = make();
+            write_private(path, &s)?;
+            Ok(s)
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret_file = data_dir.join("cluster-secret");
+    let secret = match args.cluster_secret {
+        Some(s) if !s.is_empty() => s,
+        _ => kept_secret(&secret_file, random_password)?,
+    };
+    let config = control_plane::Config { cluster_secret: secret, ..Default::default() };
+    let url = control_plane::sqlite_url(&data_dir);
+    let (addr, first) = spawn_control_plane(url, args.listen, false, config, |store| async move {
+        // The first start creates an org and shows its token once (only its hash is kept).
+        Ok(store.create_org("personal").await?)
+    })?;
+    println!("Control plane listening on http://{addr} (state in {}).", data_dir.display());
+    println!("Nodes join with: tern node --region REGION --control-plane http://{addr} --cluster-secret SECRET");
+    if secret_file.exists() {
+        println!("(SECRET is in {})", secret_file.display());
+    }
+    if let Some(created) = first {
+        println!("Created org '{}'. Its API token, shown only this once:", created.org.name);
+        println!("export TERN_API_URL=http://{addr}");
+        println!("export TERN_API_TOKEN={}", created.token);
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    wait_for_ctrl_c()
+}
+
 fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    // The dev database keeps its password across runs so saved connection strings work.
-    let password_file = data_dir.join("dev-password");
-    let password = match std::fs::read_to_string(&password_file) {
-        Ok(p) if !p.trim().is_empty() => p.trim().to_string(),
-        _ => {
-            let p = random_password();
-            std::fs::write(&password_file, &p).with_context(|| format!("writing {}", password_file.display()))?;
-            p
+    let regions = args.regions.clone();
+    let Some(first_region) = regions.first().cloned() else { anyhow::bail!("--regions must name at least one region") };
+    // Secrets and the dev database's password are kept across runs so saved URLs keep working.
+    let secret = kept_secret(&data_dir.join("cluster-secret"), random_password)?;
+    let token = kept_secret(&data_dir.join("dev-token"), || format!("tern_{}", random_password()))?;
+    let dev_password = kept_secret(&data_dir.join("dev-password"), random_password)?;
+    let config = control_plane::Config { cluster_secret: secret.clone(), ..Default::default() };
+    let url = control_plane::sqlite_url(&data_dir);
+    let setup_token = token.clone();
+    let (api_addr, ()) = spawn_control_plane(url, args.api_addr, true, config, move |store| async move {
+        let org = match store.org_by_name("personal").await? {
+            Some(org) => org,
+            None => store.create_org("personal").await?.context("creating org 'personal'")?.org,
+        };
+        store.add_token(&org.id, &setup_token).await?;
+        if store.database(&org.id, "dev").await?.is_none() {
+            for r in &regions {
+                anyhow::ensure!(store.region_exists(r).await?, "unknown region '{r}' in --regions");
+            }
+            store.insert_database(&org.id, "dev", "payg", &first_region, &[], false, &dev_password, 15).await?;
         }
-    };
-    let tenant = TenantConfig { id: TenantId("dev".into()), password: password.clone() };
-    let storage = Storage { data_dir: data_dir.join("redis"), fsync: FsyncPolicy::EverySec };
-    let (_node, addr) = start_node("dev", args.redis_addr, &[tenant], None, Some(storage))?;
+        Ok(())
+    })?;
+    let api_url = format!("http://{api_addr}");
+
+    let mut nodes = Vec::new();
+    for (i, region) in args.regions.iter().enumerate() {
+        let mut addr = args.redis_addr;
+        if addr.port() != 0 {
+            addr.set_port(addr.port() + i as u16);
+        }
+        let (node, bound) = start_node(
+            region,
+            addr,
+            &[],
+            None,
+            Some(Storage { data_dir: data_dir.join("redis").join(region), fsync: FsyncPolicy::EverySec }),
+        )
+        .with_context(|| format!("starting the {region} node"))?;
+        let link = ControlPlaneLink {
+            url: api_url.clone(),
+            cluster_secret: secret.clone(),
+            node_id: format!("dev-{region}"),
+            region: region.clone(),
+            redis_addr: bound.to_string(),
+        };
+        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new());
+        reconciler.sync_once().with_context(|| format!("connecting the {region} node to the control plane"))?;
+        reconciler.spawn(RECONCILE_PERIOD)?;
+        nodes.push((region.clone(), bound, node));
+    }
+
+    let dev_db = dev_database(&api_url, &token)?;
     println!("tern dev is running (data in {}).", data_dir.display());
-    println!("Redis database 'dev' is ready:");
-    println!("redis://default:{password}@{addr}");
+    println!("Control plane: {api_url}");
+    for (region, addr, _) in &nodes {
+        println!("Node {region}: {addr}");
+    }
     println!();
-    println!("Next: redis-cli -u redis://default:{password}@{addr} PING");
+    println!("Point the CLI at it (paste into your shell):");
+    println!("export TERN_API_URL={api_url}");
+    println!("export TERN_API_TOKEN={token}");
+    println!();
+    println!("Redis database '{}' is ready:", dev_db.name);
+    let url = dev_db.url.unwrap_or_default();
+    println!("{url}");
+    println!();
+    println!("Next: redis-cli -u {url} PING");
+    println!("  or: tern redis create --region {}", args.regions[0]);
     println!("Press Ctrl-C to stop.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     wait_for_ctrl_c()
+}
+
+/// The `dev` database as the API shows it.
+fn dev_database(api_url: &str, token: &str) -> anyhow::Result<control_api::Database> {
+    let resp = ureq::get(&format!("{api_url}/v1/databases/dev"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .map_err(crate::reconcile::http_error)
+        .context("reading the dev database from the control plane")?;
+    Ok(resp.into_json()?)
 }

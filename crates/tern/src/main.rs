@@ -5,6 +5,8 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
+mod client;
+mod reconcile;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -1,0 +1,168 @@
+//! Request and response bodies of the control plane's HTTP JSON API (`/v1/...`), shared by the
+//! server (`control-plane`) and the CLI (`tern`). Plain data only: no I/O, no validation.
+//!
+//! Authentication: `Authorization: Bearer TOKEN`, where TOKEN is an org's API token for the
+//! `/v1/orgs`, `/v1/regions`, `/v1/plans` and `/v1/databases` routes, and the cluster secret for
+//! `/v1/nodes/...` and for creating orgs (`POST /v1/orgs`, an operator's action).
+
+use serde::{Deserialize, Serialize};
+
+/// Every error reply: `{"error": "...", "status": N}` with the HTTP status repeated.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiError {
+    pub error: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+}
+
+/// `POST /v1/orgs` (cluster secret): creates an org and its first API token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreateOrg {
+    pub name: String,
+}
+
+/// The reply to `POST /v1/orgs`. The token is shown once; only its SHA-256 is stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreatedOrg {
+    pub org: Org,
+    pub token: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Region {
+    pub code: String,
+    pub name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub max_data_bytes: i64,
+    pub max_request_bytes: i64,
+    pub max_record_bytes: i64,
+    pub max_connections: i64,
+    pub max_commands_per_second: i64,
+    /// Commands per day that are not billed (`None`: no daily allowance applies).
+    pub free_commands_per_day: Option<i64>,
+    /// Hard daily command limit (the free plan), `None` for none.
+    pub max_commands_per_day: Option<i64>,
+    /// Price of 100,000 commands past the allowance, in US cents (0: not billed per command).
+    pub price_per_100k_commands_cents: i64,
+    /// Storage price per GB-month, in US cents.
+    pub price_per_gb_month_cents: i64,
+    /// Fixed monthly price in US cents (0 for usage-priced plans).
+    pub monthly_price_cents: i64,
+}
+
+/// State of a database in one of its regions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegionStatus {
+    pub region: String,
+    /// `primary` or `replica`.
+    pub role: String,
+    /// `ready` (a live node hosts it), `pending` (not yet placed or not yet applied), or an
+    /// error message.
+    pub status: String,
+    /// `HOST:PORT` of the node that holds it, once placed.
+    pub endpoint: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Database {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+    pub plan: String,
+    pub primary_region: String,
+    pub read_regions: Vec<String>,
+    pub eviction: bool,
+    pub password: String,
+    /// `redis://default:PASSWORD@HOST:PORT` of the primary region's node, once placed.
+    pub url: Option<String>,
+    pub regions: Vec<RegionStatus>,
+    pub created_at: i64,
+}
+
+/// `POST /v1/databases`. Missing fields take defaults: a generated name, plan `payg`,
+/// eviction off, no read regions. `primary_region` is required.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreateDatabase {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    #[serde(default)]
+    pub read_regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default)]
+    pub eviction: bool,
+}
+
+/// `PATCH /v1/databases/{name}`: only the fields given change. `name` and `primary_region`
+/// are accepted only to answer with a clear "cannot be changed" error.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpdateDatabase {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eviction: Option<bool>,
+    /// Replaces the read regions when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_read_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_read_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+}
+
+/// `POST /v1/nodes/register` (cluster secret). Registering again with the same `id` updates
+/// the node (a restart).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegisterNode {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub region: String,
+    /// `HOST:PORT` Redis clients use to reach this node.
+    pub redis_addr: String,
+    /// How many databases the node accepts (0: no limit).
+    #[serde(default)]
+    pub capacity: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RegisteredNode {
+    pub id: String,
+}
+
+/// `POST /v1/nodes/{id}/heartbeat` (cluster secret): the databases the node hosts now.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub tenants: Vec<String>,
+}
+
+/// One database a node must host.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TenantIntent {
+    pub id: String,
+    pub password: String,
+}
+
+/// `GET /v1/nodes/{id}/intent` (cluster secret): the complete set the node must host; anything
+/// else it hosts is to be removed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeIntent {
+    pub tenants: Vec<TenantIntent>,
+}

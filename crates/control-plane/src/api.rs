@@ -1,0 +1,361 @@
+//! HTTP handlers: authentication, validation, and the JSON shape of every reply.
+
+use crate::store::{self, DbRow, StoreError};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use control_api as api;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/orgs", get(list_orgs).post(create_org))
+        .route("/v1/regions", get(list_regions))
+        .route("/v1/plans", get(list_plans))
+        .route("/v1/databases", get(list_databases).post(create_database))
+        .route("/v1/databases/{name}", get(get_database).patch(update_database).delete(delete_database))
+        .route("/v1/databases/{name}/reset-password", post(reset_password))
+        .route("/v1/nodes/register", post(register_node))
+        .route("/v1/nodes/{id}/heartbeat", post(heartbeat))
+        .route("/v1/nodes/{id}/intent", get(intent))
+        .fallback(|| async { ApiErr::new(StatusCode::NOT_FOUND, "no such API route") })
+        .with_state(state)
+}
+
+/// An error reply: `{"error": "...", "status": N}`.
+pub struct ApiErr(StatusCode, String);
+
+impl ApiErr {
+    fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        ApiErr(status, msg.into())
+    }
+    fn bad(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, msg)
+    }
+}
+
+impl From<StoreError> for ApiErr {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "state error");
+        ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error in the control plane's state (see its log)")
+    }
+}
+
+impl IntoResponse for ApiErr {
+    fn into_response(self) -> Response {
+        (self.0, Json(api::ApiError { error: self.1, status: self.0.as_u16() })).into_response()
+    }
+}
+
+type Res<T> = Result<T, ApiErr>;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// The org of the request's API token.
+async fn org(s: &AppState, headers: &HeaderMap) -> Res<api::Org> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "missing API token: send `Authorization: Bearer TOKEN` (TERN_API_TOKEN)")
+    })?;
+    s.store
+        .org_for_token(token)
+        .await?
+        .ok_or_else(|| ApiErr::new(StatusCode::UNAUTHORIZED, "invalid API token: check TERN_API_TOKEN"))
+}
+
+/// Checks the cluster secret (nodes and operators).
+fn cluster(s: &AppState, headers: &HeaderMap) -> Res<()> {
+    let given = bearer(headers).unwrap_or_default();
+    let want = &s.config.cluster_secret;
+    // Compare hashes so the comparison takes the same time whatever the prefix matched.
+    if want.is_empty() || store::sha256_hex(given) != store::sha256_hex(want) {
+        return Err(ApiErr::new(StatusCode::UNAUTHORIZED, "invalid cluster secret"));
+    }
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Res<T> {
+    serde_json::from_slice(body).map_err(|e| ApiErr::bad(format!("invalid JSON body: {e}")))
+}
+
+// ---- orgs, regions, plans
+
+async fn create_org(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
+    cluster(&s, &headers)?;
+    let req: api::CreateOrg = parse(&body)?;
+    if !crate::names::valid(&req.name) {
+        return Err(ApiErr::bad("org name must be 1-63 characters of a-z, 0-9 and '-'"));
+    }
+    let created = s
+        .store
+        .create_org(&req.name)
+        .await?
+        .ok_or_else(|| ApiErr::new(StatusCode::CONFLICT, format!("org '{}' already exists", req.name)))?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list_orgs(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Org>>> {
+    Ok(Json(vec![org(&s, &headers).await?]))
+}
+
+async fn list_regions(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Region>>> {
+    org(&s, &headers).await?;
+    Ok(Json(s.store.regions().await?))
+}
+
+async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Plan>>> {
+    org(&s, &headers).await?;
+    Ok(Json(s.store.plans().await?))
+}
+
+// ---- databases
+
+async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
+    let now = store::now();
+    let placements = s.store.placements(&d.id).await?;
+    let mut regions = Vec::new();
+    let mut url = None;
+    let mut read_regions = Vec::new();
+    for p in placements {
+        let status = match (&p.node_id, p.last_seen) {
+            (None, _) => "pending".to_string(),
+            (Some(node), Some(seen)) if now - seen > s.config.node_timeout_secs => {
+                format!("unreachable: node {node} last seen {}s ago", now - seen)
+            }
+            (Some(_), _) if p.observed => "ready".to_string(),
+            (Some(_), _) => "pending".to_string(),
+        };
+        if p.role == "primary" {
+            url = p.redis_addr.as_ref().map(|a| format!("redis://default:{}@{a}", d.password));
+        } else {
+            read_regions.push(p.region.clone());
+        }
+        regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.redis_addr });
+    }
+    Ok(api::Database {
+        id: d.id,
+        name: d.name,
+        org: d.org_name,
+        plan: d.plan,
+        primary_region: d.primary_region,
+        read_regions,
+        eviction: d.eviction,
+        password: d.password,
+        url,
+        regions,
+        created_at: d.created_at,
+    })
+}
+
+async fn find(s: &AppState, org_id: &str, name: &str) -> Res<DbRow> {
+    s.store.database(org_id, name).await?.ok_or_else(|| {
+        ApiErr::new(StatusCode::NOT_FOUND, format!("database '{name}' not found; `tern redis list` shows yours"))
+    })
+}
+
+async fn check_regions(s: &AppState, primary: &str, read: &[String]) -> Res<()> {
+    for r in std::iter::once(&primary.to_string()).chain(read) {
+        if !s.store.region_exists(r).await? {
+            return Err(ApiErr::bad(format!("unknown region '{r}'; `tern regions` lists them")));
+        }
+    }
+    if read.iter().any(|r| r == primary) {
+        return Err(ApiErr::bad(format!("'{primary}' is the primary region; it cannot also be a read region")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = read.iter().find(|r| !seen.insert(*r)) {
+        return Err(ApiErr::bad(format!("read region '{dup}' is listed twice")));
+    }
+    Ok(())
+}
+
+async fn check_plan(s: &AppState, org_id: &str, plan: &str) -> Res<()> {
+    if !s.store.plan_exists(plan).await? {
+        return Err(ApiErr::bad(format!("unknown plan '{plan}'; `tern redis plans` lists them")));
+    }
+    if plan == "free" && s.store.count_plan(org_id, "free").await? > 0 {
+        return Err(ApiErr::new(
+            StatusCode::CONFLICT,
+            "this org already has its one free database; choose another plan",
+        ));
+    }
+    Ok(())
+}
+
+async fn list_databases(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Database>>> {
+    let org = org(&s, &headers).await?;
+    let mut out = Vec::new();
+    for d in s.store.databases(&org.id).await? {
+        out.push(to_api(&s, d).await?);
+    }
+    Ok(Json(out))
+}
+
+async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
+    let org = org(&s, &headers).await?;
+    let req: api::CreateDatabase = parse(&body)?;
+    let name = match req.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => crate::names::generate(),
+    };
+    if !crate::names::valid(&name) {
+        return Err(ApiErr::bad(format!(
+            "invalid name '{name}': use 1-63 characters of a-z, 0-9 and '-' (or leave it out for a generated one)"
+        )));
+    }
+    let primary = req
+        .primary_region
+        .ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))?;
+    check_regions(&s, &primary, &req.read_regions).await?;
+    let plan = req.plan.unwrap_or_else(|| "payg".into());
+    check_plan(&s, &org.id, &plan).await?;
+    if s.store.database(&org.id, &name).await?.is_some() {
+        return Err(ApiErr::new(StatusCode::CONFLICT, format!("a database named '{name}' already exists in this org")));
+    }
+    let password = store::random_hex(16);
+    let id = s
+        .store
+        .insert_database(
+            &org.id,
+            &name,
+            &plan,
+            &primary,
+            &req.read_regions,
+            req.eviction,
+            &password,
+            s.config.node_timeout_secs,
+        )
+        .await?;
+    let d = find(&s, &org.id, &id).await?;
+    Ok((StatusCode::CREATED, Json(to_api(&s, d).await?)))
+}
+
+async fn get_database(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<api::Database>> {
+    let org = org(&s, &headers).await?;
+    let d = find(&s, &org.id, &name).await?;
+    Ok(Json(to_api(&s, d).await?))
+}
+
+async fn update_database(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Res<Json<api::Database>> {
+    let org = org(&s, &headers).await?;
+    let req: api::UpdateDatabase = parse(&body)?;
+    let d = find(&s, &org.id, &name).await?;
+    if req.name.as_ref().is_some_and(|n| *n != d.name) {
+        return Err(ApiErr::bad(
+            "the name of a database cannot be changed; create a new database and move the data instead",
+        ));
+    }
+    if req.primary_region.as_ref().is_some_and(|r| *r != d.primary_region) {
+        return Err(ApiErr::bad(
+            "the primary region of a database cannot be changed; add read regions, or create a new database there",
+        ));
+    }
+    let current = to_api(&s, find(&s, &org.id, &d.id).await?).await?.read_regions;
+    let mut read = req.read_regions.clone().unwrap_or_else(|| current.clone());
+    for r in req.add_read_regions.iter().flatten() {
+        if !read.contains(r) {
+            read.push(r.clone());
+        }
+    }
+    if let Some(remove) = &req.remove_read_regions {
+        if let Some(missing) = remove.iter().find(|r| !read.contains(r)) {
+            return Err(ApiErr::bad(format!("'{missing}' is not a read region of '{}'", d.name)));
+        }
+        read.retain(|r| !remove.contains(r));
+    }
+    check_regions(&s, &d.primary_region, &read).await?;
+    if let Some(plan) = &req.plan {
+        if *plan != d.plan {
+            check_plan(&s, &org.id, plan).await?;
+        }
+    }
+    // Validated: now apply.
+    if let Some(plan) = &req.plan {
+        s.store.set_plan(&d.id, plan).await?;
+    }
+    if let Some(eviction) = req.eviction {
+        s.store.set_eviction(&d.id, eviction).await?;
+    }
+    if read != current {
+        s.store.set_read_regions(&d.id, &read, s.config.node_timeout_secs).await?;
+    }
+    let d = find(&s, &org.id, &d.id).await?;
+    Ok(Json(to_api(&s, d).await?))
+}
+
+async fn reset_password(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<api::Database>> {
+    let org = org(&s, &headers).await?;
+    let d = find(&s, &org.id, &name).await?;
+    s.store.set_password(&d.id, &store::random_hex(16)).await?;
+    let d = find(&s, &org.id, &d.id).await?;
+    Ok(Json(to_api(&s, d).await?))
+}
+
+async fn delete_database(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<api::Database>> {
+    let org = org(&s, &headers).await?;
+    let d = find(&s, &org.id, &name).await?;
+    let out = to_api(&s, find(&s, &org.id, &d.id).await?).await?;
+    s.store.delete_database(&d.id).await?;
+    Ok(Json(out))
+}
+
+// ---- nodes
+
+async fn register_node(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<Json<api::RegisteredNode>> {
+    cluster(&s, &headers)?;
+    let req: api::RegisterNode = parse(&body)?;
+    if !s.store.region_exists(&req.region).await? {
+        return Err(ApiErr::bad(format!("unknown region '{}'", req.region)));
+    }
+    if req.redis_addr.parse::<std::net::SocketAddr>().is_err() && !req.redis_addr.contains(':') {
+        return Err(ApiErr::bad("redis_addr must be HOST:PORT"));
+    }
+    match s.store.register_node(&req).await? {
+        Ok(id) => Ok(Json(api::RegisteredNode { id })),
+        Err(msg) => Err(ApiErr::new(StatusCode::CONFLICT, msg)),
+    }
+}
+
+fn unknown_node(id: &str) -> ApiErr {
+    ApiErr::new(StatusCode::NOT_FOUND, format!("node '{id}' is not registered; register it first"))
+}
+
+async fn heartbeat(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Res<StatusCode> {
+    cluster(&s, &headers)?;
+    let hb: api::Heartbeat = parse(&body)?;
+    if !s.store.heartbeat(&id, &hb).await? {
+        return Err(unknown_node(&id));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn intent(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Res<Json<api::NodeIntent>> {
+    cluster(&s, &headers)?;
+    s.store.node_intent(&id).await?.map(Json).ok_or_else(|| unknown_node(&id))
+}

@@ -1,0 +1,48 @@
+//! The control plane: the HTTP JSON API (`api.rs`, types in the `control-api` crate) over the
+//! state (`store.rs`: orgs, hashed API tokens, regions, plans, databases, nodes, placements).
+//! It never sits on the data path: nodes fetch their intent from it and report what they host.
+
+mod api;
+pub mod names;
+pub mod store;
+
+pub use store::{Store, StoreError};
+
+use std::sync::Arc;
+
+/// What the server needs besides its state.
+#[derive(Clone)]
+pub struct Config {
+    /// Shared by nodes and the operator: authenticates `/v1/nodes/...` and `POST /v1/orgs`.
+    pub cluster_secret: String,
+    /// A node not heard from for this many seconds is not used for new placements and its
+    /// databases show as unreachable.
+    pub node_timeout_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { cluster_secret: String::new(), node_timeout_secs: 15 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+/// The HTTP routes, ready to serve.
+pub fn router(store: Store, config: Config) -> axum::Router {
+    api::router(AppState { store, config: Arc::new(config) })
+}
+
+/// Serves the API on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, store: Store, config: Config) -> std::io::Result<()> {
+    axum::serve(listener, router(store, config)).await
+}
+
+/// `sqlite://DIR/control-plane.db?mode=rwc`: the default state location under a data directory.
+pub fn sqlite_url(data_dir: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("control-plane.db").display())
+}

@@ -1,0 +1,536 @@
+//! State: every SQL statement of the control plane. Queries go through sqlx's `Any` driver
+//! with `$N` placeholders and portable SQL, so SQLite and PostgreSQL share this code path.
+
+use control_api as api;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+/// Migrations, applied in order and recorded in `schema_migrations`.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration {name} failed: {source}")]
+    Migration { name: String, source: sqlx::Error },
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A database row before its regions are attached.
+pub struct DbRow {
+    pub id: String,
+    pub org_id: String,
+    pub org_name: String,
+    pub name: String,
+    pub plan: String,
+    pub primary_region: String,
+    pub eviction: bool,
+    pub password: String,
+    pub created_at: i64,
+}
+
+pub struct PlacementRow {
+    pub region: String,
+    pub role: String,
+    pub node_id: Option<String>,
+    pub redis_addr: Option<String>,
+    pub last_seen: Option<i64>,
+    pub observed: bool,
+}
+
+fn db_row(r: &AnyRow) -> Result<DbRow, sqlx::Error> {
+    Ok(DbRow {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        org_name: r.try_get("org_name")?,
+        name: r.try_get("name")?,
+        plan: r.try_get("plan")?,
+        primary_region: r.try_get("primary_region")?,
+        eviction: r.try_get::<i64, _>("eviction")? != 0,
+        password: r.try_get("password")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const DB_SELECT: &str = "SELECT d.id, d.org_id, o.name AS org_name, d.name, d.plan, d.primary_region, d.eviction, \
+     d.password, d.created_at FROM databases d JOIN orgs o ON o.id = d.org_id";
+
+impl Store {
+    /// Opens (creating if needed) the state at `url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`,
+    /// later `postgres://...`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        // SQLite serializes writers anyway; one connection avoids "database is locked" and
+        // keeps an in-memory database a single database.
+        let max = if url.starts_with("sqlite:") { 1 } else { 10 };
+        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
+        let store = Store { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute(&self.pool)
+            .await?;
+        for (name, sql) in MIGRATIONS {
+            let done = sqlx::query("SELECT name FROM schema_migrations WHERE name = $1")
+                .bind(*name)
+                .fetch_optional(&self.pool)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            let fail = |source| StoreError::Migration { name: name.to_string(), source };
+            let mut tx = self.pool.begin().await.map_err(fail)?;
+            for stmt in split_statements(sql) {
+                sqlx::query(&stmt).execute(&mut *tx).await.map_err(fail)?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
+                .bind(*name)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            tracing::info!(migration = name, "applied");
+        }
+        Ok(())
+    }
+
+    // ---- orgs and tokens
+
+    /// Creates an org and its first token; `None` if the name is taken.
+    pub async fn create_org(&self, name: &str) -> Result<Option<api::CreatedOrg>, StoreError> {
+        if self.org_by_name(name).await?.is_some() {
+            return Ok(None);
+        }
+        let org = api::Org { id: format!("org_{}", random_hex(8)), name: name.to_string() };
+        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        let token = format!("tern_{}", random_hex(24));
+        self.add_token(&org.id, &token).await?;
+        Ok(Some(api::CreatedOrg { org, token }))
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<Option<api::Org>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, name FROM orgs WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => Some(api::Org { id: r.try_get("id")?, name: r.try_get("name")? }),
+            None => None,
+        })
+    }
+
+    /// Stores a token (its SHA-256 only) for an org; a token already stored is left alone.
+    pub async fn add_token(&self, org_id: &str, token: &str) -> Result<(), StoreError> {
+        let hash = sha256_hex(token);
+        let exists = sqlx::query("SELECT sha256 FROM api_tokens WHERE sha256 = $1")
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        if exists.is_none() {
+            sqlx::query("INSERT INTO api_tokens (sha256, org_id, created_at) VALUES ($1, $2, $3)")
+                .bind(&hash)
+                .bind(org_id)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The org a token belongs to.
+    pub async fn org_for_token(&self, token: &str) -> Result<Option<api::Org>, StoreError> {
+        let row =
+            sqlx::query("SELECT o.id, o.name FROM api_tokens t JOIN orgs o ON o.id = t.org_id WHERE t.sha256 = $1")
+                .bind(sha256_hex(token))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(r) => Some(api::Org { id: r.try_get("id")?, name: r.try_get("name")? }),
+            None => None,
+        })
+    }
+
+    // ---- regions and plans
+
+    pub async fn regions(&self) -> Result<Vec<api::Region>, StoreError> {
+        let rows = sqlx::query("SELECT code, name, latitude, longitude FROM regions ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(api::Region {
+                code: r.try_get("code")?,
+                name: r.try_get("name")?,
+                latitude: r.try_get("latitude")?,
+                longitude: r.try_get("longitude")?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn region_exists(&self, code: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT code FROM regions WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    pub async fn plans(&self) -> Result<Vec<api::Plan>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, description, max_data_bytes, max_request_bytes, max_record_bytes, max_connections, \
+             max_commands_per_second, free_commands_per_day, max_commands_per_day, price_per_100k_commands_cents, \
+             price_per_gb_month_cents, monthly_price_cents FROM plans ORDER BY position",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(api::Plan {
+                name: r.try_get("name")?,
+                description: r.try_get("description")?,
+                max_data_bytes: r.try_get("max_data_bytes")?,
+                max_request_bytes: r.try_get("max_request_bytes")?,
+                max_record_bytes: r.try_get("max_record_bytes")?,
+                max_connections: r.try_get("max_connections")?,
+                max_commands_per_second: r.try_get("max_commands_per_second")?,
+                free_commands_per_day: r.try_get("free_commands_per_day")?,
+                max_commands_per_day: r.try_get("max_commands_per_day")?,
+                price_per_100k_commands_cents: r.try_get("price_per_100k_commands_cents")?,
+                price_per_gb_month_cents: r.try_get("price_per_gb_month_cents")?,
+                monthly_price_cents: r.try_get("monthly_price_cents")?,
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- databases
+
+    pub async fn databases(&self, org_id: &str) -> Result<Vec<DbRow>, StoreError> {
+        let rows = sqlx::query(&format!("{DB_SELECT} WHERE d.org_id = $1 ORDER BY d.name"))
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(db_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A database of this org, by name or id.
+    pub async fn database(&self, org_id: &str, name_or_id: &str) -> Result<Option<DbRow>, StoreError> {
+        let row = sqlx::query(&format!("{DB_SELECT} WHERE d.org_id = $1 AND (d.name = $2 OR d.id = $2)"))
+            .bind(org_id)
+            .bind(name_or_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(db_row).transpose()?)
+    }
+
+    pub async fn count_plan(&self, org_id: &str, plan: &str) -> Result<i64, StoreError> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM databases WHERE org_id = $1 AND plan = $2")
+            .bind(org_id)
+            .bind(plan)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get("n")?)
+    }
+
+    pub async fn plan_exists(&self, plan: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT name FROM plans WHERE name = $1").bind(plan).fetch_optional(&self.pool).await?.is_some())
+    }
+
+    /// Inserts a database and its placements (one per region, on a live node of the region
+    /// when there is one). The caller has validated everything.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_database(
+        &self,
+        org_id: &str,
+        name: &str,
+        plan: &str,
+        primary_region: &str,
+        read_regions: &[String],
+        eviction: bool,
+        password: &str,
+        node_timeout: i64,
+    ) -> Result<String, StoreError> {
+        let id = format!("db_{}", random_hex(8));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO databases (id, org_id, name, plan, primary_region, eviction, password, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&id)
+        .bind(org_id)
+        .bind(name)
+        .bind(plan)
+        .bind(primary_region)
+        .bind(eviction as i64)
+        .bind(password)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.add_placement(&id, primary_region, "primary", node_timeout).await?;
+        for r in read_regions {
+            self.add_placement(&id, r, "replica", node_timeout).await?;
+        }
+        Ok(id)
+    }
+
+    async fn add_placement(
+        &self,
+        database_id: &str,
+        region: &str,
+        role: &str,
+        node_timeout: i64,
+    ) -> Result<(), StoreError> {
+        // The live node of the region with the fewest databases (and room left).
+        let node = sqlx::query(
+            "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM placements p WHERE p.node_id = n.id) AS used \
+             FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 ORDER BY used, n.id",
+        )
+        .bind(region)
+        .bind(now() - node_timeout)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .find_map(|r| {
+            let capacity: i64 = r.try_get("capacity").ok()?;
+            let used: i64 = r.try_get("used").ok()?;
+            (capacity == 0 || used < capacity).then(|| r.try_get::<String, _>("id").ok()).flatten()
+        });
+        sqlx::query("INSERT INTO placements (database_id, region, role, node_id) VALUES ($1, $2, $3, $4)")
+            .bind(database_id)
+            .bind(region)
+            .bind(role)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn placements(&self, database_id: &str) -> Result<Vec<PlacementRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.region, p.role, p.node_id, n.redis_addr, n.last_seen, \
+             (SELECT COUNT(*) FROM node_tenants t WHERE t.node_id = p.node_id AND t.database_id = p.database_id) AS observed \
+             FROM placements p LEFT JOIN nodes n ON n.id = p.node_id WHERE p.database_id = $1 \
+             ORDER BY CASE WHEN p.role = 'primary' THEN 0 ELSE 1 END, p.region",
+        )
+        .bind(database_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(PlacementRow {
+                region: r.try_get("region")?,
+                role: r.try_get("role")?,
+                node_id: r.try_get("node_id")?,
+                redis_addr: r.try_get("redis_addr")?,
+                last_seen: r.try_get("last_seen")?,
+                observed: r.try_get::<i64, _>("observed")? > 0,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn set_plan(&self, id: &str, plan: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE databases SET plan = $1 WHERE id = $2").bind(plan).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn set_eviction(&self, id: &str, eviction: bool) -> Result<(), StoreError> {
+        sqlx::query("UPDATE databases SET eviction = $1 WHERE id = $2")
+            .bind(eviction as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_password(&self, id: &str, password: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE databases SET password = $1 WHERE id = $2")
+            .bind(password)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes the replica regions exactly `regions` (adding and removing placements).
+    pub async fn set_read_regions(&self, id: &str, regions: &[String], node_timeout: i64) -> Result<(), StoreError> {
+        let current: Vec<String> =
+            self.placements(id).await?.into_iter().filter(|p| p.role == "replica").map(|p| p.region).collect();
+        for r in current.iter().filter(|r| !regions.contains(r)) {
+            sqlx::query("DELETE FROM placements WHERE database_id = $1 AND region = $2")
+                .bind(id)
+                .bind(r)
+                .execute(&self.pool)
+                .await?;
+        }
+        for r in regions.iter().filter(|r| !current.contains(r)) {
+            self.add_placement(id, r, "replica", node_timeout).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete_database(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            "DELETE FROM placements WHERE database_id = $1",
+            "DELETE FROM node_tenants WHERE database_id = $1",
+            "DELETE FROM databases WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- nodes
+
+    /// Registers (or re-registers) a node; `Err` text if the id is known in another region.
+    pub async fn register_node(&self, req: &api::RegisterNode) -> Result<Result<String, String>, StoreError> {
+        let id = req.id.clone().unwrap_or_else(|| format!("node_{}", random_hex(8)));
+        let existing =
+            sqlx::query("SELECT region FROM nodes WHERE id = $1").bind(&id).fetch_optional(&self.pool).await?;
+        match existing {
+            Some(r) => {
+                let region: String = r.try_get("region")?;
+                if region != req.region {
+                    return Ok(Err(format!(
+                        "node '{id}' is registered in region '{region}', not '{}'; use another node id",
+                        req.region
+                    )));
+                }
+                sqlx::query("UPDATE nodes SET redis_addr = $1, capacity = $2, last_seen = $3 WHERE id = $4")
+                    .bind(&req.redis_addr)
+                    .bind(req.capacity)
+                    .bind(now())
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO nodes (id, region, redis_addr, capacity, registered_at, last_seen) \
+                     VALUES ($1, $2, $3, $4, $5, $5)",
+                )
+                .bind(&id)
+                .bind(&req.region)
+                .bind(&req.redis_addr)
+                .bind(req.capacity)
+                .bind(now())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        self.claim_unplaced(&id, &req.region).await?;
+        Ok(Ok(id))
+    }
+
+    /// Places the region's databases that have no node yet on this node.
+    async fn claim_unplaced(&self, node_id: &str, region: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE placements SET node_id = $1 WHERE region = $2 AND node_id IS NULL")
+            .bind(node_id)
+            .bind(region)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the node alive and returns its region, or `None` for an unknown node.
+    pub async fn touch_node(&self, node_id: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT region FROM nodes WHERE id = $1").bind(node_id).fetch_optional(&self.pool).await?;
+        let Some(row) = row else { return Ok(None) };
+        let region: String = row.try_get("region")?;
+        sqlx::query("UPDATE nodes SET last_seen = $1 WHERE id = $2")
+            .bind(now())
+            .bind(node_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(Some(region))
+    }
+
+    pub async fn node_intent(&self, node_id: &str) -> Result<Option<api::NodeIntent>, StoreError> {
+        let Some(region) = self.touch_node(node_id).await? else { return Ok(None) };
+        self.claim_unplaced(node_id, &region).await?;
+        let rows = sqlx::query(
+            "SELECT d.id, d.password FROM placements p JOIN databases d ON d.id = p.database_id \
+             WHERE p.node_id = $1 ORDER BY d.id",
+        )
+        .bind(node_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tenants = Vec::new();
+        for r in rows {
+            tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")? });
+        }
+        Ok(Some(api::NodeIntent { tenants }))
+    }
+
+    /// Records what a node hosts now; `false` for an unknown node.
+    pub async fn heartbeat(&self, node_id: &str, hb: &api::Heartbeat) -> Result<bool, StoreError> {
+        if self.touch_node(node_id).await?.is_none() {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM node_tenants WHERE node_id = $1").bind(node_id).execute(&mut *tx).await?;
+        for t in &hb.tenants {
+            sqlx::query("INSERT INTO node_tenants (node_id, database_id) VALUES ($1, $2)")
+                .bind(node_id)
+                .bind(t)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// Splits a migration into statements: each ends with `;` at the end of a line.
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in sql.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("--") || trimmed.is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if trimmed.ends_with(';') {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}

@@ -1,0 +1,306 @@
+//! Every endpoint against the real server on 127.0.0.1:0 with in-memory SQLite: success,
+//! validation errors, auth failures, not found, and isolation between orgs.
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "test-cluster-secret";
+
+struct Server {
+    base: String,
+}
+
+fn start() -> Server {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let store = control_plane::Store::open("sqlite::memory:").await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let config = control_plane::Config { cluster_secret: SECRET.into(), node_timeout_secs: 15 };
+            control_plane::serve(listener, store, config).await.unwrap();
+        });
+    });
+    let addr = rx.recv().unwrap();
+    Server { base: format!("http://{addr}") }
+}
+
+impl Server {
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let res = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        (status, value)
+    }
+
+    /// A new org; returns its token.
+    fn org(&self, name: &str) -> String {
+        let (st, v) = self.call("POST", "/v1/orgs", Some(SECRET), Some(json!({"name": name})));
+        assert_eq!(st, 201, "{v}");
+        v["token"].as_str().unwrap().to_string()
+    }
+
+    fn node(&self, id: &str, region: &str, addr: &str) {
+        let body = json!({"id": id, "region": region, "redis_addr": addr});
+        let (st, v) = self.call("POST", "/v1/nodes/register", Some(SECRET), Some(body));
+        assert_eq!(st, 200, "{v}");
+    }
+}
+
+fn assert_error(r: &(u16, Value), status: u16, contains: &str) {
+    assert_eq!(r.0, status, "{}", r.1);
+    assert_eq!(r.1["status"], status, "{}", r.1);
+    let msg = r.1["error"].as_str().unwrap_or_default();
+    assert!(msg.contains(contains), "expected '{contains}' in '{msg}'");
+}
+
+#[test]
+fn orgs_create_list_and_auth() {
+    let s = start();
+    let t = s.org("acme");
+    let (st, v) = s.call("GET", "/v1/orgs", Some(&t), None);
+    assert_eq!(st, 200);
+    assert_eq!(v[0]["name"], "acme");
+    assert_error(&s.call("POST", "/v1/orgs", Some(SECRET), Some(json!({"name": "acme"}))), 409, "already exists");
+    assert_error(&s.call("POST", "/v1/orgs", Some(SECRET), Some(json!({"name": "Bad Name"}))), 400, "org name");
+    assert_error(&s.call("POST", "/v1/orgs", Some(&t), Some(json!({"name": "x"}))), 401, "cluster secret");
+    assert_error(&s.call("GET", "/v1/orgs", None, None), 401, "missing API token");
+    assert_error(&s.call("GET", "/v1/orgs", Some("tern_wrong"), None), 401, "invalid API token");
+    assert_error(&s.call("POST", "/v1/orgs", Some(SECRET), Some(json!({}))), 400, "invalid JSON");
+    assert_error(&s.call("GET", "/v1/nope", Some(&t), None), 404, "no such API route");
+}
+
+#[test]
+fn regions_and_plans() {
+    let s = start();
+    let t = s.org("acme");
+    let (st, v) = s.call("GET", "/v1/regions", Some(&t), None);
+    assert_eq!(st, 200);
+    let codes: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    for c in ["ams", "cdg", "fra", "iad", "lhr", "mad", "nrt", "ord", "sjc", "syd", "gru", "sin"] {
+        assert!(codes.contains(&c), "{c} missing from {codes:?}");
+    }
+    let mad = v.as_array().unwrap().iter().find(|r| r["code"] == "mad").unwrap();
+    assert!((mad["latitude"].as_f64().unwrap() - 40.4).abs() < 0.1);
+    assert!((mad["longitude"].as_f64().unwrap() + 3.7).abs() < 0.1);
+
+    let (st, v) = s.call("GET", "/v1/plans", Some(&t), None);
+    assert_eq!(st, 200);
+    let plans = v.as_array().unwrap();
+    let payg = plans.iter().find(|p| p["name"] == "payg").unwrap();
+    assert_eq!(payg["free_commands_per_day"], 10000);
+    assert_eq!(payg["price_per_100k_commands_cents"], 20);
+    assert_eq!(payg["price_per_gb_month_cents"], 25);
+    let free = plans.iter().find(|p| p["name"] == "free").unwrap();
+    assert_eq!(free["max_data_bytes"], 256 * 1024 * 1024);
+    let fixed = plans.iter().find(|p| p["name"] == "fixed-250mb").unwrap();
+    assert_eq!(fixed["monthly_price_cents"], 1000);
+
+    assert_error(&s.call("GET", "/v1/regions", None, None), 401, "API token");
+    assert_error(&s.call("GET", "/v1/plans", Some("nope"), None), 401, "API token");
+}
+
+#[test]
+fn database_lifecycle() {
+    let s = start();
+    let t = s.org("acme");
+    s.node("n-mad", "mad", "127.0.0.1:7001");
+
+    // Create: generated name, defaults, placement on the live node of the region.
+    let (st, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"primary_region": "mad"})));
+    assert_eq!(st, 201, "{db}");
+    let name = db["name"].as_str().unwrap().to_string();
+    assert_eq!(name.split('-').count(), 3, "{name}");
+    assert_eq!(db["plan"], "payg");
+    assert_eq!(db["eviction"], false);
+    assert_eq!(db["org"], "acme");
+    assert_eq!(db["read_regions"], json!([]));
+    let password = db["password"].as_str().unwrap().to_string();
+    assert_eq!(db["url"], format!("redis://default:{password}@127.0.0.1:7001"));
+    assert_eq!(db["regions"][0]["status"], "pending");
+
+    // Named, with a read region that has no node yet.
+    let body = json!({"name": "cache", "primary_region": "mad", "read_regions": ["ams"], "plan": "fixed-250mb", "eviction": true});
+    let (st, db2) = s.call("POST", "/v1/databases", Some(&t), Some(body));
+    assert_eq!(st, 201, "{db2}");
+    assert_eq!(db2["read_regions"], json!(["ams"]));
+    assert_eq!(db2["regions"][1]["status"], "pending");
+    assert_eq!(db2["regions"][1]["endpoint"], Value::Null);
+
+    // List and get (by name and by id).
+    let (st, list) = s.call("GET", "/v1/databases", Some(&t), None);
+    assert_eq!(st, 200);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (st, got) = s.call("GET", "/v1/databases/cache", Some(&t), None);
+    assert_eq!(st, 200);
+    assert_eq!(got["id"], db2["id"]);
+    let (st, got) = s.call("GET", &format!("/v1/databases/{}", db2["id"].as_str().unwrap()), Some(&t), None);
+    assert_eq!((st, got["name"].as_str()), (200, Some("cache")));
+
+    // Update: plan, eviction, read regions.
+    let (st, up) = s.call(
+        "PATCH",
+        "/v1/databases/cache",
+        Some(&t),
+        Some(json!({"plan": "payg", "eviction": false, "add_read_regions": ["iad", "fra"], "remove_read_regions": ["ams"]})),
+    );
+    assert_eq!(st, 200, "{up}");
+    assert_eq!(up["plan"], "payg");
+    assert_eq!(up["eviction"], false);
+    let mut read: Vec<String> = serde_json::from_value(up["read_regions"].clone()).unwrap();
+    read.sort();
+    assert_eq!(read, ["fra", "iad"]);
+    let (st, up) = s.call("PATCH", "/v1/databases/cache", Some(&t), Some(json!({"read_regions": []})));
+    assert_eq!((st, up["read_regions"].clone()), (200, json!([])));
+
+    // Reset password.
+    let (st, reset) = s.call("POST", "/v1/databases/cache/reset-password", Some(&t), None);
+    assert_eq!(st, 200);
+    assert_ne!(reset["password"], db2["password"]);
+
+    // Delete.
+    let (st, _) = s.call("DELETE", "/v1/databases/cache", Some(&t), None);
+    assert_eq!(st, 200);
+    assert_error(&s.call("GET", "/v1/databases/cache", Some(&t), None), 404, "not found");
+    let (_, list) = s.call("GET", "/v1/databases", Some(&t), None);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn database_validation_errors() {
+    let s = start();
+    let t = s.org("acme");
+    let create = |body: Value| s.call("POST", "/v1/databases", Some(&t), Some(body));
+    assert_error(&create(json!({})), 400, "primary_region is required");
+    assert_error(&create(json!({"primary_region": "xyz"})), 400, "unknown region 'xyz'");
+    assert_error(&create(json!({"primary_region": "mad", "read_regions": ["mad"]})), 400, "primary region");
+    assert_error(&create(json!({"primary_region": "mad", "read_regions": ["ams", "ams"]})), 400, "twice");
+    assert_error(&create(json!({"primary_region": "mad", "read_regions": ["zzz"]})), 400, "unknown region 'zzz'");
+    assert_error(&create(json!({"primary_region": "mad", "plan": "gold"})), 400, "unknown plan");
+    assert_error(&create(json!({"primary_region": "mad", "name": "Not Valid"})), 400, "invalid name");
+    assert_error(&s.call("POST", "/v1/databases", Some(&t), None), 400, "invalid JSON");
+    assert_eq!(create(json!({"primary_region": "mad", "name": "one", "plan": "free"})).0, 201);
+    assert_error(&create(json!({"primary_region": "ams", "name": "one"})), 409, "already exists");
+    assert_error(&create(json!({"primary_region": "mad", "plan": "free"})), 409, "one free database");
+
+    let patch = |body: Value| s.call("PATCH", "/v1/databases/one", Some(&t), Some(body));
+    assert_error(&patch(json!({"name": "two"})), 400, "name of a database cannot be changed");
+    assert_error(&patch(json!({"primary_region": "ams"})), 400, "primary region of a database cannot be changed");
+    assert_error(&patch(json!({"plan": "gold"})), 400, "unknown plan");
+    assert_error(&patch(json!({"add_read_regions": ["mad"]})), 400, "primary region");
+    assert_error(&patch(json!({"remove_read_regions": ["ams"]})), 400, "not a read region");
+    // The same name and primary region are accepted (nothing changes).
+    assert_eq!(patch(json!({"name": "one", "primary_region": "mad"})).0, 200);
+}
+
+#[test]
+fn database_auth_and_not_found() {
+    let s = start();
+    let t = s.org("acme");
+    assert_eq!(s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "x", "primary_region": "mad"}))).0, 201);
+    for (method, path) in [
+        ("GET", "/v1/databases"),
+        ("POST", "/v1/databases"),
+        ("GET", "/v1/databases/x"),
+        ("PATCH", "/v1/databases/x"),
+        ("DELETE", "/v1/databases/x"),
+        ("POST", "/v1/databases/x/reset-password"),
+    ] {
+        let body = (method != "GET" && method != "DELETE").then(|| json!({}));
+        assert_error(&s.call(method, path, None, body.clone()), 401, "missing API token");
+        assert_error(&s.call(method, path, Some("tern_bad"), body.clone()), 401, "invalid API token");
+        assert_error(&s.call(method, path, Some(SECRET), body), 401, "invalid API token");
+    }
+    for (method, path) in [
+        ("GET", "/v1/databases/missing"),
+        ("PATCH", "/v1/databases/missing"),
+        ("DELETE", "/v1/databases/missing"),
+        ("POST", "/v1/databases/missing/reset-password"),
+    ] {
+        let body = (method == "PATCH").then(|| json!({}));
+        assert_error(&s.call(method, path, Some(&t), body), 404, "not found");
+    }
+}
+
+#[test]
+fn another_orgs_database_is_invisible() {
+    let s = start();
+    let a = s.org("alpha");
+    let b = s.org("beta");
+    let (_, db) = s.call("POST", "/v1/databases", Some(&a), Some(json!({"name": "secret", "primary_region": "mad"})));
+    let id = db["id"].as_str().unwrap();
+    let (_, list) = s.call("GET", "/v1/databases", Some(&b), None);
+    assert_eq!(list, json!([]));
+    for path in ["/v1/databases/secret".to_string(), format!("/v1/databases/{id}")] {
+        assert_error(&s.call("GET", &path, Some(&b), None), 404, "not found");
+        assert_error(&s.call("PATCH", &path, Some(&b), Some(json!({"plan": "payg"}))), 404, "not found");
+        assert_error(&s.call("DELETE", &path, Some(&b), None), 404, "not found");
+        assert_error(&s.call("POST", &format!("{path}/reset-password"), Some(&b), None), 404, "not found");
+    }
+    // Names are unique per org, not globally.
+    let (st, _) = s.call("POST", "/v1/databases", Some(&b), Some(json!({"name": "secret", "primary_region": "mad"})));
+    assert_eq!(st, 201);
+    let (_, orgs) = s.call("GET", "/v1/orgs", Some(&b), None);
+    assert_eq!(orgs.as_array().unwrap().len(), 1);
+    assert_eq!(orgs[0]["name"], "beta");
+    // A still exists, unchanged.
+    let (st, again) = s.call("GET", "/v1/databases/secret", Some(&a), None);
+    assert_eq!((st, &again["password"]), (200, &db["password"]));
+}
+
+#[test]
+fn nodes_register_heartbeat_intent() {
+    let s = start();
+    let t = s.org("acme");
+    // A database created before any node exists in its region is pending, then placed.
+    let (_, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "a", "primary_region": "ams"})));
+    assert_eq!(db["regions"][0]["status"], "pending");
+    let id = db["id"].as_str().unwrap().to_string();
+
+    let reg = |body: Value, token: &str| s.call("POST", "/v1/nodes/register", Some(token), Some(body));
+    assert_error(&reg(json!({"region": "ams", "redis_addr": "127.0.0.1:1"}), &t), 401, "cluster secret");
+    assert_error(&reg(json!({"region": "xyz", "redis_addr": "127.0.0.1:1"}), SECRET), 400, "unknown region");
+    assert_error(&reg(json!({"region": "ams", "redis_addr": "nothing"}), SECRET), 400, "HOST:PORT");
+    let (st, n) = reg(json!({"region": "ams", "redis_addr": "127.0.0.1:7002"}), SECRET);
+    assert_eq!(st, 200, "{n}");
+    let node = n["id"].as_str().unwrap().to_string();
+    // Same id, other region: refused.
+    assert_error(&reg(json!({"id": node, "region": "mad", "redis_addr": "127.0.0.1:1"}), SECRET), 409, "registered in");
+
+    let (st, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
+    assert_eq!(st, 200);
+    assert_eq!(intent["tenants"], json!([{"id": id, "password": db["password"]}]));
+    assert_error(&s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(&t), None), 401, "cluster secret");
+    assert_error(&s.call("GET", "/v1/nodes/ghost/intent", Some(SECRET), None), 404, "not registered");
+
+    let (_, st1) = s.call("GET", "/v1/databases/a", Some(&t), None);
+    assert_eq!(st1["regions"][0]["status"], "pending");
+    assert_eq!(st1["url"], format!("redis://default:{}@127.0.0.1:7002", db["password"].as_str().unwrap()));
+    let hb = json!({"tenants": [id]});
+    assert_eq!(s.call("POST", &format!("/v1/nodes/{node}/heartbeat"), Some(SECRET), Some(hb.clone())).0, 204);
+    assert_error(&s.call("POST", "/v1/nodes/ghost/heartbeat", Some(SECRET), Some(hb.clone())), 404, "not registered");
+    assert_error(&s.call("POST", &format!("/v1/nodes/{node}/heartbeat"), None, Some(hb)), 401, "cluster secret");
+    let (_, st2) = s.call("GET", "/v1/databases/a", Some(&t), None);
+    assert_eq!(st2["regions"][0]["status"], "ready");
+
+    // Reset changes the intent's password; delete empties it.
+    let (_, reset) = s.call("POST", "/v1/databases/a/reset-password", Some(&t), None);
+    let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
+    assert_eq!(intent["tenants"][0]["password"], reset["password"]);
+    s.call("DELETE", "/v1/databases/a", Some(&t), None);
+    let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
+    assert_eq!(intent["tenants"], json!([]));
+}

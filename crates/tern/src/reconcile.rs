@@ -1,0 +1,147 @@
+//! Makes a node's tenants match a wanted set: from a tenants file (`--tenants-file`) or from
+//! the control plane's intent (`--control-plane`), through the same `apply_tenants`.
+
+use anyhow::Context;
+use control_api as api;
+use redis_server::{Node, TenantConfig, TenantId};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Makes the node host exactly `wanted` plus `pinned` (databases given with `--tenant`, kept
+/// whatever the source says). New ones are added, changed passwords revoke the old ones at
+/// once, others are removed (their clients disconnected).
+pub fn apply_tenants(node: &std::sync::Arc<Node>, wanted: &[TenantConfig], pinned: &[TenantConfig], source: &str) {
+    for t in wanted {
+        if let Err(e) = node.upsert_tenant(t) {
+            tracing::error!(tenant = %t.id, error = %e, "cannot host database");
+        }
+    }
+    for id in node.tenants.ids() {
+        let listed = wanted.iter().chain(pinned).any(|t| t.id == id);
+        if !listed {
+            tracing::info!(tenant = %id, "database no longer in the {source}: dropping it");
+            let _ = node.remove_tenant(&id);
+        }
+    }
+}
+
+/// Where a node finds its control plane and how it presents itself.
+#[derive(Clone)]
+pub struct ControlPlaneLink {
+    pub url: String,
+    pub cluster_secret: String,
+    pub node_id: String,
+    pub region: String,
+    /// `HOST:PORT` that Redis clients use for this node.
+    pub redis_addr: String,
+}
+
+pub struct Reconciler {
+    link: ControlPlaneLink,
+    node: Arc<Node>,
+    pinned: Vec<TenantConfig>,
+    agent: ureq::Agent,
+    registered: bool,
+}
+
+impl Reconciler {
+    pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
+        Reconciler { link, node, pinned, agent, registered: false }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.link.url.trim_end_matches('/'))
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.link.cluster_secret)
+    }
+
+    fn register(&mut self) -> anyhow::Result<()> {
+        let body = api::RegisterNode {
+            id: Some(self.link.node_id.clone()),
+            region: self.link.region.clone(),
+            redis_addr: self.link.redis_addr.clone(),
+            capacity: 0,
+        };
+        let reply: api::RegisteredNode = self
+            .agent
+            .post(&self.url("/v1/nodes/register"))
+            .set("Authorization", &self.auth())
+            .send_json(&body)
+            .map_err(http_error)?
+            .into_json()?;
+        tracing::info!(node = %reply.id, region = %self.link.region, "registered with the control plane");
+        self.registered = true;
+        Ok(())
+    }
+
+    /// One round: register if needed, fetch the intent, apply it, report what is hosted.
+    pub fn sync_once(&mut self) -> anyhow::Result<()> {
+        if !self.registered {
+            self.register()?;
+        }
+        let path = format!("/v1/nodes/{}/intent", self.link.node_id);
+        let intent: api::NodeIntent = match self.agent.get(&self.url(&path)).set("Authorization", &self.auth()).call() {
+            Ok(r) => r.into_json()?,
+            Err(ureq::Error::Status(404, _)) => {
+                // The control plane lost this node (new state): register again next round.
+                self.registered = false;
+                anyhow::bail!("the control plane does not know this node; registering again");
+            }
+            Err(e) => return Err(http_error(e)),
+        };
+        let wanted: Vec<TenantConfig> =
+            intent.tenants.into_iter().map(|t| TenantConfig { id: TenantId(t.id), password: t.password }).collect();
+        apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
+        let hosted = api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect() };
+        let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
+        self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;
+        Ok(())
+    }
+
+    /// Syncs every `period` forever. While the control plane is unreachable the node keeps
+    /// serving what it has.
+    pub fn run(mut self, period: Duration) {
+        let mut failing = false;
+        loop {
+            match self.sync_once() {
+                Ok(()) if failing => {
+                    tracing::info!("control plane reachable again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = format!("{e:#}"), "cannot sync with the control plane; retrying");
+                    }
+                    failing = true;
+                }
+            }
+            std::thread::sleep(period);
+        }
+    }
+
+    pub fn spawn(self, period: Duration) -> anyhow::Result<()> {
+        std::thread::Builder::new()
+            .name("reconciler".into())
+            .spawn(move || self.run(period))
+            .context("starting the reconciler thread")?;
+        Ok(())
+    }
+}
+
+/// An HTTP error with the server's JSON message when there is one.
+pub fn http_error(e: ureq::Error) -> anyhow::Error {
+    match e {
+        ureq::Error::Status(code, resp) => {
+            let text = resp.into_string().unwrap_or_default();
+            match serde_json::from_str::<api::ApiError>(&text) {
+                Ok(err) => anyhow::anyhow!("{} (HTTP {code})", err.error),
+                Err(_) => anyhow::anyhow!("HTTP {code}: {text}"),
+            }
+        }
+        ureq::Error::Transport(t) => anyhow::anyhow!("{t}"),
+    }
+}
