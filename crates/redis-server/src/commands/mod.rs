@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zset_ranges;
@@ -35,6 +36,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     server::COMMANDS,
     sets::COMMANDS,
     sort::COMMANDS,
+    streams::COMMANDS,
     strings::COMMANDS,
     transactions::COMMANDS,
     zsets::COMMANDS,
