@@ -314,17 +314,19 @@ impl StreamValue {
         None
     }
 
-    /// A group's lag (entries not delivered yet), or `None` when unknown.
-    pub fn lag(&self, group: &ConsumerGroup) -> Option<u64> {
+    /// A group's lag (entries not delivered yet), or `None` when unknown. Negative when a
+    /// client set entries_read beyond the stream (Redis reports it as is).
+    pub fn lag(&self, group: &ConsumerGroup) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let added = self.entries_added as i64;
         if let Some(read) = group.entries_read {
             if !self.range_has_tombstones(group.last_id) {
-                return Some(self.entries_added.saturating_sub(read));
+                return Some(added.wrapping_sub(read as i64));
             }
         }
-        self.estimate_entries_read(group.last_id).map(|read| self.entries_added.saturating_sub(read))
+        self.estimate_entries_read(group.last_id).map(|read| added.wrapping_sub(read as i64))
     }
 
     /// Approximate heap size in bytes.

@@ -1388,7 +1388,7 @@ fn xinfo(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                         ("pending", Reply::Integer(g.pel.len() as i64)),
                         ("last-delivered-id", id_bulk(g.last_id)),
                         ("entries-read", opt_int(g.entries_read)),
-                        ("lag", opt_int(s.lag(g))),
+                        ("lag", s.lag(g).map_or(Reply::Nil, Reply::Integer)),
                     ])
                 })
                 .collect(),
@@ -1486,7 +1486,7 @@ fn xinfo_stream(s: &StreamValue, sub: &[u8], opts: &[Bytes], now: u64) -> Comman
                 ("name", Reply::bulk(name)),
                 ("last-delivered-id", id_bulk(g.last_id)),
                 ("entries-read", opt_int(g.entries_read)),
-                ("lag", opt_int(s.lag(g))),
+                ("lag", s.lag(g).map_or(Reply::Nil, Reply::Integer)),
                 ("pel-count", Reply::Integer(g.pel.len() as i64)),
                 ("pending", Reply::Array(pel)),
                 ("consumers", Reply::Array(consumers)),
