@@ -113,7 +113,46 @@ struct Node {
     live: usize,
     /// Entries ever appended (deleted ones keep their slot, as in a listpack).
     total: usize,
+    /// Estimated listpack size, as Redis compares it with `stream-node-max-bytes`.
     bytes: usize,
+    /// Field names of the node's first entry (Redis's master entry).
+    master: Vec<Blob>,
+}
+
+/// Bytes of an integer element in a listpack (encoding and back-length).
+fn lp_int_size(v: i64) -> usize {
+    match v {
+        0..=127 => 2,
+        -4096..=4095 => 3,
+        -32768..=32767 => 4,
+        -8_388_608..=8_388_607 => 5,
+        -2_147_483_648..=2_147_483_647 => 6,
+        _ => 10,
+    }
+}
+
+/// Bytes of a string element in a listpack (integers are stored as integers).
+fn lp_elem_size(v: &[u8]) -> usize {
+    if v.len() <= 20 {
+        if let Some(i) = std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
+            if i.to_string().as_bytes() == v {
+                return lp_int_size(i);
+            }
+        }
+    }
+    let header = match v.len() {
+        0..=63 => 1,
+        64..=4095 => 2,
+        _ => 5,
+    };
+    let t = header + v.len();
+    let backlen = match t {
+        0..=127 => 1,
+        128..=16383 => 2,
+        16384..=2097151 => 3,
+        _ => 4,
+    };
+    t + backlen
 }
 
 /// Redis's defaults for `stream-node-max-entries` and `stream-node-max-bytes`.
@@ -177,17 +216,41 @@ impl StreamValue {
         }
     }
 
-    /// Appends an entry; the caller checked that `id` > `last_id`.
+    /// Appends an entry; the caller checked that `id` > `last_id`. Node boundaries follow
+    /// Redis's rule: a new listpack when the tail one holds `stream-node-max-entries` entries
+    /// (deleted ones included) or the entry's field and value bytes would take it to
+    /// `stream-node-max-bytes`.
     pub fn append(&mut self, id: StreamId, fields: Fields) {
-        let bytes = 4 + fields.iter().map(|(f, v)| f.len() + v.len() + 2).sum::<usize>();
+        let payload: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
         let new_node = match self.nodes.back() {
-            Some(n) => n.total >= NODE_MAX_ENTRIES || n.bytes + bytes >= NODE_MAX_BYTES,
+            Some(n) => n.total >= NODE_MAX_ENTRIES || n.bytes + payload >= NODE_MAX_BYTES,
             None => true,
         };
         if new_node {
-            self.nodes.push_back(Node { first: id, live: 0, total: 0, bytes: 0 });
+            let master: Vec<Blob> = fields.iter().map(|(f, _)| f.clone()).collect();
+            // Listpack header and end, then count, deleted, field count, names, terminator.
+            let bytes = 7
+                + 2
+                + 2
+                + lp_int_size(master.len() as i64)
+                + master.iter().map(|f| lp_elem_size(f)).sum::<usize>()
+                + 2;
+            self.nodes.push_back(Node { first: id, live: 0, total: 0, bytes, master });
         }
         if let Some(n) = self.nodes.back_mut() {
+            let same = n.master.len() == fields.len() && n.master.iter().zip(&fields).all(|(m, (f, _))| m == f);
+            let ms_diff = id.ms.wrapping_sub(n.first.ms) as i64;
+            let seq_diff = id.seq.wrapping_sub(n.first.seq) as i64;
+            let mut bytes = 2 + lp_int_size(ms_diff) + lp_int_size(seq_diff);
+            let elements = if same {
+                bytes += fields.iter().map(|(_, v)| lp_elem_size(v)).sum::<usize>();
+                fields.len() + 3
+            } else {
+                bytes += lp_int_size(fields.len() as i64);
+                bytes += fields.iter().map(|(f, v)| lp_elem_size(f) + lp_elem_size(v)).sum::<usize>();
+                fields.len() * 2 + 4
+            };
+            bytes += lp_int_size(elements as i64);
             n.live += 1;
             n.total += 1;
             n.bytes += bytes;
