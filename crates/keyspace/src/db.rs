@@ -430,6 +430,7 @@ typed_access!(list, list_mut, List, ListValue, ListValue::new());
 typed_access!(hash, hash_mut, Hash, HashValue, HashValue::default());
 typed_access!(set, set_mut, Set, SetValue, SetValue::default());
 typed_access!(zset, zset_mut, ZSet, ZSetValue, ZSetValue::default());
+typed_access!(stream, stream_mut, Stream, crate::stream::StreamValue, crate::stream::StreamValue::default());
 
 // ----- signals ----------------------------------------------------------------------------
 

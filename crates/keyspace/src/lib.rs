@@ -3,11 +3,13 @@
 
 pub mod changelog;
 pub mod db;
+pub mod stream;
 pub mod table;
 pub mod value;
 
 pub use changelog::{ChangeLog, ChangeRecord};
 pub use db::{Db, Entry, WrongType};
+pub use stream::{StreamId, StreamValue};
 pub use value::{Blob, HashValue, ListValue, SetValue, Value, ZSetValue};
 
 /// Hasher used by every table of the keyspace: fast, and randomly seeded per process so that a

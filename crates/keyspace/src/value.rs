@@ -25,6 +25,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSetValue>),
+    Stream(Box<crate::stream::StreamValue>),
 }
 
 impl Value {
@@ -36,6 +37,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -47,6 +49,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // Redis keeps empty streams (their IDs and groups still matter).
+            Value::Stream(_) => false,
         }
     }
 
@@ -94,6 +98,7 @@ impl Value {
                     "skiplist"
                 }
             }
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -112,6 +117,7 @@ impl Value {
             Value::Hash(h) => 64 + h.iter().map(|(k, v)| b(k) + b(v) + 16).sum::<usize>(),
             Value::Set(s) => 64 + s.iter().map(|m| b(m) + 16).sum::<usize>(),
             Value::ZSet(z) => 96 + z.scores.keys().map(|m| 2 * b(m) + 40).sum::<usize>(),
+            Value::Stream(st) => st.approx_size(),
         }
     }
 }

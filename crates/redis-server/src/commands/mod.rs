@@ -17,6 +17,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zset_ranges;
@@ -37,6 +38,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     server::COMMANDS,
     sets::COMMANDS,
     sort::COMMANDS,
+    streams::COMMANDS,
     strings::COMMANDS,
     transactions::COMMANDS,
     zsets::COMMANDS,

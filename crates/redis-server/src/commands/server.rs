@@ -464,6 +464,7 @@ fn sampled_value_bytes(v: &keyspace::Value) -> u64 {
         Value::Hash(h) => 64 + scaled(h.len(), h.iter().map(|(k, v)| blob(k) + blob(v) + 16)),
         Value::Set(st) => 64 + scaled(st.len(), st.iter().map(|m| blob(m) + 16)),
         Value::ZSet(z) => 96 + scaled(z.scores.len(), z.scores.keys().map(|m| 2 * blob(m) + 40)),
+        Value::Stream(st) => st.approx_size() as u64,
     }
 }
 
