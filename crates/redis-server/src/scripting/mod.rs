@@ -78,7 +78,6 @@ pub struct Engine {
     scripts: HashMap<String, Function>,
     /// `runner(f, ...)`: calls `f` under an error handler that records where it failed.
     runner: Function,
-    pub functions: crate::scripting::libs::functions::Libraries,
 }
 
 /// Lua code run once per state: the `redis` table and the error handler. Its chunk name
@@ -227,9 +226,8 @@ impl Engine {
         for name in REMOVED_GLOBALS {
             globals.raw_set(*name, Value::Nil)?;
         }
-        let functions = libs::functions::Libraries::default();
         lua.load(PROTECT_GLOBALS).set_name("=[redis]").exec()?;
-        Ok(Engine { lua, scripts: HashMap::new(), runner, functions })
+        Ok(Engine { lua, scripts: HashMap::new(), runner })
     }
 
     pub fn lua(&self) -> &Lua {

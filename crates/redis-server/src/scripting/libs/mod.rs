@@ -4,7 +4,6 @@
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
-pub mod functions;
 pub mod structlib;
 
 use mlua::Lua;
