@@ -1,0 +1,42 @@
+"""Celery with tern as both broker and result backend: 1,000 tasks run by a real worker
+process, every result correct."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("celery")
+
+from conftest import PASSWORD_A  # noqa: E402
+
+APP_DIR = Path(__file__).parent / "celery_app"
+
+
+def test_thousand_tasks_with_results(node):
+    url = f"redis://default:{PASSWORD_A}@{node.host}:{node.port}/0"
+    node.client().flushdb()
+    env = dict(os.environ, TERN_CELERY_URL=url, PYTHONPATH=str(APP_DIR))
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tern_tasks", "worker", "-c", "4", "--loglevel=warning", "--without-gossip", "--without-mingle"],
+        env=env, cwd=APP_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        sys.path.insert(0, str(APP_DIR))
+        os.environ["TERN_CELERY_URL"] = url
+        import tern_tasks
+
+        results = [tern_tasks.add.delay(i, i) for i in range(1000)]
+        deadline = time.time() + 60
+        values = [r.get(timeout=max(1, deadline - time.time())) for r in results]
+        assert values == [2 * i for i in range(1000)]
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        sys.path.remove(str(APP_DIR))
