@@ -75,21 +75,7 @@ fn encode_number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
 
 /// The length of a table that is a JSON array, or `None` for an object.
 fn array_length(t: &Table) -> mlua::Result<Option<usize>> {
-    let mut max = 0usize;
-    let mut items = 0usize;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let n = match k {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => return Ok(None),
-        };
-        if n < 1.0 || n.fract() != 0.0 {
-            return Ok(None);
-        }
-        max = max.max(n as usize);
-        items += 1;
-    }
+    let Some((items, max)) = super::positive_integer_keys(t)? else { return Ok(None) };
     if max > 10 && max > items * 2 {
         return Err(lib_error("Cannot serialise table: excessively sparse array"));
     }

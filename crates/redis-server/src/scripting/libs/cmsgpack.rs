@@ -129,21 +129,7 @@ fn pack_len(len: usize, fix: u8, fix_max: usize, codes: [u8; 3], has8: bool, out
 
 /// The length of a table that is a sequence 1..n without holes, or `None`.
 fn sequence_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let mut count = 0usize;
-    let mut max = 0usize;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let n = match k {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => return Ok(None),
-        };
-        if n < 1.0 || n.fract() != 0.0 {
-            return Ok(None);
-        }
-        count += 1;
-        max = max.max(n as usize);
-    }
+    let Some((count, max)) = super::positive_integer_keys(t)? else { return Ok(None) };
     Ok(if max == count { Some(count) } else { None })
 }
 

@@ -68,6 +68,28 @@ fn trim_zeros(s: &str) -> &str {
     }
 }
 
+/// For a table whose keys are all positive whole numbers: how many keys there are and the
+/// largest one (`(0, 0)` when empty); `None` if any key is something else. cjson and cmsgpack
+/// both decide "array or map" from these two figures.
+pub fn positive_integer_keys(t: &mlua::Table) -> mlua::Result<Option<(usize, usize)>> {
+    let mut count = 0usize;
+    let mut max = 0usize;
+    for pair in t.pairs::<mlua::Value, mlua::Value>() {
+        let (k, _) = pair?;
+        let n = match k {
+            mlua::Value::Integer(i) => i as f64,
+            mlua::Value::Number(n) => n,
+            _ => return Ok(None),
+        };
+        if n < 1.0 || n.fract() != 0.0 {
+            return Ok(None);
+        }
+        count += 1;
+        max = max.max(n as usize);
+    }
+    Ok(Some((count, max)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::format_g;
