@@ -659,6 +659,32 @@ fn setid_propagation(key: &Bytes, group: &Bytes, g: &ConsumerGroup) -> Vec<Bytes
 }
 
 /// Creates `consumer` in the group if missing; returns whether it did.
+/// The entries and the group XCLAIM/XAUTOCLAIM work on (NOGROUP when the group is missing).
+/// Like Redis 7.2 it creates the claiming consumer up front (logged) and marks it seen.
+fn claim_target<'a>(
+    db: &'a mut keyspace::Db,
+    key: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    now: u64,
+    log: &mut Vec<Vec<Bytes>>,
+) -> Result<(&'a std::collections::BTreeMap<StreamId, Fields>, &'a mut ConsumerGroup), CommandError> {
+    let Some(s) = db.stream_mut(key, false)? else {
+        return Err(no_group_error(key, group));
+    };
+    let StreamValue { entries, groups, .. } = &mut *s;
+    let Some(g) = groups.get_mut(&group[..]) else {
+        return Err(no_group_error(key, group));
+    };
+    if ensure_consumer(g, consumer, now) {
+        log.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
+    }
+    if let Some(c) = g.consumers.get_mut(&consumer[..]) {
+        c.seen_time_ms = now;
+    }
+    Ok((entries, g))
+}
+
 fn ensure_consumer(g: &mut ConsumerGroup, consumer: &[u8], now: u64) -> bool {
     if g.consumers.contains_key(consumer) {
         return false;
@@ -1195,21 +1221,8 @@ fn xclaim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if !ctx.db.stream(key)?.is_some_and(|s| s.groups.contains_key(&group[..])) {
         return Err(no_group_error(key, group));
     }
-    let Some(s) = ctx.db.stream_mut(key, false)? else {
-        return Err(no_group_error(key, group));
-    };
-    let StreamValue { entries, groups, .. } = &mut *s;
-    let Some(g) = groups.get_mut(&group[..]) else {
-        return Err(no_group_error(key, group));
-    };
     let mut log = Vec::new();
-    // Redis 7.2 creates the claiming consumer up front and marks it seen.
-    if ensure_consumer(g, consumer, now) {
-        log.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
-    }
-    if let Some(c) = g.consumers.get_mut(&consumer[..]) {
-        c.seen_time_ms = now;
-    }
+    let (entries, g) = claim_target(ctx.db, key, group, consumer, now, &mut log)?;
     let mut propagate_last_id = false;
     if let Some(l) = last_id {
         if l > g.last_id {
@@ -1272,21 +1285,8 @@ fn xautoclaim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         return Err(no_group_error(key, group));
     }
     let now = ctx.now_ms();
-    let Some(s) = ctx.db.stream_mut(key, false)? else {
-        return Err(no_group_error(key, group));
-    };
-    let StreamValue { entries, groups, .. } = &mut *s;
-    let Some(g) = groups.get_mut(&group[..]) else {
-        return Err(no_group_error(key, group));
-    };
     let mut log = Vec::new();
-    // Redis 7.2 creates the claiming consumer up front and marks it seen.
-    if ensure_consumer(g, consumer, now) {
-        log.push(vec![b("XGROUP"), b("CREATECONSUMER"), key.clone(), group.clone(), consumer.clone()]);
-    }
-    if let Some(c) = g.consumers.get_mut(&consumer[..]) {
-        c.seen_time_ms = now;
-    }
+    let (entries, g) = claim_target(ctx.db, key, group, consumer, now, &mut log)?;
     let mut attempts = count.saturating_mul(10);
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
