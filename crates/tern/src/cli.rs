@@ -91,6 +91,19 @@ struct NodeArgs {
     /// Write the bound Redis address to this file once listening (for scripts and tests).
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Address for Kafka clients; without it the node serves no Kafka.
+    #[arg(long)]
+    kafka_addr: Option<SocketAddr>,
+    /// A Kafka cluster to host with one full-access SASL user, as CLUSTER:USER:PASSWORD
+    /// (repeatable).
+    #[arg(long = "kafka-cluster", value_parser = parse_kafka_cluster)]
+    kafka_clusters: Vec<kafka_server::ClusterConfig>,
+    /// The HOST:PORT Kafka clients are told to connect to (default: the bound Kafka address).
+    #[arg(long)]
+    kafka_advertise: Option<String>,
+    /// Write the bound Kafka address to this file once listening.
+    #[arg(long)]
+    kafka_ready_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -277,10 +290,58 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         reconciler.spawn(RECONCILE_PERIOD)?;
     }
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
+    if let Some(kafka_addr) = args.kafka_addr {
+        let data_dir = args.data_dir.as_ref().map(|d| d.join("kafka"));
+        let broker = start_kafka(kafka_addr, data_dir, args.kafka_advertise.as_deref(), &args.kafka_clusters)?;
+        tracing::info!(addr = %broker, "node listening for Kafka clients");
+        if let Some(path) = &args.kafka_ready_file {
+            std::fs::write(path, broker.to_string()).with_context(|| format!("writing {}", path.display()))?;
+        }
+    }
     if let Some(path) = args.ready_file {
         std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     wait_for_ctrl_c()
+}
+
+/// Starts the Kafka broker with its clusters; returns the bound address.
+fn start_kafka(
+    addr: SocketAddr,
+    data_dir: Option<PathBuf>,
+    advertise: Option<&str>,
+    clusters: &[kafka_server::ClusterConfig],
+) -> anyhow::Result<SocketAddr> {
+    let storage = Arc::new(kafka_server::partition::Storage::default());
+    let broker = Arc::new(kafka_server::Broker::new(data_dir, storage, kafka_server::BrokerLimits::default()));
+    if let Some(advertise) = advertise {
+        let (host, port) = advertise.rsplit_once(':').context("--kafka-advertise must be HOST:PORT")?;
+        *broker.advertised.write() = (host.to_string(), port.parse().context("--kafka-advertise port")?);
+    }
+    for cluster in clusters {
+        broker.upsert_cluster(cluster).with_context(|| format!("adding Kafka cluster {}", cluster.id))?;
+    }
+    let server = kafka_server::server::start(broker, addr, 2).with_context(|| format!("listening on {addr}"))?;
+    Ok(server.local_addr)
+}
+
+fn parse_kafka_cluster(s: &str) -> Result<kafka_server::ClusterConfig, String> {
+    let mut parts = s.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(user), Some(password)) if !id.is_empty() && !user.is_empty() && !password.is_empty() => {
+            let id = kafka_server::ClusterId(id.to_string());
+            Ok(kafka_server::ClusterConfig {
+                credentials: vec![kafka_server::CredentialConfig {
+                    cluster: id.clone(),
+                    username: user.to_string(),
+                    password: password.to_string(),
+                    access: kafka_server::Access::Full,
+                    scope: kafka_server::TopicScope::All,
+                }],
+                id,
+            })
+        }
+        _ => Err("expected CLUSTER:USER:PASSWORD".to_string()),
+    }
 }
 
 fn random_password() -> String {

@@ -1,0 +1,3 @@
+//! TEMPORARY
+#[derive(Default)]
+pub struct Groups {}
