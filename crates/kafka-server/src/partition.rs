@@ -2,7 +2,7 @@
 use crate::topic_config::TopicConfig;
 use std::path::PathBuf;
 #[derive(Default)]
-pub struct Storage;
+pub struct Storage {}
 pub struct Partition {
     pub index: i32,
 }
