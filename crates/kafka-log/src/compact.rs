@@ -1,0 +1,3 @@
+//! placeholder
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionReport {}
