@@ -250,6 +250,11 @@ impl PartitionLog {
         self.segments.iter().map(|segment| segment.size_bytes).sum()
     }
 
+    /// Where the active segment starts: compaction never touches offsets from here on.
+    pub fn active_segment_base_offset(&self) -> i64 {
+        self.active().base_offset
+    }
+
     pub fn segment_count(&self) -> usize {
         self.segments.len()
     }
