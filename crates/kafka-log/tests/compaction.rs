@@ -1,0 +1,116 @@
+//! Compaction: last value per key, offsets preserved, tombstone expiry, crash safety and
+//! producer state.
+
+mod common;
+
+use common::*;
+use kafka_log::testing::{keyed_batch, BatchBuilder};
+use kafka_log::{CleanupPolicy, LogConfig};
+
+fn compacted() -> LogConfig {
+    LogConfig { cleanup_policy: CleanupPolicy::Compact, delete_retention_ms: 1000, ..small_segments() }
+}
+
+fn key_value(record: &KeyedRecord) -> (i64, String, Option<String>) {
+    let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8(b.clone()).unwrap());
+    (record.0, text(&record.1).unwrap(), text(&record.2))
+}
+
+/// Writes rounds of updates of keys k0..k9 (value = round), one batch of 5 records each.
+fn write_updates(log: &mut kafka_log::PartitionLog, rounds: usize) {
+    for round in 0..rounds {
+        for half in 0..2 {
+            let values: Vec<String> = (0..5).map(|_| format!("r{round}")).collect();
+            let keys: Vec<String> = (0..5).map(|k| format!("k{}", half * 5 + k)).collect();
+            let entries: Vec<(&str, Option<&str>)> =
+                keys.iter().zip(&values).map(|(k, v)| (k.as_str(), Some(v.as_str()))).collect();
+            log.append(&keyed_batch(&entries, NOW_MS), NOW_MS).unwrap();
+        }
+    }
+}
+
+#[test]
+fn compaction_keeps_the_last_value_per_key_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_updates(&mut log, 20);
+    let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    let end = log.log_end_offset();
+    let size_before = log.size_bytes();
+    let report = log.compact(NOW_MS).unwrap();
+    assert!(report.segments_rewritten > 0 && report.records_removed > 0);
+    assert!(log.size_bytes() < size_before);
+    assert_eq!(log.log_end_offset(), end);
+    let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    // Every surviving record is the one at the same offset before; below the active segment
+    // (the part compaction reads) it is the newest of its key, and the active segment is intact.
+    let active_base = log.active_segment_base_offset();
+    for record in &after {
+        assert!(before.contains(record));
+        let newer = before.iter().filter(|r| r.1 == record.1 && r.0 > record.0 && r.0 < active_base).count();
+        assert_eq!(newer, 0, "{record:?} superseded");
+    }
+    assert!(before.iter().filter(|r| r.0 >= active_base).all(|r| after.contains(r)));
+    assert_eq!(after.iter().filter(|r| r.0 < active_base).count(), 10, "one record per key");
+    // The latest value of every key is still readable.
+    for key in 0..10 {
+        let name = format!("k{key}");
+        let latest_before = before.iter().rev().find(|r| r.1 == name).unwrap();
+        assert!(after.contains(latest_before));
+    }
+    let offsets: Vec<i64> = after.iter().map(|r| r.0).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]));
+    // Reads at a removed offset return the next surviving batch.
+    let gap = (0..end).find(|o| !offsets.contains(o)).unwrap();
+    assert!(read_headers(&log, gap, 1)[0].last_offset() >= gap);
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!(all_records(&log).iter().map(key_value).collect::<Vec<_>>(), after);
+    // Compacting again changes nothing.
+    let mut log = log;
+    assert_eq!(log.compact(NOW_MS).unwrap().segments_rewritten, 0);
+}
+
+#[test]
+fn tombstones_are_kept_for_delete_retention_then_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    log.append(&keyed_batch(&[("gone", Some("v1")), ("kept", Some("v1"))], NOW_MS), NOW_MS).unwrap();
+    log.append(&keyed_batch(&[("gone", None)], NOW_MS), NOW_MS).unwrap();
+    while log.segment_count() < 3 {
+        log.append(&keyed_batch(&[("filler", Some("x"))], NOW_MS + 10_000), NOW_MS).unwrap();
+    }
+    log.compact(NOW_MS).unwrap();
+    let records: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    assert!(records.contains(&(2, "gone".into(), None)), "tombstone kept while young");
+    assert!(!records.iter().any(|r| r.1 == "gone" && r.2.is_some()));
+    log.compact(NOW_MS + 5000).unwrap();
+    let records: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    assert!(!records.iter().any(|r| r.1 == "gone"), "tombstone dropped after delete_retention_ms");
+    assert!(records.contains(&(1, "kept".into(), Some("v1".into()))));
+}
+
+#[test]
+fn compaction_keeps_the_producer_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    for sequence in 0..30 {
+        let batch = BatchBuilder::new(NOW_MS).record(Some(b"same"), Some(b"v")).producer(9, 0, sequence).build();
+        log.append(&batch, NOW_MS).unwrap();
+    }
+    log.compact(NOW_MS).unwrap();
+    drop(log);
+    let mut log = open(dir.path(), compacted());
+    let next = BatchBuilder::new(NOW_MS).record(Some(b"same"), Some(b"v")).producer(9, 0, 30).build();
+    assert!(!log.append(&next, NOW_MS).unwrap().duplicate);
+    let gap = BatchBuilder::new(NOW_MS).record(Some(b"same"), Some(b"v")).producer(9, 0, 40).build();
+    assert!(log.append(&gap, NOW_MS).is_err(), "sequence state survived compaction and restart");
+}
+
+#[test]
+fn delete_policy_does_not_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    write_updates(&mut log, 10);
+    assert_eq!(log.compact(NOW_MS).unwrap(), Default::default());
+}
