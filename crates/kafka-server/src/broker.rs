@@ -48,14 +48,14 @@ pub struct Broker {
     pub advertised: RwLock<(String, i32)>,
     pub credentials: Credentials,
     clusters: RwLock<HashMap<ClusterId, Arc<Cluster>>>,
-    /// Where cluster folders live; `None` keeps everything in memory.
-    pub data_dir: Option<PathBuf>,
+    /// Where cluster folders live.
+    pub data_dir: PathBuf,
     pub storage: Arc<Storage>,
     pub limits: BrokerLimits,
 }
 
 impl Broker {
-    pub fn new(data_dir: Option<PathBuf>, storage: Arc<Storage>, limits: BrokerLimits) -> Broker {
+    pub fn new(data_dir: PathBuf, storage: Arc<Storage>, limits: BrokerLimits) -> Broker {
         Broker {
             node_id: NODE_ID,
             // Filled in by `server::start` from the bound address unless set before.
@@ -81,7 +81,7 @@ impl Broker {
         let cluster = match self.cluster(&config.id) {
             Some(existing) => existing,
             None => {
-                let dir = self.data_dir.as_ref().map(|d| d.join(&config.id.0));
+                let dir = self.data_dir.join(&config.id.0);
                 let cluster =
                     Arc::new(Cluster::open(config.id.clone(), dir, ClusterLimits::default(), self.storage.clone())?);
                 self.clusters.write().insert(config.id.clone(), cluster.clone());
@@ -122,11 +122,9 @@ impl Broker {
                     partition.close();
                 }
             }
-            if let Some(dir) = &cluster.dir {
-                if let Err(e) = std::fs::remove_dir_all(dir) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(path = %dir.display(), error = %e, "cannot remove a deleted cluster's files");
-                    }
+            if let Err(e) = std::fs::remove_dir_all(&cluster.dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %cluster.dir.display(), error = %e, "cannot remove a deleted cluster's files");
                 }
             }
             tracing::info!(cluster = %id, "kafka cluster removed");

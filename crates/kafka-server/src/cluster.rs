@@ -78,8 +78,8 @@ pub enum TopicError {
 
 pub struct Cluster {
     pub id: ClusterId,
-    /// Where topics are stored; `None` keeps them in memory (tests).
-    pub dir: Option<PathBuf>,
+    /// Where topics and groups are stored.
+    pub dir: PathBuf,
     pub limits: RwLock<ClusterLimits>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// Serializes topic creation and deletion with the metadata file that records them.
@@ -87,13 +87,15 @@ pub struct Cluster {
     next_producer_id: AtomicI64,
     pub groups: crate::groups::Groups,
     pub storage: Arc<crate::partition::Storage>,
+    /// Notified whenever records are appended to any partition (Fetch long polls wait on it).
+    pub arrivals: Arc<tokio::sync::Notify>,
 }
 
 impl Cluster {
     /// Opens a cluster, reloading its topics and partition logs from `dir`.
     pub fn open(
         id: ClusterId,
-        dir: Option<PathBuf>,
+        dir: PathBuf,
         limits: ClusterLimits,
         storage: Arc<crate::partition::Storage>,
     ) -> anyhow::Result<Cluster> {
@@ -106,44 +108,51 @@ impl Cluster {
             next_producer_id: AtomicI64::new(initial_producer_id()),
             groups: crate::groups::Groups::default(),
             storage,
+            arrivals: Arc::new(tokio::sync::Notify::new()),
         };
-        if let Some(file) = cluster.metadata_path() {
-            if file.exists() {
-                let text = std::fs::read_to_string(&file)?;
-                let records: Vec<TopicRecord> = serde_json::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: not a topic metadata file: {e}", file.display()))?;
-                let mut topics = cluster.topics.write();
-                for record in records {
-                    let topic =
-                        cluster.build_topic(record.name.clone(), record.id, record.partitions, record.config)?;
-                    topics.insert(record.name, topic);
-                }
+        let file = cluster.metadata_path();
+        if file.exists() {
+            let text = std::fs::read_to_string(&file)?;
+            let records: Vec<TopicRecord> = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: not a topic metadata file: {e}", file.display()))?;
+            let mut topics = cluster.topics.write();
+            for record in records {
+                let topic = cluster.build_topic(record.name.clone(), record.id, record.partitions, record.config)?;
+                topics.insert(record.name, topic);
             }
         }
         Ok(cluster)
     }
 
-    fn metadata_path(&self) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join("topics.json"))
+    fn metadata_path(&self) -> PathBuf {
+        self.dir.join("topics.json")
     }
 
-    fn topic_dir(&self, name: &str, id: Uuid) -> Option<PathBuf> {
+    fn topic_dir(&self, name: &str, id: Uuid) -> PathBuf {
         // The id in the folder name keeps a re-created topic from seeing a deleted one's data.
-        self.dir.as_ref().map(|d| d.join("topics").join(format!("{name}-{}", id.simple())))
+        self.dir.join("topics").join(format!("{name}-{}", id.simple()))
+    }
+
+    fn open_partition(
+        &self,
+        topic_dir: &std::path::Path,
+        index: i32,
+        config: &TopicConfig,
+    ) -> anyhow::Result<Arc<Partition>> {
+        Partition::open(&self.storage, index, &topic_dir.join(index.to_string()), config, self.arrivals.clone())
     }
 
     fn build_topic(&self, name: String, id: Uuid, partitions: i32, config: TopicConfig) -> anyhow::Result<Arc<Topic>> {
         let dir = self.topic_dir(&name, id);
         let mut list = Vec::with_capacity(partitions.max(0) as usize);
         for index in 0..partitions {
-            let partition_dir = dir.as_ref().map(|d| d.join(index.to_string()));
-            list.push(Arc::new(Partition::open(&self.storage, index, partition_dir, &config)?));
+            list.push(self.open_partition(&dir, index, &config)?);
         }
         Ok(Arc::new(Topic { name, id, config: RwLock::new(config), partitions: RwLock::new(list) }))
     }
 
     fn save_metadata(&self) -> anyhow::Result<()> {
-        let Some(path) = self.metadata_path() else { return Ok(()) };
+        let path = self.metadata_path();
         let records: Vec<TopicRecord> = self
             .topics
             .read()
@@ -241,10 +250,9 @@ impl Cluster {
         for partition in topic.partitions.read().iter() {
             partition.close();
         }
-        if let Some(dir) = self.topic_dir(&topic.name, topic.id) {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(path = %dir.display(), error = %e, "cannot remove a deleted topic's files");
-            }
+        let dir = self.topic_dir(&topic.name, topic.id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot remove a deleted topic's files");
         }
         tracing::info!(cluster = %self.id, topic = name, "topic deleted");
         Ok(())
@@ -266,10 +274,9 @@ impl Cluster {
         let dir = self.topic_dir(&topic.name, topic.id);
         let mut added = Vec::new();
         for index in current..count {
-            let partition_dir = dir.as_ref().map(|d| d.join(index.to_string()));
-            let partition = Partition::open(&self.storage, index, partition_dir, &config)
-                .map_err(|e| TopicError::Storage(format!("{e:#}")))?;
-            added.push(Arc::new(partition));
+            let partition =
+                self.open_partition(&dir, index, &config).map_err(|e| TopicError::Storage(format!("{e:#}")))?;
+            added.push(partition);
         }
         topic.partitions.write().extend(added);
         self.save_metadata().map_err(|e| TopicError::Storage(format!("{e:#}")))

@@ -1,15 +1,301 @@
-//! TEMPORARY: placeholder until kafka-log lands.
+//! Partitions served by this node: each wraps a `kafka_log::PartitionLog` and tells waiting
+//! requests when records arrive (Fetch long polls) or reach the disk (acks=all). `Storage` owns
+//! the disk seam and the storage thread that fsyncs with group commit, flushes every second,
+//! and applies retention and compaction.
+
 use crate::topic_config::TopicConfig;
-use std::path::PathBuf;
-#[derive(Default)]
-pub struct Storage {}
+use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, SegmentDisk, TimestampType};
+use parking_lot::{Condvar, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// How often data appended with acks=0/1 is fsynced at the latest.
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// How often retention and compaction run over every partition.
+pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(30);
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The disk seam and the storage thread shared by every partition of a broker.
+pub struct Storage {
+    pub disk: Arc<dyn SegmentDisk>,
+    /// Partitions with appends waiting for an fsync (acks=all).
+    sync_queue: Mutex<Vec<Arc<Partition>>>,
+    wake: Condvar,
+    partitions: Mutex<Vec<Weak<Partition>>>,
+}
+
+impl Storage {
+    pub fn new(disk: Arc<dyn SegmentDisk>) -> Arc<Storage> {
+        Arc::new(Storage {
+            disk,
+            sync_queue: Mutex::new(Vec::new()),
+            wake: Condvar::new(),
+            partitions: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Storage on the real file system.
+    pub fn on_real_disk() -> Arc<Storage> {
+        Storage::new(Arc::new(kafka_log::RealDisk))
+    }
+
+    /// Starts the storage thread (once per broker).
+    pub fn spawn(self: &Arc<Self>) -> std::io::Result<()> {
+        let storage = self.clone();
+        std::thread::Builder::new().name("kafka-storage".into()).spawn(move || storage.run())?;
+        Ok(())
+    }
+
+    fn request_sync(&self, partition: Arc<Partition>) {
+        if !partition.sync_queued.swap(true, Ordering::AcqRel) {
+            self.sync_queue.lock().push(partition);
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        let mut last_flush = Instant::now();
+        let mut last_cleanup = Instant::now();
+        loop {
+            let queued = {
+                let mut queue = self.sync_queue.lock();
+                if queue.is_empty() {
+                    self.wake.wait_for(&mut queue, FLUSH_INTERVAL);
+                }
+                std::mem::take(&mut *queue)
+            };
+            // One fsync per partition covers every append queued so far (group commit).
+            for partition in queued {
+                partition.sync_queued.store(false, Ordering::Release);
+                partition.sync();
+            }
+            if last_flush.elapsed() >= FLUSH_INTERVAL {
+                last_flush = Instant::now();
+                for partition in self.live_partitions() {
+                    partition.sync();
+                }
+            }
+            if last_cleanup.elapsed() >= CLEANUP_INTERVAL {
+                last_cleanup = Instant::now();
+                for partition in self.live_partitions() {
+                    partition.clean_up(now_ms());
+                }
+            }
+        }
+    }
+
+    fn live_partitions(&self) -> Vec<Arc<Partition>> {
+        let mut list = self.partitions.lock();
+        list.retain(|p| p.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// Storage settings of a partition from its topic's settings.
+pub fn log_config(topic: &TopicConfig) -> LogConfig {
+    let optional = |v: i64| (v >= 0).then_some(v);
+    let policy = topic.get("cleanup.policy");
+    let (compact, delete) = (policy.contains("compact"), policy.contains("delete"));
+    LogConfig {
+        segment_bytes: topic.int("segment.bytes").max(14) as u64,
+        index_interval_bytes: topic.int("index.interval.bytes").max(1) as u64,
+        retention_ms: optional(topic.int("retention.ms")),
+        retention_bytes: optional(topic.int("retention.bytes")).map(|v| v as u64),
+        cleanup_policy: match (compact, delete) {
+            (true, true) => CleanupPolicy::CompactDelete,
+            (true, false) => CleanupPolicy::Compact,
+            _ => CleanupPolicy::Delete,
+        },
+        delete_retention_ms: topic.int("delete.retention.ms").max(0),
+        max_message_bytes: topic.int("max.message.bytes").max(1) as u64,
+        timestamp_type: if topic.get("message.timestamp.type") == "LogAppendTime" {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        ..LogConfig::default()
+    }
+}
+
+/// Why a partition cannot serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error(transparent)]
+    Append(#[from] kafka_log::AppendError),
+    #[error(transparent)]
+    Read(#[from] kafka_log::ReadError),
+    #[error("the partition was deleted")]
+    Closed,
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
 pub struct Partition {
     pub index: i32,
+    pub dir: PathBuf,
+    /// `None` once the topic was deleted.
+    log: Mutex<Option<PartitionLog>>,
+    /// Offsets below this are on disk; acks=all producers wait on it.
+    durable: tokio::sync::watch::Sender<i64>,
+    sync_queued: AtomicBool,
+    storage: Weak<Storage>,
+    /// The cluster's signal that records arrived somewhere (Fetch long polls wait on it).
+    arrivals: Arc<tokio::sync::Notify>,
 }
+
 impl Partition {
-    pub fn open(_s: &Storage, index: i32, _dir: Option<PathBuf>, _c: &TopicConfig) -> anyhow::Result<Partition> {
-        Ok(Partition { index })
+    pub fn open(
+        storage: &Arc<Storage>,
+        index: i32,
+        dir: &Path,
+        config: &TopicConfig,
+        arrivals: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<Arc<Partition>> {
+        let log = PartitionLog::open(storage.disk.clone(), dir, log_config(config), now_ms())?;
+        let partition = Arc::new(Partition {
+            index,
+            dir: dir.to_path_buf(),
+            durable: tokio::sync::watch::Sender::new(log.durable_offset()),
+            log: Mutex::new(Some(log)),
+            sync_queued: AtomicBool::new(false),
+            storage: Arc::downgrade(storage),
+            arrivals,
+        });
+        storage.partitions.lock().push(Arc::downgrade(&partition));
+        Ok(partition)
     }
-    pub fn close(&self) {}
-    pub fn apply_config(&self, _c: &TopicConfig) {}
+
+    /// Stops serving (topic deleted): later requests get an error.
+    pub fn close(&self) {
+        *self.log.lock() = None;
+        self.durable.send_modify(|_| {});
+    }
+
+    pub fn apply_config(&self, config: &TopicConfig) {
+        if let Some(log) = self.log.lock().as_mut() {
+            if let Err(e) = log.set_config(log_config(config)) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "topic settings not applied to a partition");
+            }
+        }
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Result<T, PartitionError> {
+        self.log.lock().as_mut().map(f).ok_or(PartitionError::Closed)
+    }
+
+    /// Appends the records of one Produce partition.
+    pub fn append(self: &Arc<Self>, records: &[u8]) -> Result<kafka_log::AppendOutcome, PartitionError> {
+        let outcome = self.with_log(|log| log.append(records, now_ms()))??;
+        if !outcome.duplicate {
+            self.arrivals.notify_waiters();
+        }
+        Ok(outcome)
+    }
+
+    /// Waits until every offset below `end_offset` is on disk, asking the storage thread for
+    /// an fsync (shared with other appends).
+    pub async fn wait_durable(self: &Arc<Self>, end_offset: i64) -> Result<(), PartitionError> {
+        let mut durable = self.durable.subscribe();
+        if *durable.borrow_and_update() >= end_offset {
+            return Ok(());
+        }
+        if let Some(storage) = self.storage.upgrade() {
+            storage.request_sync(self.clone());
+        }
+        loop {
+            if *durable.borrow_and_update() >= end_offset {
+                return Ok(());
+            }
+            if let Some(failure) = self.with_log(|log| log.storage_failure())? {
+                return Err(PartitionError::Storage(failure));
+            }
+            if durable.changed().await.is_err() {
+                return Err(PartitionError::Closed);
+            }
+        }
+    }
+
+    fn sync(&self) {
+        let job = match self.log.lock().as_mut() {
+            Some(log) => log.sync_job(),
+            None => return,
+        };
+        // The fsync runs without the partition lock, so appends continue meanwhile.
+        if let Some(job) = job {
+            match job.run() {
+                Ok(offset) => {
+                    self.durable.send_if_modified(|d| {
+                        let advanced = offset > *d;
+                        *d = (*d).max(offset);
+                        advanced
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(dir = %self.dir.display(), error = %e, "partition fsync failed");
+                    // Wakes acks=all producers so they see the failure.
+                    self.durable.send_modify(|_| {});
+                }
+            }
+        }
+    }
+
+    fn clean_up(&self, now_ms: i64) {
+        let result = self.with_log(|log| {
+            let retention = log.enforce_retention(now_ms)?;
+            let compaction = if log.config().cleanup_policy.compacts() { Some(log.compact(now_ms)?) } else { None };
+            std::io::Result::Ok((retention, compaction))
+        });
+        match result {
+            Ok(Ok((retention, compaction))) => {
+                if retention.deleted_segments > 0 {
+                    tracing::info!(dir = %self.dir.display(), segments = retention.deleted_segments, bytes = retention.deleted_bytes, "retention deleted old segments");
+                }
+                if let Some(c) = compaction.filter(|c| c.segments_rewritten > 0) {
+                    tracing::info!(dir = %self.dir.display(), removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, "compacted");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(dir = %self.dir.display(), error = %e, "retention or compaction failed"),
+            Err(_) => {}
+        }
+    }
+
+    /// Reads whole batches from the one containing `offset`, at most `max_bytes` (at least one
+    /// batch). The bytes are copied out after the lock is released.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<(bytes::Bytes, Offsets), PartitionError> {
+        let (slice, offsets) = self.with_log(|log| log.read(offset, max_bytes).map(|s| (s, offsets_of(log))))??;
+        let data = slice.to_vec().map_err(|e| PartitionError::Storage(e.to_string()))?;
+        Ok((data.into(), offsets))
+    }
+
+    pub fn offsets(&self) -> Result<Offsets, PartitionError> {
+        self.with_log(|log| offsets_of(log))
+    }
+
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, PartitionError> {
+        self.with_log(|log| log.offset_for_timestamp(timestamp_ms))?.map_err(|e| PartitionError::Storage(e.to_string()))
+    }
+
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, PartitionError> {
+        Ok(self.with_log(|log| log.delete_records_before(offset))??)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.with_log(|log| log.size_bytes()).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Offsets {
+    pub log_start: i64,
+    /// The next offset to be written; with one copy per region it is also the high watermark.
+    pub log_end: i64,
+}
+
+fn offsets_of(log: &PartitionLog) -> Offsets {
+    Offsets { log_start: log.log_start_offset(), log_end: log.log_end_offset() }
 }

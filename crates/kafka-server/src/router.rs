@@ -39,7 +39,7 @@ const fn served(key: ApiKey, min_version: i16, max_version: i16, auth: Auth, han
 }
 
 use Auth::{NotNeeded, Required};
-use Handler::Now;
+use Handler::{Later, Now};
 
 /// Every API served. Versions: from the oldest the codec decodes (Kafka 2.1's floor, which
 /// Debian's librdkafka 2.0.2 is above) to the newest that is implemented and tested.
@@ -52,6 +52,10 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::Metadata, 0, 12, Required, Now(apis::metadata::handle)),
     served(ApiKey::CreateTopics, 2, 7, Required, Now(apis::create_topics::handle)),
     served(ApiKey::DeleteTopics, 1, 6, Required, Now(apis::delete_topics::handle)),
+    served(ApiKey::Produce, 3, 9, Required, Later(apis::produce::handle)),
+    served(ApiKey::Fetch, 4, 12, Required, Later(apis::fetch::handle)),
+    served(ApiKey::ListOffsets, 1, 7, Required, Now(apis::list_offsets::handle)),
+    served(ApiKey::InitProducerId, 0, 4, Required, Now(apis::init_producer_id::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

@@ -291,7 +291,12 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
     if let Some(kafka_addr) = args.kafka_addr {
-        let data_dir = args.data_dir.as_ref().map(|d| d.join("kafka"));
+        // Without --data-dir, Kafka data goes to a fresh temporary folder (Redis data is kept
+        // in memory then, and Kafka's logs need files).
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.join("kafka"),
+            None => std::env::temp_dir().join(format!("tern-kafka-{}-{}", std::process::id(), random_password())),
+        };
         let broker = start_kafka(kafka_addr, data_dir, args.kafka_advertise.as_deref(), &args.kafka_clusters)?;
         tracing::info!(addr = %broker, "node listening for Kafka clients");
         if let Some(path) = &args.kafka_ready_file {
@@ -307,11 +312,12 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 /// Starts the Kafka broker with its clusters; returns the bound address.
 fn start_kafka(
     addr: SocketAddr,
-    data_dir: Option<PathBuf>,
+    data_dir: PathBuf,
     advertise: Option<&str>,
     clusters: &[kafka_server::ClusterConfig],
 ) -> anyhow::Result<SocketAddr> {
-    let storage = Arc::new(kafka_server::partition::Storage::default());
+    let storage = kafka_server::partition::Storage::on_real_disk();
+    storage.spawn()?;
     let broker = Arc::new(kafka_server::Broker::new(data_dir, storage, kafka_server::BrokerLimits::default()));
     if let Some(advertise) = advertise {
         let (host, port) = advertise.rsplit_once(':').context("--kafka-advertise must be HOST:PORT")?;

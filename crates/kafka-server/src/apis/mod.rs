@@ -3,5 +3,9 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
 pub mod metadata;
+pub mod produce;
 pub mod sasl;
