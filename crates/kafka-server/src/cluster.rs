@@ -97,6 +97,7 @@ impl Cluster {
         limits: ClusterLimits,
         storage: Arc<crate::partition::Storage>,
     ) -> anyhow::Result<Cluster> {
+        let groups = crate::groups::Groups::open(dir.as_deref(), crate::groups::GroupLimits::default())?;
         let cluster = Cluster {
             id,
             dir,
@@ -104,7 +105,7 @@ impl Cluster {
             topics: RwLock::new(BTreeMap::new()),
             topic_changes: Mutex::new(()),
             next_producer_id: AtomicI64::new(initial_producer_id()),
-            groups: crate::groups::Groups::default(),
+            groups,
             storage,
         };
         if let Some(file) = cluster.metadata_path() {

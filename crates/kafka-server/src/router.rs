@@ -39,7 +39,7 @@ const fn served(key: ApiKey, min_version: i16, max_version: i16, auth: Auth, han
 }
 
 use Auth::{NotNeeded, Required};
-use Handler::Now;
+use Handler::{Later, Now};
 
 /// Every API served. Versions: from the oldest the codec decodes (Kafka 2.1's floor, which
 /// Debian's librdkafka 2.0.2 is above) to the newest that is implemented and tested.
@@ -52,6 +52,11 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::Metadata, 0, 12, Required, Now(apis::metadata::handle)),
     served(ApiKey::CreateTopics, 2, 7, Required, Now(apis::create_topics::handle)),
     served(ApiKey::DeleteTopics, 1, 6, Required, Now(apis::delete_topics::handle)),
+    served(ApiKey::FindCoordinator, 0, 4, Required, Now(apis::find_coordinator::handle)),
+    served(ApiKey::JoinGroup, 0, 9, Required, Later(apis::join_group::handle)),
+    served(ApiKey::SyncGroup, 0, 5, Required, Later(apis::sync_group::handle)),
+    served(ApiKey::Heartbeat, 0, 4, Required, Now(apis::heartbeat::handle)),
+    served(ApiKey::LeaveGroup, 0, 5, Required, Now(apis::leave_group::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

@@ -3,5 +3,11 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod find_coordinator;
+pub mod group_common;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
 pub mod metadata;
 pub mod sasl;
+pub mod sync_group;
