@@ -57,6 +57,8 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::SyncGroup, 0, 5, Required, Later(apis::sync_group::handle)),
     served(ApiKey::Heartbeat, 0, 4, Required, Now(apis::heartbeat::handle)),
     served(ApiKey::LeaveGroup, 0, 5, Required, Now(apis::leave_group::handle)),
+    served(ApiKey::OffsetCommit, 2, 8, Required, Later(apis::offset_commit::handle)),
+    served(ApiKey::OffsetFetch, 1, 8, Required, Now(apis::offset_fetch::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

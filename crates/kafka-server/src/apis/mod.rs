@@ -9,5 +9,7 @@ pub mod heartbeat;
 pub mod join_group;
 pub mod leave_group;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod sasl;
 pub mod sync_group;
