@@ -59,6 +59,10 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::LeaveGroup, 0, 5, Required, Now(apis::leave_group::handle)),
     served(ApiKey::OffsetCommit, 2, 8, Required, Later(apis::offset_commit::handle)),
     served(ApiKey::OffsetFetch, 1, 8, Required, Now(apis::offset_fetch::handle)),
+    served(ApiKey::DescribeGroups, 0, 5, Required, Now(apis::describe_groups::handle)),
+    served(ApiKey::ListGroups, 0, 5, Required, Now(apis::list_groups::handle)),
+    served(ApiKey::DeleteGroups, 0, 2, Required, Later(apis::delete_groups::handle)),
+    served(ApiKey::OffsetDelete, 0, 0, Required, Later(apis::offset_delete::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

@@ -301,6 +301,7 @@ impl Group {
         member.last_heartbeat = now;
         member.join_waiter = Some(sender);
         if self.state != GroupState::PreparingRebalance {
+            tracing::debug!(group = %self.id, member = %self.members[index].id, "member joins: rebalance");
             self.prepare_rebalance(now);
         }
         self.maybe_complete_join(now);
@@ -429,6 +430,7 @@ impl Group {
         }
         self.protocol_name = Some(self.select_protocol());
         self.state = GroupState::CompletingRebalance;
+        tracing::debug!(group = %self.id, generation = self.generation, members = self.members.len(), "rebalance joined");
         self.answer_joins(now);
     }
 
