@@ -238,3 +238,42 @@ def test_kcat_joins_in_group_mode(kafka):
     finally:
         kcat.terminate()
         kcat.wait(10)
+
+
+def test_aiokafka_consumers_share_a_topic_and_commit(kafka):
+    aiokafka = pytest.importorskip("aiokafka")
+    import asyncio
+
+    from aiokafka.structs import OffsetAndMetadata
+    from aiokafka.structs import TopicPartition as AioPartition
+
+    topic = kafka.create_topic(4)
+    group = f"aio-{uuid.uuid4().hex[:6]}"
+
+    async def scenario():
+        consumers = [
+            aiokafka.AIOKafkaConsumer(
+                topic, bootstrap_servers=kafka.addr, group_id=group, security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="PLAIN", sasl_plain_username=USER, sasl_plain_password=PASSWORD,
+                enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=300,
+            )
+            for _ in range(2)
+        ]
+        for consumer in consumers:
+            await consumer.start()
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                owned = [sorted(tp.partition for tp in c.assignment()) for c in consumers]
+                if all(len(o) == 2 for o in owned) and sorted(sum(owned, [])) == [0, 1, 2, 3]:
+                    break
+                await asyncio.sleep(0.1)
+            assert sorted(sum(owned, [])) == [0, 1, 2, 3] and all(len(o) == 2 for o in owned), owned
+            partition = AioPartition(topic, owned[0][0])
+            await consumers[0].commit({partition: OffsetAndMetadata(42, "m")})
+            assert await consumers[0].committed(partition) == 42
+        finally:
+            for consumer in consumers:
+                await consumer.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
