@@ -77,3 +77,96 @@ pub fn code(error: Option<ResponseError>) -> i16 {
 pub fn millis(ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::access::{Access, ClusterId, CredentialConfig, TopicScope};
+    use crate::broker::{Broker, BrokerLimits, ClusterConfig};
+    use crate::frame::Request;
+    use crate::session::{AuthState, Session};
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::error::ResponseError;
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{
+        ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest, OffsetFetchResponse,
+        RequestHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::sync::Arc;
+
+    /// A session authenticated as a credential of cluster c1 with this access and scope.
+    fn session(access: Access, scope: TopicScope) -> Session {
+        let broker = Arc::new(Broker::new(None, Arc::default(), BrokerLimits::default()));
+        let credential = CredentialConfig {
+            cluster: ClusterId("c1".into()),
+            username: "u".into(),
+            password: "p".into(),
+            access,
+            scope,
+        };
+        let config = ClusterConfig { id: ClusterId("c1".into()), credentials: vec![credential] };
+        let cluster = broker.upsert_cluster(&config).unwrap();
+        cluster.create_topic("mine", 1, Default::default(), false).unwrap();
+        cluster.create_topic("theirs", 1, Default::default(), false).unwrap();
+        let credential = broker.credentials.get("u").unwrap();
+        let mut session = Session::new(broker, "127.0.0.1:1".parse().unwrap());
+        session.auth = AuthState::Authenticated { credential, cluster };
+        session
+    }
+
+    fn request(api_key: ApiKey, version: i16, body: &impl Encodable) -> Request {
+        let mut bytes = BytesMut::new();
+        body.encode(&mut bytes, version).unwrap();
+        Request { api_key, version, header: RequestHeader::default(), body: bytes.freeze() }
+    }
+
+    fn decode<T: Decodable>(mut bytes: Bytes, version: i16) -> T {
+        T::decode(&mut bytes, version).unwrap()
+    }
+
+    #[test]
+    fn producers_may_not_use_groups() {
+        let mut producer = session(Access::ProduceOnly, TopicScope::All);
+        let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+        let answer =
+            crate::apis::find_coordinator::handle(&mut producer, &mut request(ApiKey::FindCoordinator, 2, &find));
+        let response: FindCoordinatorResponse = decode(answer.unwrap(), 2);
+        assert_eq!(response.error_code, ResponseError::GroupAuthorizationFailed.code());
+        let mut consumer = session(Access::ConsumeOnly, TopicScope::All);
+        let answer =
+            crate::apis::find_coordinator::handle(&mut consumer, &mut request(ApiKey::FindCoordinator, 2, &find));
+        let response: FindCoordinatorResponse = decode(answer.unwrap(), 2);
+        assert_eq!((response.error_code, response.node_id.0), (0, crate::broker::NODE_ID));
+        let transactions = find.with_key_type(1);
+        let answer = crate::apis::find_coordinator::handle(
+            &mut consumer,
+            &mut request(ApiKey::FindCoordinator, 2, &transactions),
+        );
+        let response: FindCoordinatorResponse = decode(answer.unwrap(), 2);
+        assert_eq!(response.error_code, ResponseError::InvalidRequest.code());
+    }
+
+    #[test]
+    fn offsets_of_topics_outside_the_scope_are_refused() {
+        let mut consumer = session(Access::ConsumeOnly, TopicScope::Topic("mine".into()));
+        let topic = |name: &'static str| {
+            OffsetFetchRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str(name)))
+                .with_partition_indexes(vec![0])
+        };
+        let fetch = OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+            .with_topics(Some(vec![topic("mine"), topic("theirs")]));
+        let answer = crate::apis::offset_fetch::handle(&mut consumer, &mut request(ApiKey::OffsetFetch, 7, &fetch));
+        let response: OffsetFetchResponse = decode(answer.unwrap(), 7);
+        let errors: Vec<(String, i16, i64)> = response
+            .topics
+            .iter()
+            .map(|t| (t.name.0.to_string(), t.partitions[0].error_code, t.partitions[0].committed_offset))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![("mine".into(), 0, -1), ("theirs".into(), ResponseError::TopicAuthorizationFailed.code(), -1)]
+        );
+    }
+}
