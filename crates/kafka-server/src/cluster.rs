@@ -99,6 +99,7 @@ impl Cluster {
         limits: ClusterLimits,
         storage: Arc<crate::partition::Storage>,
     ) -> anyhow::Result<Cluster> {
+        let groups = crate::groups::Groups::open(Some(&dir), crate::groups::GroupLimits::default())?;
         let cluster = Cluster {
             id,
             dir,
@@ -106,7 +107,7 @@ impl Cluster {
             topics: RwLock::new(BTreeMap::new()),
             topic_changes: Mutex::new(()),
             next_producer_id: AtomicI64::new(initial_producer_id()),
-            groups: crate::groups::Groups::default(),
+            groups,
             storage,
             arrivals: Arc::new(tokio::sync::Notify::new()),
         };

@@ -56,6 +56,17 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::Fetch, 4, 12, Required, Later(apis::fetch::handle)),
     served(ApiKey::ListOffsets, 1, 7, Required, Now(apis::list_offsets::handle)),
     served(ApiKey::InitProducerId, 0, 4, Required, Now(apis::init_producer_id::handle)),
+    served(ApiKey::FindCoordinator, 0, 4, Required, Now(apis::find_coordinator::handle)),
+    served(ApiKey::JoinGroup, 0, 9, Required, Later(apis::join_group::handle)),
+    served(ApiKey::SyncGroup, 0, 5, Required, Later(apis::sync_group::handle)),
+    served(ApiKey::Heartbeat, 0, 4, Required, Now(apis::heartbeat::handle)),
+    served(ApiKey::LeaveGroup, 0, 5, Required, Now(apis::leave_group::handle)),
+    served(ApiKey::OffsetCommit, 2, 8, Required, Later(apis::offset_commit::handle)),
+    served(ApiKey::OffsetFetch, 1, 8, Required, Now(apis::offset_fetch::handle)),
+    served(ApiKey::DescribeGroups, 0, 5, Required, Now(apis::describe_groups::handle)),
+    served(ApiKey::ListGroups, 0, 5, Required, Now(apis::list_groups::handle)),
+    served(ApiKey::DeleteGroups, 0, 2, Required, Later(apis::delete_groups::handle)),
+    served(ApiKey::OffsetDelete, 0, 0, Required, Later(apis::offset_delete::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

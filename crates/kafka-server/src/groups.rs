@@ -1,3 +1,0 @@
-//! TEMPORARY
-#[derive(Default)]
-pub struct Groups {}
