@@ -6,6 +6,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
 mod client;
+mod limits;
 mod reconcile;
 
 fn main() -> std::process::ExitCode {
