@@ -266,6 +266,7 @@ impl Connection {
     /// Runs parsed requests; returns false when the connection must close.
     async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<bool> {
         let mut next = 0;
+        let rate_deadline = std::time::Instant::now() + crate::limits::MAX_RATE_DELAY;
         while next < requests.len() {
             if requests[next].is_empty() {
                 if let Some(msg) = self.pending_protocol_error.take() {
@@ -274,7 +275,7 @@ impl Connection {
                 next += 1;
                 continue;
             }
-            let granted = self.admit_rate(requests.len() - next).await;
+            let granted = self.admit_rate(requests.len() - next, rate_deadline).await;
             if granted == 0 {
                 self.emit(Reply::error(crate::limits::RATE_EXCEEDED));
                 next += 1;
@@ -299,15 +300,17 @@ impl Connection {
     }
 
     /// How many of the next `want` requests the tenant's command rate lets run now. When the
-    /// bucket is empty the connection waits (never under the tenant lock) up to
-    /// `MAX_RATE_DELAY` for a token; 0 means the next request is to be refused.
-    async fn admit_rate(&self, want: usize) -> usize {
+    /// bucket is empty the connection waits for a token (never under the tenant lock), but
+    /// not past `deadline` (`MAX_RATE_DELAY` after the requests were read); 0 means the next
+    /// request is to be refused.
+    async fn admit_rate(&self, want: usize, deadline: std::time::Instant) -> usize {
         let Some(tenant) = &self.client.tenant else { return want };
-        let (granted, wait) = tenant.rate.lock().take(want, std::time::Instant::now());
-        if granted > 0 {
+        let now = std::time::Instant::now();
+        let (granted, wait) = tenant.rate.lock().take(want, now);
+        if granted > 0 || now + wait > deadline {
             return granted;
         }
-        tokio::time::sleep(wait.min(crate::limits::MAX_RATE_DELAY)).await;
+        tokio::time::sleep(wait).await;
         tenant.rate.lock().take(want, std::time::Instant::now()).0
     }
 
