@@ -153,11 +153,28 @@ pub struct Heartbeat {
     pub tenants: Vec<String>,
 }
 
+/// Limits a node enforces for one database, from its plan and settings. 0 means no limit;
+/// a missing field (an older control plane) is no limit too.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TenantLimits {
+    pub max_data_bytes: i64,
+    pub max_request_bytes: i64,
+    pub max_record_bytes: i64,
+    pub max_key_bytes: i64,
+    pub max_connections: i64,
+    pub max_commands_per_second: i64,
+    /// Evict random keys (those with a TTL first) when full, instead of refusing writes.
+    pub eviction: bool,
+}
+
 /// One database a node must host.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TenantIntent {
     pub id: String,
     pub password: String,
+    #[serde(default)]
+    pub limits: TenantLimits,
 }
 
 /// `GET /v1/nodes/{id}/intent` (cluster secret): the complete set the node must host; anything

@@ -73,6 +73,10 @@ fn db_row(r: &AnyRow) -> Result<DbRow, sqlx::Error> {
     })
 }
 
+/// Largest key a database accepts, the same for every plan (the plans table has no column
+/// for it): 32 KiB, far above any real key and far below Redis's 512 MB.
+pub const MAX_KEY_BYTES: i64 = 32 * 1024;
+
 const DB_SELECT: &str = "SELECT d.id, d.org_id, o.name AS org_name, d.name, d.plan, d.primary_region, d.eviction, \
      d.password, d.created_at FROM databases d JOIN orgs o ON o.id = d.org_id";
 
@@ -482,7 +486,9 @@ impl Store {
         let Some(region) = self.touch_node(node_id).await? else { return Ok(None) };
         self.claim_unplaced(node_id, &region).await?;
         let rows = sqlx::query(
-            "SELECT d.id, d.password FROM placements p JOIN databases d ON d.id = p.database_id \
+            "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
+             pl.max_connections, pl.max_commands_per_second \
+             FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
              WHERE p.node_id = $1 ORDER BY d.id",
         )
         .bind(node_id)
@@ -490,7 +496,16 @@ impl Store {
         .await?;
         let mut tenants = Vec::new();
         for r in rows {
-            tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")? });
+            let limits = api::TenantLimits {
+                max_data_bytes: r.try_get("max_data_bytes")?,
+                max_request_bytes: r.try_get("max_request_bytes")?,
+                max_record_bytes: r.try_get("max_record_bytes")?,
+                max_key_bytes: MAX_KEY_BYTES,
+                max_connections: r.try_get("max_connections")?,
+                max_commands_per_second: r.try_get("max_commands_per_second")?,
+                eviction: r.try_get::<i64, _>("eviction")? != 0,
+            };
+            tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits });
         }
         Ok(Some(api::NodeIntent { tenants }))
     }

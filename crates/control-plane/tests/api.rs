@@ -282,7 +282,18 @@ fn nodes_register_heartbeat_intent() {
 
     let (st, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(st, 200);
-    assert_eq!(intent["tenants"], json!([{"id": id, "password": db["password"]}]));
+    assert_eq!(intent["tenants"][0]["id"], json!(id));
+    assert_eq!(intent["tenants"][0]["password"], db["password"]);
+    // The limits come from the plan (payg by default) and the database's eviction setting.
+    let limits = &intent["tenants"][0]["limits"];
+    assert_eq!(limits["max_data_bytes"], json!(107374182400i64));
+    assert_eq!(limits["max_connections"], json!(10000));
+    assert_eq!(limits["max_key_bytes"], json!(32768));
+    assert_eq!(limits["eviction"], json!(false));
+    s.call("PATCH", "/v1/databases/a", Some(&t), Some(json!({"eviction": true, "plan": "fixed-250mb"})));
+    let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
+    assert_eq!(intent["tenants"][0]["limits"]["eviction"], json!(true));
+    assert_eq!(intent["tenants"][0]["limits"]["max_data_bytes"], json!(262144000));
     assert_error(&s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(&t), None), 401, "cluster secret");
     assert_error(&s.call("GET", "/v1/nodes/ghost/intent", Some(SECRET), None), 404, "not registered");
 

@@ -9,6 +9,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
 
+mod memory;
+pub use memory::{entry_bytes, Eviction, MemoryPolicy, Room, MAX_EVICTIONS_PER_COMMAND};
+
 /// A value and its deadline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -58,6 +61,8 @@ pub struct Db {
     blocked_keys: HashMap<Blob, usize>,
     /// Keys that received elements while clients were blocked on them, in signal order.
     ready_keys: Vec<Blob>,
+    /// Running size estimate and size limit (`memory.rs`).
+    memory: memory::MemoryAccount,
 }
 
 impl Default for Db {
@@ -81,6 +86,7 @@ impl Db {
             dirty_watchers: HashSet::new(),
             blocked_keys: HashMap::new(),
             ready_keys: Vec::new(),
+            memory: memory::MemoryAccount::default(),
         }
     }
 
@@ -139,7 +145,9 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
-        self.entries.swap_remove(key);
+        if let Some((_, entry)) = self.entries.swap_remove(key) {
+            self.account_removed(key, &entry);
+        }
         self.volatile.swap_remove(key);
         self.stats.expired_keys += 1;
         self.signal_modified(key);
@@ -186,6 +194,7 @@ impl Db {
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let position = self.live_position(key)?;
         self.signal_modified(key);
+        self.detach(key);
         self.entries.get_index_mut(position).map(|e| &mut e.value)
     }
 
@@ -193,6 +202,7 @@ impl Db {
     pub fn insert(&mut self, key: &[u8], value: Value) {
         let position = self.live_position(key);
         self.signal_modified(key);
+        self.detach(key);
         match position.and_then(|p| self.entries.get_index_mut(p)) {
             Some(entry) => {
                 let had_ttl = entry.expire_at_ms != 0;
@@ -209,6 +219,7 @@ impl Db {
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value) {
         self.expire_if_needed(key);
         self.signal_modified(key);
+        self.detach(key);
         match self.entries.get_mut(key) {
             Some(e) => e.value = value,
             None => {
@@ -233,6 +244,7 @@ impl Db {
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.expire_if_needed(key);
         let (_, entry) = self.entries.swap_remove(key)?;
+        self.account_removed(key, &entry);
         if entry.expire_at_ms != 0 {
             self.volatile.swap_remove(key);
         }
@@ -251,6 +263,7 @@ impl Db {
     /// the key does not exist.
     pub fn set_expire_at(&mut self, key: &[u8], at_ms: u64) -> bool {
         self.expire_if_needed(key);
+        self.detach_if_present(key);
         let now = self.now_ms;
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
@@ -275,6 +288,7 @@ impl Db {
     /// Removes the TTL; returns true when there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         self.expire_if_needed(key);
+        self.detach_if_present(key);
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
         };
@@ -291,6 +305,7 @@ impl Db {
     pub fn flush(&mut self) {
         self.entries = crate::table::KeyTable::default();
         self.volatile = IndexSet::default();
+        self.account_flushed();
         self.dirty += 1;
         let watchers: Vec<u64> = self.watched.values().flatten().copied().collect();
         self.dirty_watchers.extend(watchers);

@@ -240,8 +240,12 @@ impl Connection {
     /// reply and closes the connection, as in Redis.
     fn parse_requests(&mut self) -> Vec<Vec<Bytes>> {
         let mut requests = Vec::new();
+        let limits = match &self.client.tenant {
+            Some(t) => t.limits.read().parse_limits(&self.node.limits.parse),
+            None => self.node.limits.parse,
+        };
         loop {
-            match parse_request(&mut self.inbuf, &self.node.limits.parse) {
+            match parse_request(&mut self.inbuf, &limits) {
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => requests.push(args),
                 Ok(None) => break,
@@ -262,6 +266,7 @@ impl Connection {
     /// Runs parsed requests; returns false when the connection must close.
     async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<bool> {
         let mut next = 0;
+        let rate_deadline = std::time::Instant::now() + crate::limits::MAX_RATE_DELAY;
         while next < requests.len() {
             if requests[next].is_empty() {
                 if let Some(msg) = self.pending_protocol_error.take() {
@@ -270,7 +275,13 @@ impl Connection {
                 next += 1;
                 continue;
             }
-            let end = self.run_batch(&requests, &mut next);
+            let granted = self.admit_rate(requests.len() - next, rate_deadline).await;
+            if granted == 0 {
+                self.emit(Reply::error(crate::limits::RATE_EXCEEDED));
+                next += 1;
+                continue;
+            }
+            let end = self.run_batch(&requests[..next + granted], &mut next);
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 self.flush_out().await?;
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
@@ -286,6 +297,21 @@ impl Connection {
             }
         }
         Ok(true)
+    }
+
+    /// How many of the next `want` requests the tenant's command rate lets run now. When the
+    /// bucket is empty the connection waits for a token (never under the tenant lock), but
+    /// not past `deadline` (`MAX_RATE_DELAY` after the requests were read); 0 means the next
+    /// request is to be refused.
+    async fn admit_rate(&self, want: usize, deadline: std::time::Instant) -> usize {
+        let Some(tenant) = &self.client.tenant else { return want };
+        let now = std::time::Instant::now();
+        let (granted, wait) = tenant.rate.lock().take(want, now);
+        if granted > 0 || now + wait > deadline {
+            return granted;
+        }
+        tokio::time::sleep(wait).await;
+        tenant.rate.lock().take(want, std::time::Instant::now()).0
     }
 
     /// Runs requests from `*next` on under one acquisition of the tenant lock, until the

@@ -16,6 +16,7 @@ pub fn call(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
         Ok(reply) => reply,
         Err(e) => e.to_reply(),
     };
+    ctx.db.settle_memory();
     let mut expiry_changes = 0;
     if ctx.db.has_expired_pending() {
         for key in ctx.db.drain_expired() {
@@ -72,6 +73,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             multi.aborted = true;
         }
         return crate::error::CommandError::WrongArity(spec.name.to_string()).to_reply();
+    }
+    if let Err(e) = crate::limits::admit(ctx, spec, args, true) {
+        // Refused while queueing: the transaction fails at EXEC, as with Redis's OOM.
+        if let Some(multi) = ctx.client.multi.as_mut() {
+            multi.aborted = true;
+        }
+        return e.to_reply();
     }
     if let Some(multi) = ctx.client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_MULTI_QUEUE) {

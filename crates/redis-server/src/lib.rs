@@ -10,6 +10,7 @@ pub mod context;
 pub mod error;
 pub mod exec;
 pub mod glob;
+pub mod limits;
 pub mod long_double;
 pub mod node;
 pub mod persistence;
@@ -21,6 +22,8 @@ pub mod tenant;
 #[cfg(test)]
 pub mod testing;
 
+pub use keyspace::Eviction;
+pub use limits::TenantLimits;
 pub use node::{Node, NodeLimits};
 pub use server::{default_threads, start, RedisServer};
 pub use tenant::{TenantConfig, TenantId};

@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn cfg() -> TenantConfig {
-        TenantConfig { id: TenantId("db".into()), password: "pw".into() }
+        TenantConfig { id: TenantId("db".into()), password: "pw".into(), limits: Default::default() }
     }
 
     #[test]

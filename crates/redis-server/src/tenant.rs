@@ -9,6 +9,8 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use crate::limits::TenantLimits;
+
 /// Identifier of a database, stable across restarts (the control plane's id).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(pub String);
@@ -46,10 +48,15 @@ pub struct Tenant {
     pub log_bytes: std::sync::atomic::AtomicU64,
     /// The Lua state, script cache and functions (EVAL, FCALL), created on first use.
     pub scripting: crate::scripting::ScriptState,
+    /// The plan's limits; the data-size ones are also copied into the database (`apply_limits`).
+    pub limits: RwLock<TenantLimits>,
+    /// Command-rate bucket (taken once per batch of requests, never under the state lock).
+    pub rate: Mutex<crate::limits::RateBucket>,
 }
 
 impl Tenant {
     pub fn new(id: TenantId, password: Bytes, limits: &crate::node::NodeLimits) -> Self {
+        let tenant_limits = TenantLimits::default();
         Tenant {
             id,
             password: RwLock::new(password),
@@ -62,7 +69,16 @@ impl Tenant {
             disk_error: std::sync::atomic::AtomicBool::new(false),
             log_bytes: std::sync::atomic::AtomicU64::new(0),
             scripting: crate::scripting::ScriptState::default(),
+            limits: RwLock::new(tenant_limits),
+            rate: Mutex::new(crate::limits::RateBucket::new(tenant_limits.max_commands_per_second)),
         }
+    }
+
+    /// Applies new plan limits to the live database (a plan or eviction change).
+    pub fn apply_limits(&self, limits: &TenantLimits) {
+        *self.limits.write() = *limits;
+        self.rate.lock().set_rate(limits.max_commands_per_second);
+        self.state.lock().db.set_memory_policy(limits.memory_policy());
     }
 
     /// Disconnects every client of this tenant (password reset, removal).
@@ -78,6 +94,7 @@ impl Tenant {
 pub struct TenantConfig {
     pub id: TenantId,
     pub password: String,
+    pub limits: TenantLimits,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -117,6 +134,19 @@ impl TenantRegistry {
         limits: &crate::node::NodeLimits,
         init: impl FnOnce(&Tenant) -> Result<(), String>,
     ) -> Result<Arc<Tenant>, RegistryError> {
+        let tenant = self.upsert_locked(cfg, limits, init)?;
+        // Outside the registry lock: a connection re-authenticating holds its tenant's state
+        // lock while it looks a password up, so state locks are never taken under this one.
+        tenant.apply_limits(&cfg.limits);
+        Ok(tenant)
+    }
+
+    fn upsert_locked(
+        &self,
+        cfg: &TenantConfig,
+        limits: &crate::node::NodeLimits,
+        init: impl FnOnce(&Tenant) -> Result<(), String>,
+    ) -> Result<Arc<Tenant>, RegistryError> {
         let password = Bytes::copy_from_slice(cfg.password.as_bytes());
         let mut inner = self.inner.write();
         if let Some(other) = inner.by_password.get(&password) {
@@ -136,6 +166,8 @@ impl TenantRegistry {
         }
         let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone(), limits));
         init(&tenant).map_err(|e| RegistryError::Load(cfg.id.clone(), e))?;
+        // Not reachable yet, so taking its state lock here cannot wait on anyone.
+        tenant.apply_limits(&cfg.limits);
         inner.by_id.insert(cfg.id.clone(), tenant.clone());
         inner.by_password.insert(password, tenant.clone());
         Ok(tenant)
@@ -173,7 +205,7 @@ mod tests {
     use super::*;
 
     fn cfg(id: &str, pw: &str) -> TenantConfig {
-        TenantConfig { id: TenantId(id.into()), password: pw.into() }
+        TenantConfig { id: TenantId(id.into()), password: pw.into(), limits: TenantLimits::default() }
     }
 
     #[test]

@@ -32,7 +32,11 @@ impl TestClient {
     pub fn new() -> Self {
         let node = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
         let tenant = node
-            .upsert_tenant(&TenantConfig { id: TenantId("test".into()), password: "pw".into() })
+            .upsert_tenant(&TenantConfig {
+                id: TenantId("test".into()),
+                password: "pw".into(),
+                limits: Default::default(),
+            })
             .expect("fresh registry");
         Self::attach(node, tenant)
     }

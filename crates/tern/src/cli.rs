@@ -56,12 +56,16 @@ struct NodeArgs {
     /// Address for Redis clients.
     #[arg(long, default_value = "127.0.0.1:6379")]
     redis_addr: SocketAddr,
-    /// A database to host, as ID:PASSWORD (repeatable).
+    /// A database to host, as ID:PASSWORD, optionally followed by limits as in the tenants
+    /// file (repeatable).
     #[arg(long = "tenant", value_parser = parse_tenant)]
     tenants: Vec<TenantConfig>,
-    /// A file listing databases to host, one `ID:PASSWORD` per line (`#` starts a comment).
-    /// It is re-read when it changes: new lines add databases, removed lines remove them
-    /// (disconnecting their clients), a changed password revokes the old one at once.
+    /// A file listing databases to host, one `ID:PASSWORD [NAME=VALUE ...]` per line (`#`
+    /// starts a comment). Limits: max_data_bytes, max_request_bytes, max_record_bytes,
+    /// max_key_bytes, max_connections, max_commands_per_second (numbers, sizes may end in
+    /// kb/mb/gb; absent means no limit) and eviction=on|off. It is re-read when it changes:
+    /// new lines add databases, removed lines remove them (disconnecting their clients), a
+    /// changed password revokes the old one at once, changed limits apply at once.
     #[arg(long, conflicts_with = "control_plane")]
     tenants_file: Option<PathBuf>,
     /// Keep databases on disk in this folder (one change log per database); without it,
@@ -135,12 +139,16 @@ struct ControlPlaneArgs {
     cluster_secret: Option<String>,
 }
 
+/// `ID:PASSWORD [NAME=VALUE ...]`: a database and its limits (see `limits::parse_options`).
 fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
-    let (id, password) = s.split_once(':').ok_or("expected ID:PASSWORD")?;
+    let mut words = s.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let (id, password) = first.split_once(':').ok_or("expected ID:PASSWORD")?;
     if id.is_empty() || password.is_empty() {
         return Err("ID and PASSWORD must not be empty".into());
     }
-    Ok(TenantConfig { id: TenantId(id.into()), password: password.into() })
+    let limits = crate::limits::parse_options(words)?;
+    Ok(TenantConfig { id: TenantId(id.into()), password: password.into(), limits })
 }
 
 pub fn main() -> std::process::ExitCode {

@@ -6,6 +6,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
 mod client;
+mod limits;
+#[cfg(all(test, not(target_env = "msvc")))]
+mod memory_check;
 mod reconcile;
 
 fn main() -> std::process::ExitCode {

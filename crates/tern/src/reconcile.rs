@@ -92,8 +92,15 @@ impl Reconciler {
             }
             Err(e) => return Err(http_error(e)),
         };
-        let wanted: Vec<TenantConfig> =
-            intent.tenants.into_iter().map(|t| TenantConfig { id: TenantId(t.id), password: t.password }).collect();
+        let wanted: Vec<TenantConfig> = intent
+            .tenants
+            .into_iter()
+            .map(|t| TenantConfig {
+                id: TenantId(t.id),
+                password: t.password,
+                limits: crate::limits::from_intent(&t.limits),
+            })
+            .collect();
         apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
         let hosted = api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect() };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);

@@ -66,7 +66,27 @@ fn authenticate(ctx: &mut Ctx, user: Option<&[u8]>, password: &[u8]) -> Result<(
         }
     }
     let tenant = ctx.node.tenants.by_password(password).ok_or_else(wrongpass)?;
+    reserve_connection(&tenant, &ctx.client.handle)?;
     ctx.client.pending_auth = Some(tenant);
+    Ok(())
+}
+
+/// Counts the client among the tenant's connections, unless its plan's limit is reached.
+/// Check and insert happen under one lock, so concurrent AUTHs cannot pass the limit.
+fn reserve_connection(
+    tenant: &std::sync::Arc<crate::tenant::Tenant>,
+    handle: &std::sync::Arc<crate::context::ClientHandle>,
+) -> Result<(), CommandError> {
+    let max = tenant.limits.read().max_connections;
+    let mut clients = tenant.clients.lock();
+    if clients.contains_key(&handle.id) {
+        return Ok(());
+    }
+    let live = clients.values().filter(|c| !c.is_killed()).count() as u64;
+    if max != 0 && live >= max {
+        return Err(CommandError::Other(crate::limits::TOO_MANY_CONNECTIONS.into()));
+    }
+    clients.insert(handle.id, handle.clone());
     Ok(())
 }
 

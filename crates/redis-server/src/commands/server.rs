@@ -119,14 +119,7 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     "connected_clients:{connected}\r\ncluster_connections:0\r\nmaxclients:10000\r\nblocked_clients:{blocked}\r\ntracking_clients:0\r\n"
                 );
             }
-            "memory" => {
-                let used = node.allocated_bytes_probe.map(|probe| probe()).unwrap_or(0);
-                let _ = write!(
-                    body,
-                    "used_memory:{used}\r\nused_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_allocator:jemalloc\r\n",
-                    human_bytes(used)
-                );
-            }
+            "memory" => memory_section(ctx, &mut body),
             "persistence" => {
                 let created = tenant.as_ref().map_or(0, |t| t.created_unix_s);
                 let persistence = node.persistence.as_ref();
@@ -191,6 +184,21 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         let _ = write!(out, "# {title}\r\n{body}");
     }
     Ok(Reply::Verbatim(Bytes::from(out)))
+}
+
+/// INFO memory for the caller's database: `used_memory` is its own data size estimate (the
+/// allocator's figure is the whole node's), `maxmemory` its plan's data size.
+fn memory_section(ctx: &mut Ctx, body: &mut String) {
+    let used = ctx.db.used_bytes();
+    let policy = ctx.db.memory_policy();
+    let max = policy.max_data_bytes;
+    let _ = write!(
+        body,
+        "used_memory:{used}\r\nused_memory_human:{}\r\nused_memory_dataset:{used}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:jemalloc\r\n",
+        human_bytes(used),
+        human_bytes(max),
+        policy.eviction.policy_name(),
+    );
 }
 
 /// Process CPU time (user, system) in seconds.
@@ -323,10 +331,17 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     match sub.as_str() {
         "get" if args.len() >= 3 => {
             let overrides = tenant.config.lock();
+            let policy = ctx.db.memory_policy();
+            let maxmemory = policy.max_data_bytes.to_string();
             let mut out = Vec::new();
             for (name, default, _) in CONFIG_DEFAULTS {
                 if args[2..].iter().any(|p| glob_match(p, name.as_bytes(), true)) {
-                    let value = overrides.get(*name).map(String::as_str).unwrap_or(default);
+                    // The plan's values, which a tenant cannot set.
+                    let value = match *name {
+                        "maxmemory" => maxmemory.as_str(),
+                        "maxmemory-policy" => policy.eviction.policy_name(),
+                        _ => overrides.get(*name).map(String::as_str).unwrap_or(default),
+                    };
                     out.push((Reply::bulk(name.as_bytes()), Reply::bulk(value.as_bytes())));
                 }
             }
@@ -398,11 +413,7 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             if args.len() == 5 {
                 int(&args[4])?;
             }
-            let key_len = args[2].len();
-            Ok(ctx
-                .db
-                .get(&args[2])
-                .map_or(Reply::Nil, |v| Reply::Integer((v.approx_size_bytes() + key_len + 72) as i64)))
+            Ok(ctx.db.key_bytes(&args[2]).map_or(Reply::Nil, |n| Reply::Integer(n.min(i64::MAX as u64) as i64)))
         }
         "stats" if args.len() == 2 => Ok(memory_stats(ctx)),
         // The allocator is shared by every database of the node: its statistics are not

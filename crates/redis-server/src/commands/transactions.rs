@@ -57,6 +57,13 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
         return Ok(Reply::NilArray);
     }
     let specs: Vec<_> = multi.queue.iter().map(|args| TABLE.lookup(&args[0])).collect();
+    // Like Redis, a transaction that may grow the data is refused as a whole when the
+    // database is full (it may have been queued while there was room).
+    let may_grow = specs.iter().flatten().any(|s| s.flags.contains(Flags::DENYOOM));
+    if may_grow && crate::limits::make_room(ctx) == keyspace::Room::Full {
+        let reason = crate::limits::QUOTA_EXCEEDED.trim_start_matches("ERR ");
+        return Err(CommandError::Other(format!("EXECABORT Transaction discarded because of: {reason}")));
+    }
     // Writes of a transaction reach the change log between MULTI and EXEC records, so a
     // replica applies them as one unit.
     let writes = specs.iter().flatten().filter(|s| s.is_write()).count();

@@ -499,6 +499,10 @@ fn script_call(ctx: &mut Ctx, args: &[Value], read_only: bool, resp: u8, flags: 
         if read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        // As in Redis, the quota stops a script only before its first write: refusing a
+        // later one would leave the script's effects half done.
+        let may_grow = !flags.wrote.load(Ordering::SeqCst);
+        crate::limits::admit(ctx, spec, &argv, may_grow).map_err(|e| e.to_string())?;
         flags.wrote.store(true, Ordering::SeqCst);
     }
     ctx.client.protocol = if resp == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
