@@ -9,6 +9,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
 
+mod snapshot;
+pub use snapshot::{for_each_copied, SliceBudget, SliceProgress};
+
 /// A value and its deadline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -58,6 +61,8 @@ pub struct Db {
     blocked_keys: HashMap<Blob, usize>,
     /// Keys that received elements while clients were blocked on them, in signal order.
     ready_keys: Vec<Blob>,
+    /// The running copy-on-write snapshot, if any (see `db/snapshot.rs`).
+    snapshot: Option<Box<snapshot::CowState>>,
 }
 
 impl Default for Db {
@@ -81,6 +86,7 @@ impl Db {
             dirty_watchers: HashSet::new(),
             blocked_keys: HashMap::new(),
             ready_keys: Vec::new(),
+            snapshot: None,
         }
     }
 
@@ -139,6 +145,7 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
+        self.cow_key(key);
         self.entries.swap_remove(key);
         self.volatile.swap_remove(key);
         self.stats.expired_keys += 1;
@@ -185,6 +192,7 @@ impl Db {
     /// Mutable access for a write; marks the key modified.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let position = self.live_position(key)?;
+        self.cow_position(position);
         self.signal_modified(key);
         self.entries.get_index_mut(position).map(|e| &mut e.value)
     }
@@ -192,6 +200,9 @@ impl Db {
     /// Stores `value`, dropping any TTL the key had (as `SET` does).
     pub fn insert(&mut self, key: &[u8], value: Value) {
         let position = self.live_position(key);
+        if let Some(p) = position {
+            self.cow_position(p);
+        }
         self.signal_modified(key);
         match position.and_then(|p| self.entries.get_index_mut(p)) {
             Some(entry) => {
@@ -208,6 +219,7 @@ impl Db {
     /// Stores `value`, keeping the key's TTL if it has one.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value) {
         self.expire_if_needed(key);
+        self.cow_key(key);
         self.signal_modified(key);
         match self.entries.get_mut(key) {
             Some(e) => e.value = value,
@@ -232,6 +244,7 @@ impl Db {
 
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.expire_if_needed(key);
+        self.cow_key(key);
         let (_, entry) = self.entries.swap_remove(key)?;
         if entry.expire_at_ms != 0 {
             self.volatile.swap_remove(key);
@@ -251,6 +264,7 @@ impl Db {
     /// the key does not exist.
     pub fn set_expire_at(&mut self, key: &[u8], at_ms: u64) -> bool {
         self.expire_if_needed(key);
+        self.cow_key(key);
         let now = self.now_ms;
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
@@ -275,6 +289,7 @@ impl Db {
     /// Removes the TTL; returns true when there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         self.expire_if_needed(key);
+        self.cow_key(key);
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
         };
@@ -289,7 +304,7 @@ impl Db {
 
     /// Deletes every key; watchers of any key are marked dirty.
     pub fn flush(&mut self) {
-        self.entries = crate::table::KeyTable::default();
+        self.cow_replace_table();
         self.volatile = IndexSet::default();
         self.dirty += 1;
         let watchers: Vec<u64> = self.watched.values().flatten().copied().collect();
