@@ -29,6 +29,8 @@ pub trait Disk: Send + Sync {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Removes a file; an absent file is not an error.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Size of a file; an absent file has 0 bytes.
+    fn size(&self, path: &Path) -> io::Result<u64>;
 }
 
 /// The real file system.
@@ -113,6 +115,14 @@ impl Disk for RealDisk {
             other => other,
         }
     }
+
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// Switches of a `FaultyDisk`, shared with the test that flips them.
@@ -185,6 +195,10 @@ impl Disk for FaultyDisk {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         RealDisk.remove_file(path)
+    }
+
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        RealDisk.size(path)
     }
 }
 
