@@ -40,6 +40,18 @@ pub struct SnapshotReport {
 struct Pauses {
     slices: u64,
     longest: Duration,
+    total: Duration,
+    /// Slices that held the lock for more than 2 ms (the budget is 1 ms).
+    over_2ms: u64,
+}
+
+impl Pauses {
+    fn add(&mut self, held: Duration) {
+        self.slices += 1;
+        self.longest = self.longest.max(held);
+        self.total += held;
+        self.over_2ms += u64::from(held > Duration::from_millis(2));
+    }
 }
 
 impl Persistence {
@@ -128,8 +140,7 @@ impl Persistence {
             let held = Instant::now();
             let progress = state.db.snapshot_slice(buf, &budget);
             drop(state);
-            pauses.slices += 1;
-            pauses.longest = pauses.longest.max(held.elapsed());
+            pauses.add(held.elapsed());
             // Let the tenant's connections take the lock before the next slice.
             std::thread::yield_now();
             progress
@@ -241,7 +252,9 @@ impl Persistence {
             }
         });
         tracing::info!(db = %tenant.id, offset, keys, bytes, slices = report.slices,
-            max_pause_us = report.max_pause.as_micros() as u64, ms = report.duration.as_millis() as u64,
+            max_pause_us = report.max_pause.as_micros() as u64,
+            mean_pause_us = pauses.total.as_micros() as u64 / pauses.slices.max(1),
+            slices_over_2ms = pauses.over_2ms, ms = report.duration.as_millis() as u64,
             "snapshot written; older log segments removed");
         Ok(report)
     }
