@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"TERNSNP1";
-/// Magic, offset, creation time, CRC-32 of the three.
-const HEADER_BYTES: usize = 28;
+/// Magic, offset, creation time, number of keys expected, CRC-32 of the four.
+const HEADER_BYTES: usize = 36;
 /// Records are written to the file in chunks of about this size.
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
@@ -48,12 +48,20 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     /// Starts `snapshot.<offset>.tmp` in `dir` (replacing any leftover of a crashed attempt).
-    pub fn create(disk: Arc<dyn Disk>, dir: &Path, offset: u64, created_unix_ms: u64) -> io::Result<Self> {
+    /// `keys_hint` (about how many records will follow) lets the loader size its tables once.
+    pub fn create(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        offset: u64,
+        created_unix_ms: u64,
+        keys_hint: u64,
+    ) -> io::Result<Self> {
         let file = disk.open_append(&dir.join(temp_name(offset)), 0)?;
         let mut buffer = Vec::with_capacity(WRITE_CHUNK_BYTES + 4096);
         buffer.extend_from_slice(MAGIC);
         buffer.extend_from_slice(&offset.to_le_bytes());
         buffer.extend_from_slice(&created_unix_ms.to_le_bytes());
+        buffer.extend_from_slice(&keys_hint.to_le_bytes());
         let crc = checksum(0, &buffer);
         buffer.extend_from_slice(&crc.to_le_bytes());
         Ok(SnapshotWriter { disk, file, buffer, seq: 0, dir: dir.to_path_buf(), offset, bytes: 0, records: 0 })
@@ -102,6 +110,8 @@ pub struct SnapshotReader {
     /// Change-log offset the snapshot stands for.
     pub offset: u64,
     pub created_unix_ms: u64,
+    /// How many records the writer expected (a hint for sizing, not checked).
+    pub keys_hint: u64,
 }
 
 /// Fills `buf` completely; `Ok(false)` when the input ended first.
@@ -139,16 +149,18 @@ impl SnapshotReader {
             seq: 0,
             offset: 0,
             created_unix_ms: 0,
+            keys_hint: 0,
         };
         if !read_full(&mut input, &mut header)? {
             return Err(reader.corrupt("file shorter than its header"));
         }
-        if &header[..8] != MAGIC || checksum(0, &header[..24]) != le_u32(&header[24..]) {
+        if &header[..8] != MAGIC || checksum(0, &header[..32]) != le_u32(&header[32..]) {
             return Err(reader.corrupt("bad header"));
         }
         reader.input = input;
         reader.offset = le_u64(&header[8..]);
         reader.created_unix_ms = le_u64(&header[16..]);
+        reader.keys_hint = le_u64(&header[24..]);
         reader.position = HEADER_BYTES as u64;
         Ok(reader)
     }
@@ -205,7 +217,7 @@ mod tests {
     }
 
     fn write(dir: &Path, records: &[&[u8]]) -> PathBuf {
-        let mut w = SnapshotWriter::create(Arc::new(RealDisk), dir, 42, 1234).unwrap();
+        let mut w = SnapshotWriter::create(Arc::new(RealDisk), dir, 42, 1234, 2).unwrap();
         for r in records {
             w.append(r).unwrap();
         }
@@ -268,7 +280,7 @@ mod tests {
     #[test]
     fn empty_payloads_are_refused() {
         let dir = temp_dir("empty");
-        let mut w = SnapshotWriter::create(Arc::new(RealDisk), &dir, 1, 0).unwrap();
+        let mut w = SnapshotWriter::create(Arc::new(RealDisk), &dir, 1, 0, 0).unwrap();
         assert!(w.append(b"").is_err());
     }
 }

@@ -106,6 +106,14 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
         self.entries.is_empty()
     }
 
+    /// Makes room for `additional` more keys at once (loading a snapshot), so the table is
+    /// not regrown and rehashed step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.reserve(additional, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
+    }
+
     /// Position of `key`, if present.
     pub fn position(&self, key: &[u8]) -> Option<usize> {
         let hash = Self::hash(&self.hasher, key);

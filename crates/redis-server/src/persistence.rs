@@ -181,22 +181,33 @@ impl Persistence {
         Ok(())
     }
 
+    /// Loads a snapshot file into `db`. A second thread reads, checks and decodes records
+    /// while this one inserts them (the two halves take about as long), handing over
+    /// batches through a bounded queue.
     pub(crate) fn load_snapshot(
         &self,
         db: &mut keyspace::Db,
         path: &std::path::Path,
     ) -> Result<LoadedSnapshot, LoadError> {
         let mut reader = SnapshotReader::open(self.disk.as_ref(), path)?;
-        let mut payload = Vec::new();
+        let (offset, created_unix_ms) = (reader.offset, reader.created_unix_ms);
+        // The hint sizes the table once; bounded so a damaged header cannot ask for much.
+        db.reserve_keys(reader.keys_hint.min(1 << 28) as usize);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(keyspace::Blob, keyspace::Entry)>>(LOAD_QUEUE_BATCHES);
         let mut keys = 0u64;
-        while reader.next_record(&mut payload)? {
-            let (key, entry) = keyspace::codec::decode_entry(&payload)
-                .map_err(|error| LoadError::Entry { path: path.display().to_string(), error })?;
-            db.load_entry(key, entry);
-            keys += 1;
-        }
+        let decoded = std::thread::scope(|scope| {
+            let decoder = scope.spawn(move || decode_snapshot(&mut reader, path, tx));
+            for batch in rx {
+                keys += batch.len() as u64;
+                for (key, entry) in batch {
+                    db.load_entry(key, entry);
+                }
+            }
+            decoder.join().unwrap_or_else(|_| Err(LoadError::Io(std::io::Error::other("snapshot decoder panicked"))))
+        });
+        decoded?;
         let bytes = self.disk.size(path)?;
-        Ok(LoadedSnapshot { offset: reader.offset, created_unix_ms: reader.created_unix_ms, keys, bytes })
+        Ok(LoadedSnapshot { offset, created_unix_ms, keys, bytes })
     }
 
     /// Deletes what the snapshot at `offset` made obsolete (older snapshots, unfinished ones,
@@ -313,6 +324,34 @@ impl Persistence {
             }
         }
     }
+}
+
+/// Batches of decoded keys queued between the snapshot decoder and the loader.
+const LOAD_QUEUE_BATCHES: usize = 8;
+const LOAD_BATCH_KEYS: usize = 4096;
+
+/// Reads and decodes every record of a snapshot, sending them in batches; stops early
+/// (returning the error) on damage, or quietly if the loader went away.
+fn decode_snapshot(
+    reader: &mut SnapshotReader,
+    path: &std::path::Path,
+    tx: std::sync::mpsc::SyncSender<Vec<(keyspace::Blob, keyspace::Entry)>>,
+) -> Result<(), LoadError> {
+    let mut payload = Vec::new();
+    let mut batch = Vec::with_capacity(LOAD_BATCH_KEYS);
+    while reader.next_record(&mut payload)? {
+        let decoded = keyspace::codec::decode_entry(&payload)
+            .map_err(|error| LoadError::Entry { path: path.display().to_string(), error })?;
+        batch.push(decoded);
+        if batch.len() == LOAD_BATCH_KEYS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_KEYS));
+            if tx.send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = tx.send(batch);
+    Ok(())
 }
 
 pub(crate) struct LoadedSnapshot {

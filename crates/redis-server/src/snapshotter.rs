@@ -123,10 +123,10 @@ impl Persistence {
         let started = Instant::now();
         let began = {
             let mut state = tenant.state.lock();
-            let dirty = state.db.dirty;
-            state.db.begin_snapshot().map(|offset| (offset, dirty))
+            let (dirty, keys) = (state.db.dirty, state.db.len() as u64);
+            state.db.begin_snapshot().map(|offset| (offset, dirty, keys))
         };
-        let Some((offset, dirty)) = began else {
+        let Some((offset, dirty, keys_hint)) = began else {
             return Err(SnapshotFailure::Running);
         };
         self.set_status(&tenant.id, |s| s.in_progress = true);
@@ -135,7 +135,7 @@ impl Persistence {
         self.rotate_log(tenant);
         let budget = SliceBudget::default();
         let mut pauses = Pauses::default();
-        let written = self.write_snapshot(&tenant.id, offset, |buf| {
+        let written = self.write_snapshot(&tenant.id, (offset, keys_hint), |buf| {
             let mut state = tenant.state.lock();
             let held = Instant::now();
             let progress = state.db.snapshot_slice(buf, &budget);
@@ -162,7 +162,7 @@ impl Persistence {
         self.set_status(&tenant.id, |s| s.in_progress = true);
         let budget = SliceBudget { max_time: Duration::MAX, max_bytes: 4 << 20 };
         let mut pauses = Pauses::default();
-        let written = self.write_snapshot(&tenant.id, offset, |buf| {
+        let written = self.write_snapshot(&tenant.id, (offset, db.len() as u64), |buf| {
             pauses.slices += 1;
             db.snapshot_slice(buf, &budget)
         });
@@ -177,11 +177,12 @@ impl Persistence {
     fn write_snapshot(
         &self,
         id: &TenantId,
-        offset: u64,
+        (offset, keys_hint): (u64, u64),
         mut next_slice: impl FnMut(&mut Vec<u8>) -> SliceProgress,
     ) -> std::io::Result<(PathBuf, u64)> {
         let created_ms = crate::context::unix_time_ms();
-        let mut file = durability::SnapshotWriter::create(self.disk.clone(), &self.tenant_dir(id), offset, created_ms)?;
+        let dir = self.tenant_dir(id);
+        let mut file = durability::SnapshotWriter::create(self.disk.clone(), &dir, offset, created_ms, keys_hint)?;
         let mut buf = Vec::new();
         loop {
             let progress = next_slice(&mut buf);
@@ -577,6 +578,30 @@ mod tests {
         for d in [dir, before, scratch] {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+
+    #[test]
+    fn a_failed_fsync_abandons_the_snapshot_and_keeps_the_log() {
+        use durability::{Faults, FaultyDisk};
+        let dir = temp_dir("fsync");
+        let faults = Arc::new(Faults::default());
+        let (node, p, tenant) = node_on(&dir, Arc::new(FaultyDisk { faults: faults.clone() }));
+        let mut c = TestClient::attach(node, tenant.clone());
+        c.cmd(&["SET", "a", "1"]);
+        p.write_tenant(&tenant, false);
+        faults.fail_sync.store(true, Ordering::SeqCst);
+        assert!(matches!(p.snapshot_in_background(&tenant), Err(SnapshotFailure::Io(_))));
+        let status = p.status(&tenant.id);
+        assert!(status.last_failed && !status.in_progress);
+        assert_eq!(tenant.state.lock().db.snapshot_offset(), None, "tracking stopped");
+        assert!(files(&dir).contains(&"changes.log".to_string()), "the log is kept whole");
+        faults.fail_sync.store(false, Ordering::SeqCst);
+        c.cmd(&["SET", "b", "2"]);
+        p.write_tenant(&tenant, false);
+        p.snapshot_in_background(&tenant).unwrap();
+        assert!(!p.status(&tenant.id).last_failed);
+        assert_eq!(reload_get(&dir, &["a", "b"]).unwrap(), crate::testing::arr(&["1", "2"]));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -184,6 +184,11 @@ impl Db {
         }
     }
 
+    /// Makes room for `keys` more keys (before loading a snapshot of about that many).
+    pub fn reserve_keys(&mut self, keys: usize) {
+        self.entries.reserve(keys);
+    }
+
     /// Adds an entry read from a snapshot file (loading, before the database is reachable).
     /// An entry whose deadline has passed is dropped, as expiry would have dropped it.
     pub fn load_entry(&mut self, key: Blob, entry: Entry) {
