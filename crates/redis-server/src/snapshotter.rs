@@ -541,6 +541,12 @@ mod tests {
         assert_eq!(reload_get(&scratch, &["a", "b"]).unwrap(), crate::testing::arr(&["1", "1"]));
         assert!(!files(&scratch).iter().any(|n| n.ends_with(".tmp")), "leftover removed");
 
+        // The log was rotated, but the snapshot never written: old and new segments chain.
+        copy_dir(&before, &scratch);
+        let newer = segments::segment_name(report.offset);
+        std::fs::copy(dir.join("db").join(&newer), scratch.join("db").join(&newer)).unwrap();
+        assert_eq!(reload_get(&scratch, &["a", "b"]).unwrap(), want);
+
         // Renamed, but the old log not cut yet (and the newer segment present).
         copy_dir(&before, &scratch);
         for name in files(&dir) {
