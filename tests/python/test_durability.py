@@ -1,5 +1,6 @@
-"""Durability: acknowledged writes survive SIGKILL under fsync=always; restarts keep data;
-a torn log tail is cut; corruption in the middle refuses the database."""
+"""Durability: acknowledged writes survive SIGKILL under fsync=always (also while snapshots
+run); restarts keep data, from the log or from a snapshot plus the log after it; a torn log
+tail is cut; corruption in the middle refuses the database; snapshots keep disk use bounded."""
 
 import random
 import signal
@@ -15,8 +16,11 @@ from redis.retry import Retry
 from conftest import TernNode
 
 
-def start(data_dir, fsync="always"):
-    return TernNode(extra_args=("--data-dir", str(data_dir), "--fsync", fsync))
+def start(data_dir, fsync="always", snapshot_min_log_bytes=None):
+    extra = ["--data-dir", str(data_dir), "--fsync", fsync]
+    if snapshot_min_log_bytes is not None:
+        extra += ["--snapshot-min-log-bytes", str(snapshot_min_log_bytes)]
+    return TernNode(extra_args=tuple(extra))
 
 
 def kill9(node):
@@ -25,14 +29,17 @@ def kill9(node):
     node.log.close()
 
 
-def test_acknowledged_writes_survive_sigkill_under_always(tmp_path):
+# With a tiny threshold, snapshots run back to back while the writer writes, so the kills
+# land before, during and after snapshot steps (temp file, rename, log cut).
+@pytest.mark.parametrize("snapshot_min_log_bytes", [None, 4096], ids=["log-only", "snapshotting"])
+def test_acknowledged_writes_survive_sigkill_under_always(tmp_path, snapshot_min_log_bytes):
     rng = random.Random(11)
     acked = {}          # key -> value acknowledged by the server
     in_flight = {}      # key -> value sent but maybe not acknowledged
     counter_acked = 0
     n = 0
     for round_no in range(20):
-        node = start(tmp_path)
+        node = start(tmp_path, snapshot_min_log_bytes=snapshot_min_log_bytes)
         c = node.client(socket_timeout=5)
         # Everything acknowledged in earlier rounds is here, nothing else was invented.
         if acked or in_flight:
@@ -78,6 +85,8 @@ def test_acknowledged_writes_survive_sigkill_under_always(tmp_path):
         assert not errors, errors
         node.tmp.cleanup()
     assert len(acked) > 50, "the test wrote too little to mean anything"
+    if snapshot_min_log_bytes:
+        assert list((tmp_path / "alpha").glob("snapshot.*.tern")), "no snapshot was ever taken"
 
 
 def test_everysec_loses_at_most_about_a_second(tmp_path):
@@ -160,3 +169,109 @@ def test_corruption_in_the_middle_refuses_to_start(tmp_path):
     log_file(tmp_path).write_bytes(bytes(data))
     with pytest.raises(RuntimeError, match="corrupt"):
         start(tmp_path)
+
+
+def wait_for_snapshot(c, timeout=10.0):
+    deadline = time.time() + timeout
+    while c.info("persistence")["rdb_bgsave_in_progress"]:
+        assert time.time() < deadline, "snapshot did not finish"
+        time.sleep(0.02)
+
+
+def snapshot_files(data_dir):
+    return sorted(p.name for p in (Path(data_dir) / "alpha").iterdir())
+
+
+def test_restart_from_a_snapshot_keeps_every_type_and_ttl(tmp_path):
+    node = start(tmp_path, fsync="everysec")
+    c = node.client(decode_responses=True)
+    c.set("s", "v")
+    c.set("ttl", "v", ex=100)
+    c.set("expired", "v", px=300)
+    c.rpush("l", "a", "b")
+    c.hset("h", mapping={"f": "1"})
+    c.sadd("set", "x", "y")
+    c.zadd("z", {"m": 1.5})
+    c.xadd("st", {"f": "v"}, id="1-1")
+    c.xgroup_create("st", "g", id="0")
+    c.xreadgroup("g", "alice", {"st": ">"})
+    before = c.lastsave()
+    time.sleep(1.1)
+    assert c.bgsave()
+    wait_for_snapshot(c)
+    assert c.lastsave() > before
+    info = c.info("persistence")
+    assert info["rdb_changes_since_last_save"] == 0
+    assert info["rdb_last_bgsave_status"] == "ok"
+    assert info["tern_snapshot_bytes"] > 0
+    c.set("after", "snapshot")  # only in the log after the snapshot
+    c.delete("s")
+    time.sleep(0.4)  # "expired" passes its deadline while it is in the snapshot
+    node.stop()
+    names = snapshot_files(tmp_path)
+    assert any(n.startswith("snapshot.") and n.endswith(".tern") for n in names), names
+    node = start(tmp_path, fsync="everysec")
+    try:
+        c = node.client(decode_responses=True)
+        assert c.get("s") is None
+        assert c.get("after") == "snapshot"
+        assert 95 <= c.ttl("ttl") <= 100
+        assert c.get("expired") is None
+        assert c.lrange("l", 0, -1) == ["a", "b"]
+        assert c.hgetall("h") == {"f": "1"}
+        assert c.smembers("set") == {"x", "y"}
+        assert c.zscore("z", "m") == 1.5
+        assert c.xpending("st", "g")["pending"] == 1
+        assert c.lastsave() >= before
+    finally:
+        node.stop()
+
+
+def test_bgsave_save_and_lastsave(tmp_path):
+    node = start(tmp_path)
+    try:
+        c = node.client(decode_responses=True)
+        c.set("k", "v")
+        assert c.info("persistence")["rdb_changes_since_last_save"] >= 1
+        assert c.save()
+        assert c.info("persistence")["rdb_changes_since_last_save"] == 0
+        c.set_response_callback("BGSAVE", lambda reply, **_: reply)  # keep the status text
+        assert c.execute_command("BGSAVE") == "Background saving started"
+        with pytest.raises(redis.ResponseError, match="syntax"):
+            c.execute_command("BGSAVE", "NOW")
+        wait_for_snapshot(c)
+        assert abs(c.lastsave().timestamp() - time.time()) < 5
+    finally:
+        node.stop()
+
+
+def test_bgsave_without_a_data_dir_is_an_error(r):
+    with pytest.raises(redis.ResponseError, match="persistence"):
+        r.bgsave()
+
+
+def test_disk_use_stays_bounded_when_overwriting_the_same_keys(tmp_path):
+    node = start(tmp_path, fsync="everysec", snapshot_min_log_bytes=64 * 1024)
+    try:
+        c = node.client()
+        value = b"x" * 100
+        for round_no in range(200):
+            pipe = c.pipeline(transaction=False)
+            for i in range(100):
+                pipe.set(f"key:{i}", value + str(round_no).encode())
+            pipe.execute()
+        time.sleep(0.5)
+        wait_for_snapshot(c)
+        written = 200 * 100 * 130  # bytes of log records written, about
+        used = sum(p.stat().st_size for p in (tmp_path / "alpha").iterdir())
+        assert used < 512 * 1024 < written, (used, snapshot_files(tmp_path))
+        assert c.get("key:7") == value + b"199"
+    finally:
+        node.stop()
+    node = start(tmp_path, fsync="everysec")
+    try:
+        c = node.client()
+        assert c.dbsize() == 100
+        assert c.get("key:99") == value + b"199"
+    finally:
+        node.stop()

@@ -20,6 +20,17 @@ pub trait Disk: Send + Sync {
     /// Whole content of `path`; an absent file reads as empty.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Opens `path` for streaming reads (snapshots are too large to read whole).
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>>;
+    /// Names of the files in `dir`; an absent folder has none.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes creations, renames and removals inside `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Removes a file; an absent file is not an error.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Size of a file; an absent file has 0 bytes.
+    fn size(&self, path: &Path) -> io::Result<u64>;
 }
 
 /// The real file system.
@@ -68,6 +79,48 @@ impl Disk for RealDisk {
         match std::fs::remove_dir_all(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
+        }
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::fs::File::open(path)?))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            if let Some(name) = entry?.file_name().to_str() {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
         }
     }
 }
@@ -123,9 +176,34 @@ impl Disk for FaultyDisk {
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         RealDisk.remove_dir_all(path)
     }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        RealDisk.open_read(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealDisk.list(dir)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealDisk.rename(from, to)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealDisk.sync_dir(dir)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        RealDisk.remove_file(path)
+    }
+
+    fn size(&self, path: &Path) -> io::Result<u64> {
+        RealDisk.size(path)
+    }
 }
 
-/// Path of a database's change log inside a node's data folder.
+/// Path of a database's first change-log segment inside a node's data folder (later
+/// segments and snapshots sit beside it, see `segments.rs`).
 pub fn log_path(data_dir: &Path, db_id: &str) -> PathBuf {
     data_dir.join(db_id).join("changes.log")
 }

@@ -13,9 +13,9 @@ use std::path::Path;
 
 pub const RECORD_HEADER_BYTES: usize = 16;
 /// Largest payload a record may claim; a larger length can only be garbage.
-const MAX_PAYLOAD_BYTES: usize = 1 << 30;
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 1 << 30;
 
-fn checksum(offset: u64, payload: &[u8]) -> u32 {
+pub(crate) fn checksum(offset: u64, payload: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&offset.to_le_bytes());
     h.update(payload);
@@ -48,6 +48,8 @@ pub enum RecoveryError {
     Corrupt { position: u64, after_offset: u64 },
     #[error("change log out of order at byte {position}: offset {found} after {previous}")]
     OutOfOrder { position: u64, previous: u64, found: u64 },
+    #[error("change log has a gap: {segment} starts at offset {found}, {expected} was expected: refusing to serve this database")]
+    Gap { segment: String, expected: u64, found: u64 },
 }
 
 /// Reads and checks a whole log.
@@ -119,6 +121,24 @@ impl LogWriter {
     pub fn push(&mut self, offset: u64, payload: &[u8]) {
         frame(&mut self.buffer, offset, payload);
         self.last_written_offset = offset;
+    }
+
+    /// Continues in a new segment file at `path`: everything so far is written and fsynced
+    /// first, so that only the newest segment can ever end in a torn write.
+    pub fn rotate(&mut self, path: &Path) -> io::Result<()> {
+        self.flush(false)?;
+        if let Some(file) = self.file.as_mut() {
+            file.sync()?;
+        }
+        self.last_synced_offset = self.last_written_offset;
+        let file = self.disk.open_append(path, 0)?;
+        if let Some(dir) = path.parent() {
+            self.disk.sync_dir(dir)?;
+        }
+        self.file = Some(file);
+        self.path = path.to_path_buf();
+        self.bytes = 0;
+        Ok(())
     }
 
     pub fn has_pending(&self) -> bool {

@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 mod memory;
 pub use memory::{entry_bytes, Eviction, MemoryPolicy, Room, MAX_EVICTIONS_PER_COMMAND};
+mod snapshot;
+pub use snapshot::{for_each_copied, SliceBudget, SliceProgress};
 
 /// A value and its deadline.
 #[derive(Clone, Debug, PartialEq)]
@@ -63,6 +65,8 @@ pub struct Db {
     ready_keys: Vec<Blob>,
     /// Running size estimate and size limit (`memory.rs`).
     memory: memory::MemoryAccount,
+    /// The running copy-on-write snapshot, if any (see `db/snapshot.rs`).
+    snapshot: Option<Box<snapshot::CowState>>,
 }
 
 impl Default for Db {
@@ -87,6 +91,7 @@ impl Db {
             blocked_keys: HashMap::new(),
             ready_keys: Vec::new(),
             memory: memory::MemoryAccount::default(),
+            snapshot: None,
         }
     }
 
@@ -145,6 +150,7 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
+        self.cow_key(key);
         if let Some((_, entry)) = self.entries.swap_remove(key) {
             self.account_removed(key, &entry);
         }
@@ -193,6 +199,7 @@ impl Db {
     /// Mutable access for a write; marks the key modified.
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
         let position = self.live_position(key)?;
+        self.cow_position(position);
         self.signal_modified(key);
         self.detach(key);
         self.entries.get_index_mut(position).map(|e| &mut e.value)
@@ -201,6 +208,9 @@ impl Db {
     /// Stores `value`, dropping any TTL the key had (as `SET` does).
     pub fn insert(&mut self, key: &[u8], value: Value) {
         let position = self.live_position(key);
+        if let Some(p) = position {
+            self.cow_position(p);
+        }
         self.signal_modified(key);
         self.detach(key);
         match position.and_then(|p| self.entries.get_index_mut(p)) {
@@ -218,6 +228,7 @@ impl Db {
     /// Stores `value`, keeping the key's TTL if it has one.
     pub fn insert_keep_ttl(&mut self, key: &[u8], value: Value) {
         self.expire_if_needed(key);
+        self.cow_key(key);
         self.signal_modified(key);
         self.detach(key);
         match self.entries.get_mut(key) {
@@ -243,6 +254,7 @@ impl Db {
 
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.expire_if_needed(key);
+        self.cow_key(key);
         let (_, entry) = self.entries.swap_remove(key)?;
         self.account_removed(key, &entry);
         if entry.expire_at_ms != 0 {
@@ -263,6 +275,7 @@ impl Db {
     /// the key does not exist.
     pub fn set_expire_at(&mut self, key: &[u8], at_ms: u64) -> bool {
         self.expire_if_needed(key);
+        self.cow_key(key);
         self.detach_if_present(key);
         let now = self.now_ms;
         let Some(entry) = self.entries.get_mut(key) else {
@@ -288,6 +301,7 @@ impl Db {
     /// Removes the TTL; returns true when there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         self.expire_if_needed(key);
+        self.cow_key(key);
         self.detach_if_present(key);
         let Some(entry) = self.entries.get_mut(key) else {
             return false;
@@ -303,7 +317,7 @@ impl Db {
 
     /// Deletes every key; watchers of any key are marked dirty.
     pub fn flush(&mut self) {
-        self.entries = crate::table::KeyTable::default();
+        self.cow_replace_table();
         self.volatile = IndexSet::default();
         self.account_flushed();
         self.dirty += 1;

@@ -2,6 +2,7 @@
 //! ordered change log that durability and replication consume. No I/O, no protocol.
 
 pub mod changelog;
+pub mod codec;
 pub mod db;
 pub mod stream;
 pub mod table;

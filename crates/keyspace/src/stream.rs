@@ -106,17 +106,18 @@ pub struct ConsumerGroup {
 
 /// A group of consecutive entries standing for one of Redis's listpack nodes: approximate
 /// trimming only removes whole nodes, so its effect depends on where nodes start.
+/// Visible to the crate so that snapshots (`codec.rs`) keep it exactly.
 #[derive(Clone, Debug, PartialEq)]
-struct Node {
-    first: StreamId,
+pub(crate) struct Node {
+    pub(crate) first: StreamId,
     /// Entries still present.
-    live: usize,
+    pub(crate) live: usize,
     /// Entries ever appended (deleted ones keep their slot, as in a listpack).
-    total: usize,
+    pub(crate) total: usize,
     /// Estimated listpack size, as Redis compares it with `stream-node-max-bytes`.
-    bytes: usize,
+    pub(crate) bytes: usize,
     /// Field names of the node's first entry (Redis's master entry).
-    master: Vec<Blob>,
+    pub(crate) master: Vec<Blob>,
 }
 
 /// Bytes of an integer element in a listpack (encoding and back-length).
@@ -167,7 +168,7 @@ pub struct StreamValue {
     pub entries_added: u64,
     pub max_deleted_id: StreamId,
     pub groups: BTreeMap<Blob, ConsumerGroup>,
-    nodes: VecDeque<Node>,
+    pub(crate) nodes: VecDeque<Node>,
 }
 
 /// How a trim picks what to remove.

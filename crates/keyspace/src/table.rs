@@ -13,11 +13,83 @@ pub struct KeyTable<K, V> {
     index: HashTable<u32>,
     entries: Vec<(K, V)>,
     hasher: crate::RandomState,
+    /// While a snapshot runs: one bit per position, set when the entry there needs no copy in
+    /// the snapshot (already copied, or created after the snapshot started). The bits move
+    /// with their entries, so the snapshot's bookkeeping survives `swap_remove`.
+    settled: Option<PositionBits>,
 }
 
 impl<K, V> Default for KeyTable<K, V> {
     fn default() -> Self {
-        KeyTable { index: HashTable::new(), entries: Vec::new(), hasher: crate::RandomState::default() }
+        KeyTable { index: HashTable::new(), entries: Vec::new(), hasher: crate::RandomState::default(), settled: None }
+    }
+}
+
+/// A growable bit per table position.
+#[derive(Default)]
+struct PositionBits(Vec<u64>);
+
+impl PositionBits {
+    fn get(&self, position: usize) -> bool {
+        self.0.get(position / 64).is_some_and(|w| w & (1 << (position % 64)) != 0)
+    }
+
+    fn set(&mut self, position: usize, on: bool) {
+        let word = position / 64;
+        if word >= self.0.len() {
+            if !on {
+                return;
+            }
+            self.0.resize(word + 1, 0);
+        }
+        if on {
+            self.0[word] |= 1 << (position % 64);
+        } else {
+            self.0[word] &= !(1 << (position % 64));
+        }
+    }
+}
+
+impl<K, V> KeyTable<K, V> {
+    /// Starts tracking which entries are settled; every present entry starts unsettled. The
+    /// bit vector is zero-filled by the allocator (calloc), so this is cheap even for
+    /// millions of keys.
+    pub fn start_tracking(&mut self) {
+        self.settled = Some(PositionBits(vec![0; self.entries.len().div_ceil(64)]));
+    }
+
+    pub fn stop_tracking(&mut self) {
+        self.settled = None;
+    }
+
+    pub fn is_tracking(&self) -> bool {
+        self.settled.is_some()
+    }
+
+    /// Whether the entry at `position` needs no snapshot copy (always true when not tracking).
+    pub fn is_settled(&self, position: usize) -> bool {
+        self.settled.as_ref().is_none_or(|bits| bits.get(position))
+    }
+
+    pub fn settle(&mut self, position: usize) {
+        if let Some(bits) = &mut self.settled {
+            bits.set(position, true);
+        }
+    }
+
+    /// A new entry at the end is settled: it did not exist when the snapshot started.
+    fn settle_new_last(&mut self) {
+        let last = self.entries.len() - 1;
+        self.settle(last);
+    }
+
+    /// `swap_remove` moved the last entry into `position`: its bit moves along.
+    fn move_bit(&mut self, from: usize, to: usize) {
+        if let Some(bits) = &mut self.settled {
+            let bit = bits.get(from);
+            bits.set(to, bit);
+            bits.set(from, false);
+        }
     }
 }
 
@@ -32,6 +104,14 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Makes room for `additional` more keys at once (loading a snapshot), so the table is
+    /// not regrown and rehashed step by step.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.reserve(additional, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
     }
 
     /// Position of `key`, if present.
@@ -74,6 +154,7 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, position, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
         self.entries.push((key, value));
+        self.settle_new_last();
         None
     }
 
@@ -86,6 +167,7 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
         let (entries, hasher) = (&self.entries, &self.hasher);
         self.index.insert_unique(hash, position, |&i| Self::hash(hasher, entries[i as usize].0.as_ref()));
         self.entries.push((key, value));
+        self.settle_new_last();
     }
 
     /// Removes `key`; the last entry moves into its position.
@@ -104,6 +186,7 @@ impl<K: AsRef<[u8]>, V> KeyTable<K, V> {
             }
         }
         let removed = self.entries.swap_remove(position);
+        self.move_bit(last, position);
         // Give memory back when the table has shrunk a lot (after FLUSHDB-like mass deletes
         // the vector is replaced instead).
         if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {

@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod scan;
 pub mod scripting;
 pub mod server;
+pub mod snapshotter;
 pub mod tenant;
 #[cfg(test)]
 pub mod testing;

@@ -1,13 +1,15 @@
-//! Keeps every database's change log on disk: replays it when the database is loaded, and a
-//! writer thread appends new records with group commit. Under `always` a connection sends
-//! the replies of a batch that wrote only once the batch's last record is fsynced; under
-//! `everysec` the log is fsynced at least once a second.
+//! Keeps every database's change log on disk: loads the newest snapshot and replays the log
+//! after it when the database is loaded, and a writer thread appends new records with group
+//! commit. Under `always` a connection sends the replies of a batch that wrote only once the
+//! batch's last record is fsynced; under `everysec` the log is fsynced at least once a
+//! second. Taking snapshots and cutting the log is in `snapshotter.rs`.
 
 use crate::context::{ClientHandle, ClientState, Ctx};
 use crate::node::Node;
 use crate::tenant::{Tenant, TenantId};
 use bytes::Bytes;
-use durability::{Disk, LogWriter};
+use durability::segments::{self, segment_path};
+use durability::{Disk, LogWriter, SnapshotReader};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -47,19 +49,57 @@ impl FsyncPolicy {
 /// it has not written yet, so the backlog is sized for bursts between two writer rounds.
 pub const PERSISTENT_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 
+/// Below this much log since the last snapshot, no automatic snapshot is taken.
+pub const DEFAULT_SNAPSHOT_MIN_LOG_BYTES: u64 = 64 * 1024 * 1024;
+
 pub struct Persistence {
     pub data_dir: PathBuf,
     pub policy: FsyncPolicy,
-    disk: Arc<dyn Disk>,
-    writers: Mutex<HashMap<TenantId, LogWriter>>,
+    pub(crate) disk: Arc<dyn Disk>,
+    /// Lock order: `writers` → tenant state → `statuses`.
+    pub(crate) writers: Mutex<HashMap<TenantId, TenantLog>>,
     dirty: Mutex<HashSet<TenantId>>,
     wake: Condvar,
+    /// Snapshot bookkeeping per database (INFO, LASTSAVE, when to take the next one).
+    pub(crate) statuses: Mutex<HashMap<TenantId, SnapshotStatus>>,
+    /// Databases whose snapshot was asked for (BGSAVE), for the snapshot thread.
+    pub(crate) requested: Mutex<HashSet<TenantId>>,
+    pub(crate) snapshot_wake: Condvar,
+    /// An automatic snapshot starts when the log since the last one exceeds
+    /// max(this, the last snapshot's size).
+    pub snapshot_min_log_bytes: std::sync::atomic::AtomicU64,
+}
+
+/// The open log of one database: its writer and the base offset of its current segment.
+pub(crate) struct TenantLog {
+    pub(crate) writer: LogWriter,
+    pub(crate) base: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SnapshotStatus {
+    /// When the newest snapshot was written, Unix seconds (0: never).
+    pub last_save_unix_s: u64,
+    pub in_progress: bool,
+    pub last_failed: bool,
+    /// `Db::dirty` when the newest snapshot started (for `rdb_changes_since_last_save`).
+    pub dirty_at_last_save: u64,
+    pub last_snapshot_bytes: u64,
+    /// Longest time one slice of the last snapshot held the tenant lock.
+    pub last_max_pause_us: u64,
+    pub last_duration_ms: u64,
+    /// Bytes of the log segments before the current one (kept until a snapshot covers them).
+    pub older_log_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
     Recovery(#[from] durability::RecoveryError),
+    #[error(transparent)]
+    Snapshot(#[from] durability::SnapshotError),
+    #[error("snapshot {path}: {error}: refusing to serve this database")]
+    Entry { path: String, error: keyspace::codec::CodecError },
     #[error("opening the change log: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -73,18 +113,33 @@ impl Persistence {
             writers: Mutex::new(HashMap::new()),
             dirty: Mutex::new(HashSet::new()),
             wake: Condvar::new(),
+            statuses: Mutex::new(HashMap::new()),
+            requested: Mutex::new(HashSet::new()),
+            snapshot_wake: Condvar::new(),
+            snapshot_min_log_bytes: std::sync::atomic::AtomicU64::new(DEFAULT_SNAPSHOT_MIN_LOG_BYTES),
         })
     }
 
-    fn log_path(&self, id: &TenantId) -> PathBuf {
-        durability::log_path(&self.data_dir, &id.0)
+    /// The folder of one database: its log segments and snapshots.
+    pub(crate) fn tenant_dir(&self, id: &TenantId) -> PathBuf {
+        self.data_dir.join(&id.0)
     }
 
-    /// Replays a database's log into its (fresh) keyspace and opens the log for appending.
-    /// Runs before the database is reachable by any client.
+    /// Loads a database into its (fresh) keyspace: the newest snapshot, then the log records
+    /// after it; opens the log for appending and removes files a crash left behind. Runs
+    /// before the database is reachable by any client.
     pub fn load(&self, node: &Arc<Node>, tenant: &Tenant) -> Result<(), LoadError> {
-        let path = self.log_path(&tenant.id);
-        let recovery = durability::recover(self.disk.as_ref(), &path)?;
+        let started = Instant::now();
+        let dir = self.tenant_dir(&tenant.id);
+        let mut listing = segments::list(self.disk.as_ref(), &dir)?;
+        let mut state = tenant.state.lock();
+        state.db.set_clock(crate::context::unix_time_ms());
+        let snapshot = match listing.snapshot_offsets.last() {
+            Some(&offset) => Some(self.load_snapshot(&mut state.db, &dir.join(durability::snapshot_name(offset)))?),
+            None => None,
+        };
+        let snapshot_offset = snapshot.as_ref().map_or(0, |s| s.offset);
+        let recovery = segments::recover_after(self.disk.as_ref(), &dir, &listing.segment_bases, snapshot_offset)?;
         if recovery.torn_tail_bytes > 0 {
             tracing::warn!(
                 db = %tenant.id,
@@ -92,26 +147,107 @@ impl Persistence {
                 "change log ends in a torn write (crash during append): cutting it to the last good record"
             );
         }
-        let last_offset = recovery.records.last().map_or(0, |(o, _)| *o);
-        let mut state = tenant.state.lock();
         replay(node, &mut state.db, &recovery.records);
+        let last_offset = recovery.last_offset.max(snapshot_offset);
         state.db.change_log = keyspace::ChangeLog::starting_after(last_offset, PERSISTENT_BACKLOG_BYTES);
+        let dirty = state.db.dirty;
         drop(state);
-        let writer = LogWriter::open(self.disk.clone(), &path, recovery.good_len, last_offset)?;
+        // A snapshot newer than the log's end (the log had not reached the disk): new records
+        // go to a segment starting after the snapshot, and the older segments are obsolete.
+        let (base, good_len) = if recovery.last_offset < snapshot_offset {
+            (snapshot_offset, 0)
+        } else {
+            (recovery.tail_base, recovery.tail_good_len)
+        };
+        let writer = LogWriter::open(self.disk.clone(), &segment_path(&dir, base), good_len, last_offset)?;
+        if !listing.segment_bases.contains(&base) {
+            self.disk.sync_dir(&dir)?;
+            listing.segment_bases.push(base);
+        }
+        let older_log_bytes = self.remove_obsolete(&tenant.id, &listing, snapshot_offset);
         tenant.durable_offset.send_replace(last_offset);
-        tracing::info!(db = %tenant.id, records = recovery.records.len(), "database loaded from its change log");
-        self.writers.lock().insert(tenant.id.clone(), writer);
+        tenant.log_bytes.store(older_log_bytes + good_len, Ordering::Relaxed);
+        let status = SnapshotStatus {
+            last_save_unix_s: snapshot.as_ref().map_or(0, |s| s.created_unix_ms / 1000),
+            dirty_at_last_save: dirty,
+            last_snapshot_bytes: snapshot.as_ref().map_or(0, |s| s.bytes),
+            older_log_bytes,
+            ..SnapshotStatus::default()
+        };
+        self.statuses.lock().insert(tenant.id.clone(), status);
+        tracing::info!(db = %tenant.id, snapshot_offset, snapshot_keys = snapshot.map_or(0, |s| s.keys),
+            records = recovery.records.len(), ms = started.elapsed().as_millis() as u64, "database loaded");
+        self.writers.lock().insert(tenant.id.clone(), TenantLog { writer, base });
         Ok(())
+    }
+
+    /// Loads a snapshot file into `db`. A second thread reads, checks and decodes records
+    /// while this one inserts them (the two halves take about as long), handing over
+    /// batches through a bounded queue.
+    pub(crate) fn load_snapshot(
+        &self,
+        db: &mut keyspace::Db,
+        path: &std::path::Path,
+    ) -> Result<LoadedSnapshot, LoadError> {
+        let mut reader = SnapshotReader::open(self.disk.as_ref(), path)?;
+        let (offset, created_unix_ms) = (reader.offset, reader.created_unix_ms);
+        // The hint sizes the table once; bounded so a damaged header cannot ask for much.
+        db.reserve_keys(reader.keys_hint.min(1 << 28) as usize);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(keyspace::Blob, keyspace::Entry)>>(LOAD_QUEUE_BATCHES);
+        let mut keys = 0u64;
+        let decoded = std::thread::scope(|scope| {
+            let decoder = scope.spawn(move || decode_snapshot(&mut reader, path, tx));
+            for batch in rx {
+                keys += batch.len() as u64;
+                for (key, entry) in batch {
+                    db.load_entry(key, entry);
+                }
+            }
+            decoder.join().unwrap_or_else(|_| Err(LoadError::Io(std::io::Error::other("snapshot decoder panicked"))))
+        });
+        decoded?;
+        let bytes = self.disk.size(path)?;
+        Ok(LoadedSnapshot { offset, created_unix_ms, keys, bytes })
+    }
+
+    /// Deletes what the snapshot at `offset` made obsolete (older snapshots, unfinished ones,
+    /// segments entirely at or below it) and returns the size of the remaining segments
+    /// before the current (last) one. Failures are logged: they only cost disk space.
+    pub(crate) fn remove_obsolete(&self, id: &TenantId, listing: &segments::Listing, offset: u64) -> u64 {
+        let dir = self.tenant_dir(id);
+        let obsolete = segments::obsolete(listing, offset);
+        for name in &obsolete {
+            if let Err(e) = self.disk.remove_file(&dir.join(name)) {
+                tracing::warn!(db = %id, file = %name, error = %e, "cannot remove an obsolete file");
+            }
+        }
+        if !obsolete.is_empty() {
+            if let Err(e) = self.disk.sync_dir(&dir) {
+                tracing::warn!(db = %id, error = %e, "cannot sync the database folder");
+            }
+        }
+        let bases = &listing.segment_bases;
+        let older = bases.get(..bases.len().saturating_sub(1)).unwrap_or(&[]);
+        older
+            .iter()
+            .map(|&b| segments::segment_name(b))
+            .filter(|name| !obsolete.contains(name))
+            .map(|name| self.disk.size(&dir.join(name)).unwrap_or(0))
+            .sum()
     }
 
     /// Forgets a database and deletes its files (the database was destroyed).
     pub fn destroy(&self, id: &TenantId) {
         self.writers.lock().remove(id);
-        if let Some(dir) = self.log_path(id).parent() {
-            if let Err(e) = self.disk.remove_dir_all(dir) {
-                tracing::error!(db = %id, error = %e, "cannot delete the files of a destroyed database");
-            }
+        self.statuses.lock().remove(id);
+        if let Err(e) = self.disk.remove_dir_all(&self.tenant_dir(id)) {
+            tracing::error!(db = %id, error = %e, "cannot delete the files of a destroyed database");
         }
+    }
+
+    /// Snapshot bookkeeping of a database (default when it has none yet).
+    pub fn status(&self, id: &TenantId) -> SnapshotStatus {
+        self.statuses.lock().get(id).cloned().unwrap_or_default()
     }
 
     /// Tells the writer that a database has new records.
@@ -147,9 +283,9 @@ impl Persistence {
         }
     }
 
-    fn write_tenant(&self, tenant: &Tenant, sync_due: bool) {
+    pub(crate) fn write_tenant(&self, tenant: &Tenant, sync_due: bool) {
         let mut writers = self.writers.lock();
-        let Some(writer) = writers.get_mut(&tenant.id) else { return };
+        let Some(TenantLog { writer, .. }) = writers.get_mut(&tenant.id) else { return };
         let state = tenant.state.lock();
         let trimmed = match state.db.change_log.read_after(writer.last_written_offset) {
             Ok(records) => {
@@ -173,7 +309,8 @@ impl Persistence {
                 if tenant.disk_error.swap(false, Ordering::SeqCst) {
                     tracing::info!(db = %tenant.id, "change log writable again");
                 }
-                tenant.log_bytes.store(writer.bytes, Ordering::Relaxed);
+                let older = self.statuses.lock().get(&tenant.id).map_or(0, |s| s.older_log_bytes);
+                tenant.log_bytes.store(older + writer.bytes, Ordering::Relaxed);
                 tenant.durable_offset.send_replace(writer.last_synced_offset);
             }
             Err(e) => {
@@ -189,8 +326,43 @@ impl Persistence {
     }
 }
 
+/// Batches of decoded keys queued between the snapshot decoder and the loader.
+const LOAD_QUEUE_BATCHES: usize = 8;
+const LOAD_BATCH_KEYS: usize = 4096;
+
+/// Reads and decodes every record of a snapshot, sending them in batches; stops early
+/// (returning the error) on damage, or quietly if the loader went away.
+fn decode_snapshot(
+    reader: &mut SnapshotReader,
+    path: &std::path::Path,
+    tx: std::sync::mpsc::SyncSender<Vec<(keyspace::Blob, keyspace::Entry)>>,
+) -> Result<(), LoadError> {
+    let mut payload = Vec::new();
+    let mut batch = Vec::with_capacity(LOAD_BATCH_KEYS);
+    while reader.next_record(&mut payload)? {
+        let decoded = keyspace::codec::decode_entry(&payload)
+            .map_err(|error| LoadError::Entry { path: path.display().to_string(), error })?;
+        batch.push(decoded);
+        if batch.len() == LOAD_BATCH_KEYS {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_KEYS));
+            if tx.send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = tx.send(batch);
+    Ok(())
+}
+
+pub(crate) struct LoadedSnapshot {
+    offset: u64,
+    created_unix_ms: u64,
+    keys: u64,
+    bytes: u64,
+}
+
 /// Re-applies logged commands, through the same command table as clients use.
-fn replay(node: &Arc<Node>, db: &mut keyspace::Db, records: &[(u64, Vec<u8>)]) {
+pub(crate) fn replay(node: &Arc<Node>, db: &mut keyspace::Db, records: &[(u64, Vec<u8>)]) {
     let (tx, _rx) = tokio::sync::mpsc::channel(1);
     let handle = Arc::new(ClientHandle::new(0, "replay".into(), "replay".into(), 0, tx.clone()));
     let mut client = ClientState::new(handle, tx);

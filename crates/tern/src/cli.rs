@@ -76,6 +76,10 @@ struct NodeArgs {
     /// writes share one fsync) or `everysec` (at most about a second lost in a crash).
     #[arg(long, default_value = "everysec")]
     fsync: FsyncPolicy,
+    /// A database is snapshotted (and its log cut) once its log since the last snapshot
+    /// exceeds the larger of this and the last snapshot's size.
+    #[arg(long, default_value_t = redis_server::persistence::DEFAULT_SNAPSHOT_MIN_LOG_BYTES)]
+    snapshot_min_log_bytes: u64,
     /// The control plane's URL: register there and host the databases it places on this node
     /// (polled every second).
     #[arg(long, env = "TERN_CONTROL_PLANE", requires = "cluster_secret")]
@@ -181,6 +185,7 @@ pub fn main() -> std::process::ExitCode {
 struct Storage {
     data_dir: PathBuf,
     fsync: FsyncPolicy,
+    snapshot_min_log_bytes: u64,
 }
 
 fn start_node(
@@ -195,13 +200,19 @@ fn start_node(
     if let Some(storage) = &storage {
         std::fs::create_dir_all(&storage.data_dir)
             .with_context(|| format!("creating {}", storage.data_dir.display()))?;
-        node.persistence =
-            Some(Persistence::new(storage.data_dir.clone(), storage.fsync, Arc::new(durability::RealDisk)));
+        let persistence = Persistence::new(storage.data_dir.clone(), storage.fsync, Arc::new(durability::RealDisk));
+        persistence.snapshot_min_log_bytes.store(storage.snapshot_min_log_bytes, std::sync::atomic::Ordering::Relaxed);
+        node.persistence = Some(persistence);
     }
     let node = Arc::new(node);
     if let Some(persistence) = node.persistence.clone() {
         let writer_node = node.clone();
+        let snapshot_node = node.clone();
+        let snapshotter = persistence.clone();
         std::thread::Builder::new().name("log-writer".into()).spawn(move || persistence.run_writer(writer_node))?;
+        std::thread::Builder::new()
+            .name("snapshotter".into())
+            .spawn(move || snapshotter.run_snapshotter(snapshot_node))?;
     }
     for t in tenants {
         node.upsert_tenant(t).with_context(|| format!("adding database {}", t.id))?;
@@ -268,7 +279,11 @@ fn watch_tenants_file(node: Arc<Node>, path: PathBuf, pinned: Vec<TenantConfig>)
 }
 
 fn run_node(args: NodeArgs) -> anyhow::Result<()> {
-    let storage = args.data_dir.clone().map(|data_dir| Storage { data_dir, fsync: args.fsync });
+    let storage = args.data_dir.clone().map(|data_dir| Storage {
+        data_dir,
+        fsync: args.fsync,
+        snapshot_min_log_bytes: args.snapshot_min_log_bytes,
+    });
     let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage)?;
     if let Some(path) = args.tenants_file.clone() {
         apply_tenants_file(&node, &path, &args.tenants)?;
@@ -522,7 +537,11 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             addr,
             &[],
             None,
-            Some(Storage { data_dir: data_dir.join("redis").join(region), fsync: FsyncPolicy::EverySec }),
+            Some(Storage {
+                data_dir: data_dir.join("redis").join(region),
+                fsync: FsyncPolicy::EverySec,
+                snapshot_min_log_bytes: redis_server::persistence::DEFAULT_SNAPSHOT_MIN_LOG_BYTES,
+            }),
         )
         .with_context(|| format!("starting the {region} node"))?;
         let link = ControlPlaneLink {

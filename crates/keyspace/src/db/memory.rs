@@ -210,6 +210,15 @@ impl Db {
         self.memory.used_bytes = self.memory.used_bytes.saturating_sub(bytes);
     }
 
+    /// Called after loading `key` from a snapshot with an estimate of `bytes`, replacing
+    /// `old` if it was there.
+    pub(super) fn account_loaded(&mut self, key: &[u8], bytes: u64, old: Option<&Entry>) {
+        if let Some(old) = old {
+            self.account_removed(key, old);
+        }
+        self.memory.used_bytes += bytes;
+    }
+
     /// Forgets everything (FLUSHDB).
     pub(super) fn account_flushed(&mut self) {
         self.memory.used_bytes = 0;

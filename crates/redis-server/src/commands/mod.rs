@@ -16,6 +16,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod snapshots;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -37,6 +38,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     scripting::COMMANDS,
     server::COMMANDS,
     sets::COMMANDS,
+    snapshots::COMMANDS,
     sort::COMMANDS,
     streams::COMMANDS,
     strings::COMMANDS,

@@ -121,8 +121,12 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             "memory" => memory_section(ctx, &mut body),
             "persistence" => {
-                let created = tenant.as_ref().map_or(0, |t| t.created_unix_s);
+                let created = last_save_unix_s(ctx);
                 let persistence = node.persistence.as_ref();
+                let snapshot = match (persistence, &tenant) {
+                    (Some(p), Some(t)) => p.status(&t.id),
+                    _ => Default::default(),
+                };
                 let (log_bytes, disk_ok, durable) = tenant.as_ref().map_or((0, true, 0), |t| {
                     (
                         t.log_bytes.load(std::sync::atomic::Ordering::Relaxed),
@@ -132,11 +136,16 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 });
                 let _ = write!(
                     body,
-                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{created}\r\nrdb_last_bgsave_status:ok\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\ntern_change_log_bytes:{log_bytes}\r\ntern_durable_offset:{durable}\r\n",
-                    ctx.db.dirty,
+                    "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{created}\r\nrdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\naof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_last_write_status:{}\r\naof_fsync:{}\r\ntern_change_log_bytes:{log_bytes}\r\ntern_durable_offset:{durable}\r\ntern_snapshot_bytes:{}\r\ntern_snapshot_max_pause_us:{}\r\n",
+                    ctx.db.dirty.saturating_sub(snapshot.dirty_at_last_save),
+                    snapshot.in_progress as u8,
+                    if snapshot.last_failed { "err" } else { "ok" },
+                    snapshot.last_duration_ms / 1000,
                     persistence.is_some() as u8,
                     if disk_ok { "ok" } else { "err" },
                     persistence.map_or("none", |p| p.policy.name()),
+                    snapshot.last_snapshot_bytes,
+                    snapshot.last_max_pause_us,
                 );
             }
             "stats" => {
@@ -403,7 +412,18 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
-    Ok(Reply::Integer(ctx.tenant().map_or(0, |t| t.created_unix_s) as i64))
+    Ok(Reply::Integer(last_save_unix_s(ctx) as i64))
+}
+
+/// The newest snapshot's time; before any, when the database was created on this node.
+fn last_save_unix_s(ctx: &Ctx) -> u64 {
+    let Some(tenant) = ctx.tenant() else { return 0 };
+    let saved = ctx.node.persistence.as_ref().map_or(0, |p| p.status(&tenant.id).last_save_unix_s);
+    if saved == 0 {
+        tenant.created_unix_s
+    } else {
+        saved
+    }
 }
 
 fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
