@@ -339,7 +339,7 @@ mod tests {
     }
 
     fn cfg() -> TenantConfig {
-        TenantConfig { id: TenantId("db".into()), password: "pw".into() }
+        TenantConfig { id: TenantId("db".into()), password: "pw".into(), limits: Default::default() }
     }
 
     fn node_on(dir: &Path, disk: Arc<dyn Disk>) -> (Arc<Node>, Arc<Persistence>, Arc<Tenant>) {
