@@ -114,3 +114,26 @@ fn delete_policy_does_not_compact() {
     write_updates(&mut log, 10);
     assert_eq!(log.compact(NOW_MS).unwrap(), Default::default());
 }
+
+#[test]
+fn compressed_batches_are_compacted_into_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    for round in 0..30 {
+        let value = format!("round-{round}");
+        let batch = BatchBuilder::new(NOW_MS)
+            .record(Some(b"a"), Some(value.as_bytes()))
+            .record(Some(format!("unique-{round}").as_bytes()), Some(b"u"))
+            .compression(kafka_log::Compression::Zstd)
+            .build();
+        log.append(&batch, NOW_MS).unwrap();
+    }
+    let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    log.compact(NOW_MS).unwrap();
+    let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    let active_base = log.active_segment_base_offset();
+    let uniques = before.iter().filter(|r| r.1.starts_with("unique")).count();
+    assert_eq!(after.iter().filter(|r| r.1.starts_with("unique")).count(), uniques);
+    assert_eq!(after.iter().filter(|r| r.1 == "a" && r.0 < active_base).count(), 1);
+    assert!(after.iter().all(|r| before.contains(r)));
+}

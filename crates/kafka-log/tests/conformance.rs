@@ -311,3 +311,18 @@ fn reads_continue_on_a_deleted_segment() {
     log.delete_records_before(80).unwrap();
     assert_eq!(slice.to_vec().unwrap(), expected, "a live slice outlives segment deletion");
 }
+
+#[test]
+fn a_slice_stays_valid_while_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments());
+    log.append(&values_batch(3, NOW_MS), NOW_MS).unwrap();
+    let slice = log.read(0, u64::MAX).unwrap();
+    let expected = slice.to_vec().unwrap();
+    for i in 0..40 {
+        log.append(&values_batch(3, NOW_MS + i), NOW_MS).unwrap();
+    }
+    assert!(log.segment_count() > 1);
+    assert_eq!(slice.to_vec().unwrap(), expected);
+    assert!(slice.ranges[0].file.raw_fd().is_some(), "real files can be sent with sendfile");
+}

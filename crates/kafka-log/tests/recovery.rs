@@ -223,10 +223,13 @@ fn full_disk_fails_the_append_and_keeps_earlier_data() {
         log.append(&values_batch(3, NOW_MS + i), NOW_MS).unwrap();
     }
     let before = all_records(&log);
+    let segment = active_segment_path(dir.path());
+    let length_before = std::fs::metadata(&segment).unwrap().len();
     disk.faults.space_left_bytes.store(40, Ordering::SeqCst);
     assert!(matches!(log.append(&values_batch(3, NOW_MS), NOW_MS), Err(AppendError::Io(_))));
     assert!(matches!(log.append(&values_batch(3, NOW_MS), NOW_MS), Err(AppendError::Io(_))));
     assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), length_before, "partial write cut back");
     drop(log);
     disk.faults.space_left_bytes.store(u64::MAX, Ordering::SeqCst);
     let mut log = open_with(Arc::new(disk), dir.path(), LogConfig::default());
