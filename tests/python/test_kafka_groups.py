@@ -4,70 +4,31 @@ rebalances, committed offsets (also across a restart), the admin group APIs and 
 Produce and Fetch may not be served yet: consumers then log fetch errors, so these tests assert
 on assignments and commits, never on messages."""
 
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-ROOT = Path(__file__).resolve().parents[2]
-TERN_BIN = os.environ.get("TERN_BIN", str(ROOT / "target" / "debug" / "tern"))
+from kafka_node import KafkaNode
+
 USER, PASSWORD = "alice", "secret"
 
 
-class KafkaNode:
-    """A `tern node` serving Kafka cluster c1, restartable on the same data folder."""
+class GroupsNode(KafkaNode):
+    """A `tern node` serving Kafka cluster c1, with helpers for group tests."""
 
-    def __init__(self, data_dir):
-        self.data_dir = data_dir
-        self.proc = None
-        self.start()
+    def __init__(self):
+        super().__init__(clusters={"c1": (USER, PASSWORD)})
 
-    def start(self):
-        ready = Path(self.data_dir) / "kafka-ready"
-        if ready.exists():
-            ready.unlink()
-        self.log = open(Path(self.data_dir) / "node.log", "a")
-        args = [
-            TERN_BIN, "node", "--redis-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0",
-            "--kafka-cluster", f"c1:{USER}:{PASSWORD}", "--kafka-ready-file", str(ready),
-            "--data-dir", str(Path(self.data_dir) / "data"),
-        ]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while not ready.exists() or not ready.read_text().strip():
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"tern node did not start: {(Path(self.data_dir) / 'node.log').read_text()}")
-            time.sleep(0.02)
-        self.addr = ready.read_text().strip()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-    def config(self, **extra):
-        return {
-            "bootstrap.servers": self.addr,
-            "security.protocol": "SASL_PLAINTEXT",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": USER,
-            "sasl.password": PASSWORD,
-            **extra,
-        }
+    @property
+    def addr(self):
+        return self.bootstrap
 
     def admin(self):
-        return AdminClient(self.config())
+        return AdminClient(self.config(mechanism="PLAIN"))
 
     def create_topic(self, partitions):
         name = f"t-{uuid.uuid4().hex[:8]}"
@@ -77,7 +38,7 @@ class KafkaNode:
         return name
 
     def consumer(self, group, **extra):
-        conf = self.config(**{
+        conf = self.config(mechanism="PLAIN", **{
             "group.id": group,
             "session.timeout.ms": 6000,
             "heartbeat.interval.ms": 300,
@@ -91,13 +52,11 @@ class KafkaNode:
 
 @pytest.fixture
 def kafka():
-    tmp = tempfile.mkdtemp(prefix="tern-kafka-groups-")
-    node = KafkaNode(tmp)
+    node = GroupsNode()
     yield node
-    alive = node.proc.poll() is None
+    alive = node.alive()
+    log = node.log_path.read_text()
     node.stop()
-    log = (Path(tmp) / "node.log").read_text()
-    shutil.rmtree(tmp, ignore_errors=True)
     assert alive, f"tern node crashed:\n{log[-4000:]}"
 
 
@@ -163,8 +122,7 @@ def test_committed_offsets_keep_their_metadata_and_survive_a_restart(kafka):
     assert first[3][0] == 7
     assert first[0][0] < 0 and first[2][0] < 0, "never committed partitions have no offset"
     consumer.close()
-    kafka.stop()
-    kafka.start()
+    kafka.restart()
     again = kafka.consumer(group)
     after = committed(again)
     assert after[1] == (42, "m")
@@ -214,13 +172,10 @@ def test_admin_lists_describes_and_deletes_groups(kafka):
 
 
 def test_kcat_joins_in_group_mode(kafka):
-    if shutil.which("kcat") is None:
-        pytest.skip("kcat is not installed")
     topic = kafka.create_topic(2)
     group = f"kcat-{uuid.uuid4().hex[:6]}"
     kcat = subprocess.Popen(
-        ["kcat", "-b", kafka.addr, "-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=PLAIN",
-         "-X", f"sasl.username={USER}", "-X", f"sasl.password={PASSWORD}", "-G", group, topic],
+        kafka.kcat_args(mechanism="PLAIN") + ["-G", group, topic],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -241,7 +196,7 @@ def test_kcat_joins_in_group_mode(kafka):
 
 
 def test_aiokafka_consumers_share_a_topic_and_commit(kafka):
-    aiokafka = pytest.importorskip("aiokafka")
+    import aiokafka
     import asyncio
 
     from aiokafka.structs import OffsetAndMetadata
