@@ -133,6 +133,8 @@ pub struct Faults {
     /// Appends fail with "no space left" once this many bytes were written (0 = never).
     pub space_left_bytes: AtomicU64,
     pub written_bytes: AtomicU64,
+    /// File removals are skipped (tests that replay a whole history keep every segment).
+    pub keep_files: AtomicBool,
 }
 
 /// A real disk whose writes and syncs fail on demand.
@@ -194,6 +196,9 @@ impl Disk for FaultyDisk {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        if self.faults.keep_files.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         RealDisk.remove_file(path)
     }
 

@@ -293,44 +293,10 @@ mod tests {
     use crate::persistence::FsyncPolicy;
     use crate::tenant::TenantConfig;
     use crate::testing::TestClient;
-    use durability::{Disk, LogFile, RealDisk};
+    use durability::{Disk, RealDisk};
     use keyspace::Entry;
     use std::collections::BTreeMap;
-    use std::io::{self, Read};
     use std::path::Path;
-
-    /// A real disk that never deletes files, so a test can replay the whole history.
-    struct KeepingDisk;
-
-    impl Disk for KeepingDisk {
-        fn open_append(&self, path: &Path, len: u64) -> io::Result<Box<dyn LogFile>> {
-            RealDisk.open_append(path, len)
-        }
-        fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-            RealDisk.read(path)
-        }
-        fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-            RealDisk.remove_dir_all(path)
-        }
-        fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
-            RealDisk.open_read(path)
-        }
-        fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-            RealDisk.list(dir)
-        }
-        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-            RealDisk.rename(from, to)
-        }
-        fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-            RealDisk.sync_dir(dir)
-        }
-        fn remove_file(&self, _path: &Path) -> io::Result<()> {
-            Ok(())
-        }
-        fn size(&self, path: &Path) -> io::Result<u64> {
-            RealDisk.size(path)
-        }
-    }
 
     fn temp_dir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tern-snapshotter-{}-{name}", std::process::id()));
@@ -421,7 +387,12 @@ mod tests {
     #[test]
     fn snapshot_during_writes_is_the_state_at_its_offset_and_reload_gives_the_live_state() {
         let dir = temp_dir("concurrent");
-        let (node, p, tenant) = node_on(&dir, Arc::new(KeepingDisk));
+        let (node, p, tenant) = node_on(&dir, {
+            // Segments are kept so the test can replay the whole history.
+            let faults = durability::Faults::default();
+            faults.keep_files.store(true, std::sync::atomic::Ordering::SeqCst);
+            Arc::new(durability::FaultyDisk { faults: Arc::new(faults) })
+        });
         let mut c = TestClient::attach(node.clone(), tenant.clone());
         for i in 0..60_000 {
             random_command(&mut c, i);
