@@ -101,6 +101,16 @@ def other(node):
     c.close()
 
 
+def wait_until(check, timeout=5):
+    """Polls `check` until it returns true or `timeout` seconds pass; returns whether it did."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def resp_command(*args):
     out = f"*{len(args)}\r\n".encode()
     for a in args:

@@ -1,13 +1,12 @@
 """Plan limits against a real node: data-size quota, eviction switched at run time, request,
 record and key sizes, connections and command rate, with their exact errors."""
 
-import socket
 import time
 
 import pytest
 import redis
 
-from conftest import TernNode, recv_until, resp_command
+from conftest import TernNode, recv_until, resp_command, wait_until
 
 QUOTA = "DB capacity quota exceeded"
 
@@ -20,15 +19,6 @@ sizes:pw-sizes max_key_bytes=100 max_record_bytes=1kb max_request_bytes=64kb
 conns:pw-conns max_connections=3
 rate:pw-rate max_commands_per_second=50
 """
-
-
-def wait_until(check, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")

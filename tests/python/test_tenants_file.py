@@ -1,20 +1,10 @@
 """Databases are added, re-keyed and removed at run time through the node's tenants file."""
 
-import time
 
 import pytest
 import redis
 
-from conftest import TernNode
-
-
-def wait_until(check, timeout=5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
+from conftest import TernNode, wait_until
 
 
 def can_auth(node, password):
