@@ -6,11 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-pytest.importorskip("celery")
-
-from conftest import PASSWORD_A  # noqa: E402
+from conftest import PASSWORD_A
 
 APP_DIR = Path(__file__).parent / "celery_app"
 
