@@ -6,6 +6,8 @@ runs interleaved A,B,A,B, first run discarded, median and min-max of the rest. T
 `pinned` (server on core 0, client on core 1: the per-core figure) and `free` (no pinning).
 Both servers require a password (tern always does), both keep no persistence.
 Memory: used_memory delta after loading 1M keys with 16-byte values.
+`--durable`: SET throughput with persistence on both sides, per fsync policy: redis-server with
+`appendonly yes` and the matching `appendfsync`, tern with `--data-dir` and `--fsync`.
 """
 
 import argparse
@@ -43,15 +45,21 @@ def wait_port(port, timeout=20):
 
 
 class Server:
-    def __init__(self, kind, cpus, tern_bin):
+    def __init__(self, kind, cpus, tern_bin, fsync=None):
+        """`fsync` None keeps no persistence; "always" or "everysec" turns it on."""
         self.kind = kind
         self.port = free_port()
+        self.tmp = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-")
         prefix = ["taskset", "-c", cpus] if cpus else []
         if kind == "redis":
-            cmd = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no",
+            persistence = ["--appendonly", "no"] if fsync is None else [
+                "--appendonly", "yes", "--appendfsync", fsync, "--dir", self.tmp.name]
+            cmd = ["redis-server", "--port", str(self.port), "--save", "", *persistence,
                    "--requirepass", PASSWORD, "--bind", "127.0.0.1", "--protected-mode", "no"]
         else:
-            cmd = [tern_bin, "node", "--redis-addr", f"127.0.0.1:{self.port}", "--tenant", f"bench:{PASSWORD}"]
+            persistence = [] if fsync is None else ["--data-dir", self.tmp.name, "--fsync", fsync]
+            cmd = [tern_bin, "node", "--redis-addr", f"127.0.0.1:{self.port}", "--tenant", f"bench:{PASSWORD}",
+                   *persistence]
         self.proc = subprocess.Popen(prefix + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
@@ -72,6 +80,7 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.tmp.cleanup()
 
 
 def run_benchmark(port, test, pipeline, requests, client_cpus, keyspace):
@@ -93,12 +102,15 @@ def summarize(values):
     return statistics.median(values), min(values), max(values)
 
 
-def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace):
-    servers = {kind: Server(kind, server_cpus, tern_bin) for kind in ("redis", "tern")}
+THROUGHPUT_CASES = [("set", 1, 300_000), ("get", 1, 300_000), ("set", 16, 2_000_000), ("get", 16, 2_000_000)]
+DURABLE_CASES = [("set", 1, 200_000), ("set", 16, 1_000_000)]
+
+
+def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace, cases=THROUGHPUT_CASES, fsync=None):
+    servers = {kind: Server(kind, server_cpus, tern_bin, fsync) for kind in ("redis", "tern")}
     try:
         for s in servers.values():
             preload(s.port, keyspace)
-        cases = [("set", 1, 300_000), ("get", 1, 300_000), ("set", 16, 2_000_000), ("get", 16, 2_000_000)]
         results = {(t, p, k): [] for (t, p, _) in cases for k in servers}
         for run in range(runs + 1):
             for (test, pipeline, requests) in cases:
@@ -155,8 +167,12 @@ def main():
     ap.add_argument("--memory-keys", type=int, default=1_000_000)
     ap.add_argument("--tern-bin", default=str(ROOT / "target" / "release" / "tern"))
     ap.add_argument("--layouts", default="pinned,free")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "redis-latest.md"))
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--durable", action="store_true", help="SET with persistence (always, everysec) instead")
     args = ap.parse_args()
+    if args.durable:
+        return durable_main(args)
+    args.out = args.out or str(ROOT / "bench" / "results" / "redis-latest.md")
     for tool in ("redis-server", "redis-benchmark", "redis-cli", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is required (apt-get install redis-server redis-tools util-linux)")
@@ -186,6 +202,32 @@ def main():
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
+    print(text)
+
+
+def durable_main(args):
+    rows = []
+    for fsync in ("always", "everysec"):
+        for r in throughput_layout(f"free, fsync {fsync}", None, None, args.tern_bin, args.runs, args.keyspace,
+                                   DURABLE_CASES, fsync):
+            rows.append(r)
+    lines = [
+        f"redis-server: {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.strip()}"
+        " with `appendonly yes`, `appendfsync` as named; tern with `--data-dir` and `--fsync` as named",
+        f"runs: {args.runs} measured (+1 discarded) per case, interleaved; 50 clients; keyspace {args.keyspace}",
+        "",
+        "| setting | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['layout']} | {r['test']} | {r['pipeline']} | {fmt_rps(r['redis_rps'])} | {fmt_rps(r['tern_rps'])} | "
+            f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out or ROOT / "bench" / "results" / "redis-durable-latest.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
 
 
