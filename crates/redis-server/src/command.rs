@@ -47,6 +47,9 @@ impl Flags {
     /// MULTI, QUIT; SCRIPT KILL, FUNCTION KILL and FUNCTION STATS are answered by the
     /// scripting module itself).
     pub const ALLOW_BUSY: Flags = Flags(1 << 16);
+    /// Runs a Lua script (EVAL…, FCALL…): the connection hands it to a script thread so that
+    /// its worker thread keeps serving while it runs (`scripting/busy.rs`).
+    pub const RUNS_SCRIPT: Flags = Flags(1 << 17);
 
     pub const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)

@@ -16,7 +16,7 @@ use resp::Reply;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const FCALL: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS);
+const FCALL: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
 
 const fn spec(
     name: &'static str,

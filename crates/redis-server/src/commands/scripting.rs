@@ -10,7 +10,7 @@ use crate::scripting::{self, RunOptions, ScriptKind};
 use bytes::Bytes;
 use resp::Reply;
 
-const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS);
+const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
 
 const fn spec(
     name: &'static str,

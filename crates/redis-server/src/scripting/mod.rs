@@ -2,6 +2,7 @@
 //! created on first use, a script cache keyed by SHA1, `redis.*` bindings that run commands
 //! through the command table, and the conversions between Lua values and replies.
 
+pub mod busy;
 pub mod functions;
 pub mod libs;
 
@@ -778,9 +779,4 @@ pub fn lua_to_reply(v: &Value, resp: u8, depth: usize) -> mlua::Result<Reply> {
         }
         _ => Reply::Nil,
     })
-}
-
-/// Kind of the script keeping the database busy, if a script command is in flight.
-pub fn busy_kind(state: &ScriptState) -> Option<ScriptKind> {
-    state.gate.borrow().map(|_| running_kind(state))
 }
