@@ -18,6 +18,15 @@ const T_HASH: u8 = 2;
 const T_SET: u8 = 3;
 const T_ZSET: u8 = 4;
 const T_STREAM: u8 = 5;
+/// Not a key: a function library (name in the key's place, no deadline, source as body).
+const T_LIBRARY: u8 = 6;
+
+/// One snapshot record: a key, or a function library.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Key(Blob, Entry),
+    Library { name: String, code: bytes::Bytes },
+}
 
 /// The bytes do not hold a valid entry (the file was damaged or written by another version).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +117,14 @@ pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
             encode_stream(out, st);
         }
     }
+}
+
+/// Appends the encoding of one function library (decoded by [`decode_record`]).
+pub fn encode_library(out: &mut Vec<u8>, name: &str, code: &[u8]) {
+    put_bytes(out, name.as_bytes());
+    put_u64(out, 0);
+    out.push(T_LIBRARY);
+    put_bytes(out, code);
 }
 
 fn encode_stream(out: &mut Vec<u8>, st: &StreamValue) {
@@ -239,10 +256,28 @@ impl<'a> Reader<'a> {
 
 /// Decodes one key written by [`encode_entry`]; the whole input must be used.
 pub fn decode_entry(data: &[u8]) -> Result<(Blob, Entry), CodecError> {
+    match decode_record(data)? {
+        Record::Key(key, entry) => Ok((key, entry)),
+        Record::Library { .. } => {
+            Err(CodecError { reason: "a function library where a key was expected", position: 0 })
+        }
+    }
+}
+
+/// Decodes one snapshot record: a key ([`encode_entry`]) or a library ([`encode_library`]).
+pub fn decode_record(data: &[u8]) -> Result<Record, CodecError> {
     let mut r = Reader { data, pos: 0 };
     let key = r.blob()?;
     let expire_at_ms = r.u64()?;
     let value = match r.u8()? {
+        T_LIBRARY => {
+            let code = bytes::Bytes::copy_from_slice(r.bytes()?);
+            let Ok(name) = String::from_utf8(key.to_vec()) else { return r.fail("library name is not UTF-8") };
+            if r.pos != data.len() {
+                return r.fail("trailing bytes");
+            }
+            return Ok(Record::Library { name, code });
+        }
         T_STR => Value::Str(r.blob()?),
         T_LIST => {
             let n = r.count()?;
@@ -276,7 +311,7 @@ pub fn decode_entry(data: &[u8]) -> Result<(Blob, Entry), CodecError> {
     if r.pos != data.len() {
         return r.fail("trailing bytes");
     }
-    Ok((key, Entry { value, expire_at_ms }))
+    Ok(Record::Key(key, Entry { value, expire_at_ms }))
 }
 
 fn decode_zset(r: &mut Reader) -> Parsed<Value> {
@@ -369,6 +404,21 @@ mod tests {
         // Every strict prefix is refused, never mistaken for a shorter entry.
         for cut in 0..out.len() {
             assert!(decode_entry(&out[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn libraries_round_trip_and_are_not_keys() {
+        let mut out = Vec::new();
+        encode_library(&mut out, "mylib", b"#!lua name=mylib\n");
+        let back = decode_record(&out).unwrap();
+        assert_eq!(
+            back,
+            Record::Library { name: "mylib".into(), code: bytes::Bytes::from_static(b"#!lua name=mylib\n") }
+        );
+        assert!(decode_entry(&out).is_err());
+        for cut in 0..out.len() {
+            assert!(decode_record(&out[..cut]).is_err(), "prefix of {cut} bytes accepted");
         }
     }
 

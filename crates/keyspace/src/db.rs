@@ -67,7 +67,14 @@ pub struct Db {
     memory: memory::MemoryAccount,
     /// The running copy-on-write snapshot, if any (see `db/snapshot.rs`).
     snapshot: Option<Box<snapshot::CowState>>,
+    /// Function libraries (FUNCTION LOAD), part of the database like keys: name → source.
+    /// Replaced whole on change (copy-on-write), so a snapshot keeps the map of its offset.
+    pub libraries: Libraries,
 }
+
+/// The function libraries of a database, by library name, each with its source code. The
+/// keyspace only stores them; compiling and running them is the server's business.
+pub type Libraries = std::sync::Arc<std::collections::BTreeMap<String, bytes::Bytes>>;
 
 impl Default for Db {
     fn default() -> Self {
@@ -92,6 +99,7 @@ impl Db {
             ready_keys: Vec::new(),
             memory: memory::MemoryAccount::default(),
             snapshot: None,
+            libraries: Libraries::default(),
         }
     }
 

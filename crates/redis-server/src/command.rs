@@ -43,6 +43,13 @@ impl Flags {
     pub const MOVABLE_KEYS: Flags = Flags(1 << 14);
     /// Not allowed inside MULTI (WATCH).
     pub const NO_MULTI: Flags = Flags(1 << 15);
+    /// Answered while a script keeps the database busy, without the database (AUTH, HELLO,
+    /// MULTI, QUIT; SCRIPT KILL, FUNCTION KILL and FUNCTION STATS are answered by the
+    /// scripting module itself).
+    pub const ALLOW_BUSY: Flags = Flags(1 << 16);
+    /// Runs a Lua script (EVAL…, FCALL…): the connection hands it to a script thread so that
+    /// its worker thread keeps serving while it runs (`scripting/busy.rs`).
+    pub const RUNS_SCRIPT: Flags = Flags(1 << 17);
 
     pub const fn union(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)
@@ -152,6 +159,7 @@ impl CommandSpec {
             (Flags::FAST, "fast"),
             (Flags::MOVABLE_KEYS, "movablekeys"),
             (Flags::NO_MULTI, "no_multi"),
+            (Flags::ALLOW_BUSY, "allow_busy"),
         ];
         NAMES.iter().filter(|(f, _)| self.flags.contains(*f)).map(|(_, n)| *n).collect()
     }

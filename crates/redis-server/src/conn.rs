@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+mod script;
+
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 * 1024;
 /// A batch stops (lock released, replies flushed) once this much output is pending, which
@@ -94,7 +96,14 @@ pub fn set_current_worker(index: usize) {
 
 enum BatchEnd {
     Done,
-    Block { tenant: Arc<Tenant>, waiter: WaiterId, rx: oneshot::Receiver<Reply>, req: crate::context::BlockRequest },
+    /// The next request runs a script: it goes to a script thread (`conn/script.rs`).
+    Script,
+    Block {
+        tenant: Arc<Tenant>,
+        waiter: WaiterId,
+        rx: oneshot::Receiver<Reply>,
+        req: crate::context::BlockRequest,
+    },
 }
 
 impl Connection {
@@ -275,6 +284,12 @@ impl Connection {
                 next += 1;
                 continue;
             }
+            if let Some(reply) = self.answer_while_busy(&requests[next]).await {
+                self.emit(reply);
+                self.apply_pending();
+                next += 1;
+                continue;
+            }
             let granted = self.admit_rate(requests.len() - next, rate_deadline).await;
             if granted == 0 {
                 self.emit(Reply::error(crate::limits::RATE_EXCEEDED));
@@ -282,6 +297,11 @@ impl Connection {
                 continue;
             }
             let end = self.run_batch(&requests[..next + granted], &mut next);
+            if let BatchEnd::Script = end {
+                self.flush_out().await?;
+                self.run_script(&requests[next]).await?;
+                next += 1;
+            }
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 self.flush_out().await?;
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
@@ -336,8 +356,17 @@ impl Connection {
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
         let offset_before = state.db.change_log.last_offset();
+        let mut ran = 0;
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
+            if script::runs_script(&self.client, args) {
+                if ran == 0 {
+                    drop(guard);
+                    return BatchEnd::Script;
+                }
+                break;
+            }
+            ran += 1;
             *next += 1;
             state.db.set_clock(unix_time_ms());
             let (reply, block) = {
@@ -450,24 +479,24 @@ impl Connection {
             }
             tokio::select! {
                 reply = &mut rx => break Ok(reply.ok()),
-                _ = sleep => break Ok(Some(self.cancel_wait(tenant, waiter, &mut rx).unwrap_or(req.timeout_reply.clone()))),
+                _ = sleep => break Ok(Some(self.cancel_wait(tenant, waiter, &mut rx).await.unwrap_or(req.timeout_reply.clone()))),
                 msg = self.push_rx.recv() => {
                     if let Some(msg) = msg {
                         self.emit_push(msg);
                     }
                     if self.client.handle.is_killed() {
-                        self.cancel_wait(tenant, waiter, &mut rx);
+                        self.cancel_wait(tenant, waiter, &mut rx).await;
                         break Ok(None);
                     }
                 }
                 read = self.stream.read_buf(&mut self.inbuf) => {
                     match read {
                         Ok(0) | Err(_) => {
-                            self.cancel_wait(tenant, waiter, &mut rx);
+                            self.cancel_wait(tenant, waiter, &mut rx).await;
                             break read.map(|_| None);
                         }
                         Ok(_) if self.inbuf.len() > self.node.limits.parse.max_request_bytes => {
-                            self.cancel_wait(tenant, waiter, &mut rx);
+                            self.cancel_wait(tenant, waiter, &mut rx).await;
                             break Ok(None);
                         }
                         Ok(_) => continue,
@@ -480,12 +509,13 @@ impl Connection {
     }
 
     /// Removes the waiter; if it was served in the meantime, returns the reply it got.
-    fn cancel_wait(
+    async fn cancel_wait(
         &mut self,
         tenant: &Arc<Tenant>,
         waiter: WaiterId,
         rx: &mut oneshot::Receiver<Reply>,
     ) -> Option<Reply> {
+        self.wait_for_script_end(tenant).await;
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
         if state.blocked.remove(&mut state.db, waiter).is_some() {
@@ -550,7 +580,7 @@ impl Connection {
         leave_tenant(&mut self.client);
         if let Some(tenant) = new {
             tenant.clients.lock().insert(self.client.id, self.client.handle.clone());
-            tenant.state.lock().db.stats.connections_received += 1;
+            script::with_state_soon(&tenant, |state| state.db.stats.connections_received += 1);
             self.client.tenant = Some(tenant);
         }
     }
@@ -573,7 +603,8 @@ fn leave_tenant(client: &mut ClientState) {
         }
     }
     let watched = std::mem::take(&mut client.watched);
-    old.state.lock().db.unwatch_all(client.id, &watched);
+    let id = client.id;
+    script::with_state_soon(&old, move |state| state.db.unwatch_all(id, &watched));
     old.clients.lock().remove(&client.id);
     client.multi = None;
 }

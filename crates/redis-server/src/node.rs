@@ -15,6 +15,9 @@ pub struct NodeLimits {
     pub max_pending_push_messages: usize,
     /// Most keys `KEYS` may return before it refuses (use SCAN).
     pub max_keys_reply: usize,
+    /// Hard bound on one script or function's run time: past it the script is stopped even
+    /// if it wrote (then SCRIPT KILL refuses it), so no script holds a database forever.
+    pub script_time_limit: std::time::Duration,
 }
 
 impl Default for NodeLimits {
@@ -28,6 +31,7 @@ impl Default for NodeLimits {
             max_pending_push_bytes: 32 * 1024 * 1024,
             max_pending_push_messages: 16 * 1024,
             max_keys_reply: 10_000_000,
+            script_time_limit: std::time::Duration::from_secs(60),
         }
     }
 }

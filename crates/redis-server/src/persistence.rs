@@ -205,7 +205,7 @@ impl Persistence {
             }
             decoder.join().unwrap_or_else(|_| Err(LoadError::Io(std::io::Error::other("snapshot decoder panicked"))))
         });
-        decoded?;
+        db.libraries = std::sync::Arc::new(decoded?);
         let bytes = self.disk.size(path)?;
         Ok(LoadedSnapshot { offset, created_unix_ms, keys, bytes })
     }
@@ -330,28 +330,37 @@ impl Persistence {
 const LOAD_QUEUE_BATCHES: usize = 8;
 const LOAD_BATCH_KEYS: usize = 4096;
 
-/// Reads and decodes every record of a snapshot, sending them in batches; stops early
-/// (returning the error) on damage, or quietly if the loader went away.
+/// Reads and decodes every record of a snapshot, sending keys in batches and returning the
+/// function libraries; stops early (returning the error) on damage, or quietly if the loader
+/// went away.
 fn decode_snapshot(
     reader: &mut SnapshotReader,
     path: &std::path::Path,
     tx: std::sync::mpsc::SyncSender<Vec<(keyspace::Blob, keyspace::Entry)>>,
-) -> Result<(), LoadError> {
+) -> Result<std::collections::BTreeMap<String, Bytes>, LoadError> {
     let mut payload = Vec::new();
     let mut batch = Vec::with_capacity(LOAD_BATCH_KEYS);
+    let mut libraries = std::collections::BTreeMap::new();
     while reader.next_record(&mut payload)? {
-        let decoded = keyspace::codec::decode_entry(&payload)
+        let decoded = keyspace::codec::decode_record(&payload)
             .map_err(|error| LoadError::Entry { path: path.display().to_string(), error })?;
+        let decoded = match decoded {
+            keyspace::codec::Record::Key(key, entry) => (key, entry),
+            keyspace::codec::Record::Library { name, code } => {
+                libraries.insert(name, code);
+                continue;
+            }
+        };
         batch.push(decoded);
         if batch.len() == LOAD_BATCH_KEYS {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_KEYS));
             if tx.send(full).is_err() {
-                return Ok(());
+                return Ok(libraries);
             }
         }
     }
     let _ = tx.send(batch);
-    Ok(())
+    Ok(libraries)
 }
 
 pub(crate) struct LoadedSnapshot {

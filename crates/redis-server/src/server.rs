@@ -115,7 +115,9 @@ async fn expire_cycle(node: Arc<Node>) {
     loop {
         tick.tick().await;
         for tenant in node.tenants.all() {
-            let mut state = tenant.state.lock();
+            // A tenant whose lock is taken (a long script, a snapshot slice) is skipped until
+            // the next tick: this worker thread serves other tenants and must not wait.
+            let Some(mut state) = tenant.state.try_lock() else { continue };
             if state.db.volatile_len() == 0 {
                 continue;
             }

@@ -582,6 +582,27 @@ mod tests {
     }
 
     #[test]
+    fn functions_survive_a_snapshot_that_cut_the_log() {
+        let dir = temp_dir("functions");
+        let (node, p, tenant) = node_on(&dir, Arc::new(RealDisk));
+        let mut c = TestClient::attach(node, tenant.clone());
+        let lib = "#!lua name=lib\nredis.register_function('f', function(k) return redis.call('get', k[1]) end)";
+        assert_eq!(c.cmd(&["FUNCTION", "LOAD", lib]), crate::testing::bulk("lib"));
+        c.cmd(&["SET", "k", "v"]);
+        p.write_tenant(&tenant, false);
+        p.snapshot_in_background(&tenant).unwrap();
+        // The log that held FUNCTION LOAD is gone: only the snapshot can bring it back.
+        assert_eq!(files(&dir), vec!["changes.2.log", "snapshot.2.tern"]);
+        let mut node2 = Node::new(NodeLimits::default(), "test".into(), 0);
+        node2.persistence = Some(Persistence::new(dir.to_path_buf(), FsyncPolicy::Always, Arc::new(RealDisk)));
+        let node2 = Arc::new(node2);
+        let tenant2 = node2.upsert_tenant(&cfg()).unwrap();
+        let mut c2 = TestClient::attach(node2, tenant2);
+        assert_eq!(c2.cmd(&["FCALL", "f", "1", "k"]), crate::testing::bulk("v"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn save_and_bgsave_commands() {
         let dir = temp_dir("commands");
         let (node, p, tenant) = node_on(&dir, Arc::new(RealDisk));

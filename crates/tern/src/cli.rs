@@ -80,6 +80,11 @@ struct NodeArgs {
     /// exceeds the larger of this and the last snapshot's size.
     #[arg(long, default_value_t = redis_server::persistence::DEFAULT_SNAPSHOT_MIN_LOG_BYTES)]
     snapshot_min_log_bytes: u64,
+    /// Hard bound on one Lua script or function's run time, in milliseconds: past it the
+    /// script is stopped even if it wrote (SCRIPT KILL refuses those), so no script keeps
+    /// its database busy forever.
+    #[arg(long, default_value_t = 60_000)]
+    script_time_limit_ms: u64,
     /// The control plane's URL: register there and host the databases it places on this node
     /// (polled every second).
     #[arg(long, env = "TERN_CONTROL_PLANE", requires = "cluster_secret")]
@@ -194,8 +199,9 @@ fn start_node(
     tenants: &[TenantConfig],
     threads: Option<usize>,
     storage: Option<Storage>,
+    limits: NodeLimits,
 ) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
-    let mut node = Node::new(NodeLimits::default(), region.to_string(), addr.port());
+    let mut node = Node::new(limits, region.to_string(), addr.port());
     node.allocated_bytes_probe = Some(allocated_bytes);
     if let Some(storage) = &storage {
         std::fs::create_dir_all(&storage.data_dir)
@@ -284,7 +290,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         fsync: args.fsync,
         snapshot_min_log_bytes: args.snapshot_min_log_bytes,
     });
-    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage)?;
+    let limits = NodeLimits {
+        script_time_limit: std::time::Duration::from_millis(args.script_time_limit_ms),
+        ..NodeLimits::default()
+    };
+    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage, limits)?;
     if let Some(path) = args.tenants_file.clone() {
         apply_tenants_file(&node, &path, &args.tenants)?;
         let pinned = args.tenants.clone();
@@ -542,6 +552,7 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 fsync: FsyncPolicy::EverySec,
                 snapshot_min_log_bytes: redis_server::persistence::DEFAULT_SNAPSHOT_MIN_LOG_BYTES,
             }),
+            NodeLimits::default(),
         )
         .with_context(|| format!("starting the {region} node"))?;
         let link = ControlPlaneLink {

@@ -15,7 +15,7 @@
 //! whole table (O(1)); the walker copies the detached table's unsettled entries first.
 
 use super::{Db, Entry};
-use crate::codec::encode_entry;
+use crate::codec::{encode_entry, encode_library};
 use crate::table::KeyTable;
 use crate::value::Blob;
 use std::time::{Duration, Instant};
@@ -29,6 +29,8 @@ pub(super) struct CowState {
     detached: Vec<(KeyTable<Blob, Entry>, usize)>,
     /// Entries copied by the hook since the last slice, in the slice output format.
     copied: Vec<u8>,
+    /// The function libraries at O, emitted by the first slice.
+    libraries: Option<super::Libraries>,
 }
 
 /// How much one slice may do while it holds the tenant lock.
@@ -66,9 +68,14 @@ pub fn for_each_copied(buf: &[u8], mut visit: impl FnMut(&[u8])) {
 
 /// Appends `[u32 length][entry]` to `out`.
 fn copy_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+    copy_record(out, |out| encode_entry(out, key, entry));
+}
+
+/// Appends `[u32 length]` and the record `encode` writes.
+fn copy_record(out: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
-    encode_entry(out, key, entry);
+    encode(out);
     let len = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
@@ -116,6 +123,7 @@ impl Db {
             next_position: self.entries.len(),
             detached: Vec::new(),
             copied: Vec::new(),
+            libraries: Some(self.libraries.clone()),
         }));
         Some(offset)
     }
@@ -131,6 +139,9 @@ impl Db {
     pub fn snapshot_slice(&mut self, out: &mut Vec<u8>, budget: &SliceBudget) -> SliceProgress {
         let started = Instant::now();
         let Some(state) = self.snapshot.as_mut() else { return SliceProgress::Done };
+        for (name, code) in state.libraries.take().iter().flat_map(|l| l.iter()) {
+            copy_record(out, |out| encode_library(out, name, code));
+        }
         out.append(&mut state.copied);
         while let Some((table, cursor)) = state.detached.last_mut() {
             if !walk(table, cursor, out, budget, started) {
@@ -401,6 +412,28 @@ mod tests {
         assert_eq!(db.snapshot_slice(&mut out, &SliceBudget::default()), SliceProgress::Done);
         let got = decode_all(&out);
         assert_eq!(got[&b"k".to_vec()], Entry { value: Value::Str(blob(b"before")), expire_at_ms: 99_999 });
+    }
+
+    #[test]
+    fn libraries_are_those_at_the_snapshot_offset() {
+        let mut db = Db::default();
+        let v1: std::collections::BTreeMap<String, bytes::Bytes> =
+            [("a".to_string(), bytes::Bytes::from_static(b"code a"))].into_iter().collect();
+        db.libraries = std::sync::Arc::new(v1);
+        db.insert(b"k", Value::Str(blob(b"v")));
+        db.begin_snapshot().unwrap();
+        // A later FUNCTION FLUSH replaces the map; the snapshot keeps the old one.
+        db.libraries = Default::default();
+        let mut out = Vec::new();
+        while db.snapshot_slice(&mut out, &SliceBudget::default()) == SliceProgress::More {}
+        let mut records = Vec::new();
+        for_each_copied(&out, |r| records.push(crate::codec::decode_record(r).unwrap()));
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            records[0],
+            crate::codec::Record::Library { name: "a".into(), code: bytes::Bytes::from_static(b"code a") }
+        );
+        assert!(matches!(&records[1], crate::codec::Record::Key(k, _) if k.as_slice() == b"k"));
     }
 
     #[test]

@@ -13,13 +13,25 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec(
         "auth",
         -2,
-        Flags::NO_AUTH.union(Flags::FREE).union(F).union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
+        Flags::NO_AUTH
+            .union(Flags::FREE)
+            .union(F)
+            .union(Flags::NOSCRIPT)
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::ALLOW_BUSY),
         auth,
     ),
     spec(
         "hello",
         -1,
-        Flags::NO_AUTH.union(Flags::FREE).union(F).union(Flags::NOSCRIPT).union(Flags::LOADING).union(Flags::STALE),
+        Flags::NO_AUTH
+            .union(Flags::FREE)
+            .union(F)
+            .union(Flags::NOSCRIPT)
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::ALLOW_BUSY),
         hello,
     ),
     spec("ping", -1, Flags::FREE.union(F).union(Flags::SUBSCRIBE_CONTEXT), ping),
@@ -28,6 +40,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         "quit",
         -1,
         Flags::NO_AUTH
+            .union(Flags::ALLOW_BUSY)
             .union(Flags::FREE)
             .union(F)
             .union(Flags::NO_MULTI_QUEUE)

@@ -6,6 +6,7 @@ use crate::command::CommandSpec;
 pub mod bitmaps;
 pub mod connection;
 pub mod dump;
+pub mod functions;
 pub mod generic;
 pub mod geo;
 pub mod geohash;
@@ -29,6 +30,7 @@ pub static FAMILIES: &[&[CommandSpec]] = &[
     bitmaps::COMMANDS,
     connection::COMMANDS,
     dump::COMMANDS,
+    functions::COMMANDS,
     generic::COMMANDS,
     geo::COMMANDS,
     hashes::COMMANDS,

@@ -6,11 +6,11 @@ use crate::args;
 use crate::command::{CommandSpec, Flags, KeySpec};
 use crate::context::Ctx;
 use crate::error::{CommandError, CommandResult};
-use crate::scripting::{self, RunOptions};
+use crate::scripting::{self, RunOptions, ScriptKind};
 use bytes::Bytes;
 use resp::Reply;
 
-const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS);
+const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
 
 const fn spec(
     name: &'static str,
@@ -88,7 +88,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
             engine.load_script(&args[1])?
         };
         let func = engine.script(&sha).ok_or_else(noscript)?.clone();
-        let opts = RunOptions { read_only, name: &sha, globals: true };
+        let opts = RunOptions { read_only, name: &sha, kind: ScriptKind::Eval, command: args };
         scripting::run(ctx, engine, state, &func, keys, argv, &opts)
     })
 }
@@ -160,7 +160,7 @@ fn script(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             scripting::flush(&tenant.scripting);
             Ok(Reply::ok())
         }
-        "kill" => Ok(scripting::kill(&tenant.scripting)),
+        "kill" => Ok(scripting::kill(&tenant.scripting, ScriptKind::Eval)),
         _ => {
             if args::is(&args[2], "NO") {
                 Ok(Reply::ok())
@@ -358,7 +358,7 @@ mod tests {
         let killer = std::thread::spawn(move || {
             for _ in 0..500 {
                 std::thread::sleep(std::time::Duration::from_millis(10));
-                if crate::scripting::kill(&tenant.scripting) == Reply::ok() {
+                if crate::scripting::kill(&tenant.scripting, crate::scripting::ScriptKind::Eval) == Reply::ok() {
                     return true;
                 }
             }
@@ -378,7 +378,7 @@ mod tests {
         let killer = std::thread::spawn(move || {
             for _ in 0..500 {
                 std::thread::sleep(std::time::Duration::from_millis(5));
-                if let Reply::Error(e) = crate::scripting::kill(&tenant.scripting) {
+                if let Reply::Error(e) = crate::scripting::kill(&tenant.scripting, crate::scripting::ScriptKind::Eval) {
                     if e.starts_with("UNKILLABLE") {
                         return true;
                     }

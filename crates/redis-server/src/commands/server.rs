@@ -309,8 +309,8 @@ const CONFIG_DEFAULTS: &[(&str, &str, bool)] = &[
     ("proto-max-bulk-len", "67108864", false),
     ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", false),
     ("cluster-enabled", "no", false),
-    ("lua-time-limit", "5000", false),
-    ("busy-reply-threshold", "5000", false),
+    ("lua-time-limit", "5000", true),
+    ("busy-reply-threshold", "5000", true),
     ("hz", "10", false),
     ("notify-keyspace-events", "", true),
     ("slowlog-log-slower-than", "10000", true),
@@ -334,6 +334,15 @@ const CONFIG_DEFAULTS: &[(&str, &str, bool)] = &[
     ("latency-tracking", "no", false),
 ];
 
+/// The name a setting is stored under: Redis 7 renamed `lua-time-limit` to
+/// `busy-reply-threshold` and keeps the old name as an alias.
+fn config_alias(name: &str) -> &str {
+    match name {
+        "lua-time-limit" => "busy-reply-threshold",
+        other => other,
+    }
+}
+
 fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(tenant) = ctx.tenant().cloned() else { return Err(CommandError::NoAuth) };
     let sub = crate::args::lower_name(&args[1]);
@@ -349,7 +358,7 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     let value = match *name {
                         "maxmemory" => maxmemory.as_str(),
                         "maxmemory-policy" => policy.eviction.policy_name(),
-                        _ => overrides.get(*name).map(String::as_str).unwrap_or(default),
+                        _ => overrides.get(config_alias(name)).map(String::as_str).unwrap_or(default),
                     };
                     out.push((Reply::bulk(name.as_bytes()), Reply::bulk(value.as_bytes())));
                 }
@@ -361,7 +370,15 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             for pair in args[2..].chunks(2) {
                 let name = crate::args::lower_name(&pair[0]);
                 match CONFIG_DEFAULTS.iter().find(|(n, _, _)| *n == name) {
-                    Some((_, _, true)) => changes.push((name, String::from_utf8_lossy(&pair[1]).into_owned())),
+                    Some((_, _, true)) => {
+                        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+                        if config_alias(&name) == "busy-reply-threshold" && value.parse::<u64>().is_err() {
+                            return Err(CommandError::err(format!(
+                                "CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"
+                            )));
+                        }
+                        changes.push((config_alias(&name).to_string(), value))
+                    }
                     Some((_, _, false)) => {
                         return Err(CommandError::err(format!(
                             "CONFIG SET failed (possibly related to argument '{name}') - {name} is set by the database plan; change it with `tern redis update`"

@@ -19,7 +19,7 @@ const fn t(
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    t("multi", 1, T.union(Flags::NO_MULTI_QUEUE), KeySpec::NONE, multi),
+    t("multi", 1, T.union(Flags::NO_MULTI_QUEUE).union(Flags::ALLOW_BUSY), KeySpec::NONE, multi),
     t("exec", 1, T.union(Flags::NO_MULTI_QUEUE).difference(Flags::FAST), KeySpec::NONE, exec),
     t("discard", 1, T.union(Flags::NO_MULTI_QUEUE), KeySpec::NONE, discard),
     t("watch", -2, T.union(Flags::NO_MULTI_QUEUE), KeySpec::ALL, watch),

@@ -2,6 +2,8 @@
 //! created on first use, a script cache keyed by SHA1, `redis.*` bindings that run commands
 //! through the command table, and the conversions between Lua values and replies.
 
+pub mod busy;
+pub mod functions;
 pub mod libs;
 
 use crate::command::{Flags, COMMANDS};
@@ -14,11 +16,17 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, StdLib, Table, Value, Variad
 use resp::{Protocol, Reply};
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Text of the error a killed script ends with.
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// Text of the error a script stopped by the node's hard time limit ends with.
+fn hard_limit_error(limit: Duration) -> String {
+    format!("ERR Script killed by the server: it ran longer than the limit of {} ms", limit.as_millis())
+}
 /// Deepest table nesting converted to or from a reply (a table may contain itself).
 const MAX_DEPTH: usize = 200;
 /// How many Lua instructions run between two looks at the kill flag.
@@ -27,10 +35,34 @@ const HOOK_EVERY: u32 = 100_000;
 /// Scripting state of one tenant. The engine is only touched under the tenant lock; the flags
 /// are atomics so that a SCRIPT KILL arriving on another connection can read and set them
 /// without that lock.
-#[derive(Default)]
 pub struct ScriptState {
     engine: parking_lot::Mutex<Option<Engine>>,
     flags: Arc<RunFlags>,
+    /// `Some(since)` from when a connection hands a script command to a script thread until
+    /// that thread released the tenant lock (see `busy.rs`).
+    gate: tokio::sync::watch::Sender<Option<Instant>>,
+    /// Libraries and functions of the engine at the last FCALL, for FUNCTION STATS while
+    /// the engine is busy.
+    counts: parking_lot::Mutex<(usize, usize)>,
+}
+
+impl Default for ScriptState {
+    fn default() -> Self {
+        ScriptState {
+            engine: parking_lot::Mutex::default(),
+            flags: Arc::default(),
+            gate: tokio::sync::watch::Sender::new(None),
+            counts: parking_lot::Mutex::default(),
+        }
+    }
+}
+
+pub fn set_counts(state: &ScriptState, counts: (usize, usize)) {
+    *state.counts.lock() = counts;
+}
+
+pub fn last_counts(state: &ScriptState) -> (usize, usize) {
+    *state.counts.lock()
 }
 
 #[derive(Default)]
@@ -39,10 +71,44 @@ struct RunFlags {
     /// The running script executed a write command: it can no longer be killed.
     wrote: AtomicBool,
     kill: AtomicBool,
+    /// What runs: [`ScriptKind`] as a number.
+    kind: AtomicU8,
+    /// The running function, for FUNCTION STATS.
+    current: parking_lot::Mutex<Option<RunningFunction>>,
 }
 
-/// Outcome of a kill request, as SCRIPT KILL replies it.
-pub fn kill(state: &ScriptState) -> Reply {
+/// An EVAL script or a function (FCALL): SCRIPT KILL stops only the first, FUNCTION KILL
+/// only the second, and BUSY replies name the matching one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptKind {
+    Eval = 0,
+    Function = 1,
+}
+
+impl ScriptKind {
+    /// The BUSY error other clients get while a script of this kind runs too long.
+    pub fn busy_error(self) -> &'static str {
+        match self {
+            ScriptKind::Eval => {
+                "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+            }
+            ScriptKind::Function => {
+                "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+            }
+        }
+    }
+}
+
+/// The function being run, as FUNCTION STATS shows it.
+#[derive(Clone, Debug)]
+pub struct RunningFunction {
+    pub name: String,
+    pub command: Vec<Bytes>,
+    pub started: Instant,
+}
+
+/// Outcome of a kill request (SCRIPT KILL with `kind` Eval, FUNCTION KILL with Function).
+pub fn kill(state: &ScriptState, kind: ScriptKind) -> Reply {
     let f = &state.flags;
     if !f.running.load(Ordering::SeqCst) {
         return Reply::error("NOTBUSY No scripts in execution right now.");
@@ -52,8 +118,29 @@ pub fn kill(state: &ScriptState) -> Reply {
             "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
         );
     }
+    let running = running_kind(state);
+    if running != kind {
+        return Reply::error(running.busy_error());
+    }
     f.kill.store(true, Ordering::SeqCst);
     Reply::ok()
+}
+
+/// Kind of the script running (or last run).
+pub fn running_kind(state: &ScriptState) -> ScriptKind {
+    if state.flags.kind.load(Ordering::SeqCst) == ScriptKind::Function as u8 {
+        ScriptKind::Function
+    } else {
+        ScriptKind::Eval
+    }
+}
+
+/// The function running now, if one is.
+pub fn running_function(state: &ScriptState) -> Option<RunningFunction> {
+    if !is_running(state) {
+        return None;
+    }
+    state.flags.current.lock().clone()
 }
 
 /// Whether a script is running now (for a connection that wants to answer BUSY).
@@ -78,6 +165,10 @@ pub struct Engine {
     scripts: HashMap<String, Function>,
     /// `runner(f, ...)`: calls `f` under an error handler that records where it failed.
     runner: Function,
+    /// `load_library(chunk)`: runs a library's top level in the load sandbox.
+    load_library: Function,
+    /// Compiled functions, a cache of the database's libraries.
+    pub functions: functions::Registry,
 }
 
 /// Lua code run once per state: the `redis` table and the error handler. Its chunk name
@@ -222,12 +313,13 @@ impl Engine {
         })?;
         hidden.raw_set("errmsg", errmsg)?;
         libs::register(&lua)?;
+        let load_library = functions::load_library_helper(&lua, &runner)?;
         let globals = lua.globals();
         for name in REMOVED_GLOBALS {
             globals.raw_set(*name, Value::Nil)?;
         }
         lua.load(PROTECT_GLOBALS).set_name("=[redis]").exec()?;
-        Ok(Engine { lua, scripts: HashMap::new(), runner })
+        Ok(Engine { lua, scripts: HashMap::new(), runner, load_library, functions: functions::Registry::default() })
     }
 
     pub fn lua(&self) -> &Lua {
@@ -288,8 +380,10 @@ pub struct RunOptions<'a> {
     pub read_only: bool,
     /// Named in error texts: the script's SHA1, or the function's name.
     pub name: &'a str,
-    /// Set KEYS and ARGV as globals (EVAL) instead of passing them as arguments (FCALL).
-    pub globals: bool,
+    /// An EVAL script (KEYS and ARGV set as globals) or a function (passed as arguments).
+    pub kind: ScriptKind,
+    /// The command that runs it, for FUNCTION STATS.
+    pub command: &'a [Bytes],
 }
 
 /// Runs a compiled script or function under the tenant lock (the caller holds it): inner
@@ -308,11 +402,21 @@ pub fn run(
     let flags = state.flags.clone();
     flags.wrote.store(false, Ordering::SeqCst);
     flags.kill.store(false, Ordering::SeqCst);
+    flags.kind.store(opts.kind as u8, Ordering::SeqCst);
+    *flags.current.lock() =
+        Some(RunningFunction { name: opts.name.to_string(), command: opts.command.to_vec(), started: Instant::now() });
     flags.running.store(true, Ordering::SeqCst);
     let hook_flags = flags.clone();
+    let hard_limit = ctx.node.limits.script_time_limit;
+    let deadline = Instant::now() + hard_limit;
     lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
         if hook_flags.kill.load(Ordering::Relaxed) {
             return Err(mlua::Error::runtime(KILLED));
+        }
+        // The hard bound: even a script that wrote (UNKILLABLE) cannot hold its database
+        // longer than this. Its writes so far stay (they are in the change log).
+        if Instant::now() > deadline {
+            return Err(raise(hard_limit_error(hard_limit)));
         }
         Ok(VmState::Continue)
     });
@@ -346,6 +450,7 @@ pub fn run(
     ctx.propagate = crate::context::Propagate::Nothing;
     let killed = flags.kill.swap(false, Ordering::SeqCst);
     flags.running.store(false, Ordering::SeqCst);
+    *flags.current.lock() = None;
     match result {
         Ok(reply) => Ok(reply),
         Err(ScriptError { msg, source, line }) => {
@@ -433,7 +538,7 @@ fn call_lua(
         redis.raw_set("call", call)?;
         redis.raw_set("pcall", pcall)?;
         redis.raw_set("setresp", setresp)?;
-        if opts.globals {
+        if opts.kind == ScriptKind::Eval {
             let g = lua.globals();
             g.raw_set("KEYS", keys_t.clone())?;
             g.raw_set("ARGV", argv_t.clone())?;

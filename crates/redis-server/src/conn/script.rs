@@ -1,0 +1,122 @@
+//! The connection's side of scripts (see `scripting/busy.rs` for the scheme): a script
+//! command runs on a blocking-pool thread while this worker thread keeps serving; requests of
+//! the same tenant meanwhile wait for it, or get BUSY once it ran past the threshold.
+
+use super::Connection;
+use crate::blocking::serve_ready_keys;
+use crate::command::{Flags, COMMANDS};
+use crate::context::{unix_time_ms, ClientState, Ctx};
+use crate::exec::dispatch;
+use crate::scripting::busy;
+use crate::tenant::{Tenant, TenantState};
+use bytes::Bytes;
+use resp::Reply;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Whether running `args` now runs a script: a script command outside MULTI, or an EXEC
+/// whose transaction holds one.
+pub(super) fn runs_script(client: &ClientState, args: &[Bytes]) -> bool {
+    let Some(spec) = COMMANDS.lookup(&args[0]) else { return false };
+    let Some(multi) = &client.multi else { return spec.flags.contains(Flags::RUNS_SCRIPT) };
+    let queued_script = |q: &Vec<Bytes>| COMMANDS.lookup(&q[0]).is_some_and(|s| s.flags.contains(Flags::RUNS_SCRIPT));
+    spec.name == "exec" && !multi.aborted && multi.queue.iter().any(queued_script)
+}
+
+/// Runs `change` on the tenant's state now if its lock is free or held briefly; while a
+/// script holds it, on a blocking-pool thread instead, so this worker thread never waits for
+/// a script (used for bookkeeping whose order does not matter: WATCH cleanup, counters).
+pub(super) fn with_state_soon(tenant: &Arc<Tenant>, change: impl FnOnce(&mut TenantState) + Send + 'static) {
+    if let Some(mut state) = tenant.state.try_lock() {
+        change(&mut state);
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) if busy::busy_since(&tenant.scripting).is_some() => {
+            let tenant = tenant.clone();
+            rt.spawn_blocking(move || change(&mut tenant.state.lock()));
+        }
+        _ => change(&mut tenant.state.lock()),
+    }
+}
+
+impl Connection {
+    /// While a script command of this tenant is in flight: waits for it during the grace
+    /// period (`busy-reply-threshold`), then answers what may be answered without the
+    /// database. `None`: no script in flight (any more), run the request normally.
+    pub(super) async fn answer_while_busy(&mut self, args: &[Bytes]) -> Option<Reply> {
+        let tenant = self.client.tenant.clone()?;
+        loop {
+            let since = busy::busy_since(&tenant.scripting)?;
+            let remaining = busy::threshold(&tenant).saturating_sub(since.elapsed());
+            if remaining.is_zero() {
+                break;
+            }
+            busy::wait_until_idle(&tenant.scripting, remaining).await;
+        }
+        if let Some(reply) = busy::answer(&tenant.scripting, args) {
+            return Some(reply);
+        }
+        let allowed = COMMANDS.lookup(&args[0]).is_some_and(|s| s.flags.contains(Flags::ALLOW_BUSY));
+        if allowed {
+            // These touch only the connection (AUTH, HELLO, MULTI, QUIT): no database needed.
+            let node = self.node.clone();
+            let mut ctx = Ctx::new(&mut self.limbo, &mut self.client, &node);
+            return Some(dispatch(&mut ctx, args));
+        }
+        let busy = busy::busy_error(&tenant.scripting);
+        let Reply::Error(text) = &busy else { return Some(busy) };
+        if crate::args::is(&args[0], "EXEC") && self.client.multi.take().is_some() {
+            return Some(Reply::Error(format!("EXECABORT Transaction discarded because of: {text}")));
+        }
+        if let Some(multi) = self.client.multi.as_mut() {
+            multi.aborted = true;
+        }
+        Some(busy)
+    }
+
+    /// Waits until no script command of `tenant` is in flight (bounded by the node's hard
+    /// script time limit, after which the script has been stopped).
+    pub(super) async fn wait_for_script_end(&self, tenant: &Tenant) {
+        let limit = self.node.limits.script_time_limit + Duration::from_secs(1);
+        busy::wait_until_idle(&tenant.scripting, limit).await;
+    }
+
+    /// Runs one script command on a blocking-pool thread, under the tenant lock there, and
+    /// emits its reply. The client state travels with it and comes back.
+    pub(super) async fn run_script(&mut self, args: &[Bytes]) -> std::io::Result<()> {
+        let Some(tenant) = self.client.tenant.clone() else { return Ok(()) };
+        // Another connection's script may still be in flight (a connection on another
+        // thread): wait for it rather than block this thread on the lock.
+        self.wait_for_script_end(&tenant).await;
+        busy::open_gate(&tenant.scripting);
+        let gate = busy::GateGuard(tenant.clone());
+        let placeholder = ClientState::new(self.client.handle.clone(), self.client.push_tx.clone());
+        let mut client = std::mem::replace(&mut self.client, placeholder);
+        let node = self.node.clone();
+        let args = args.to_vec();
+        let job = tokio::task::spawn_blocking(move || {
+            let gate = gate;
+            let mut guard = gate.0.state.lock();
+            let state = &mut *guard;
+            let before = state.db.change_log.last_offset();
+            state.db.set_clock(unix_time_ms());
+            let reply = dispatch(&mut Ctx::new(&mut state.db, &mut client, &node), &args);
+            if state.db.has_ready_keys() {
+                serve_ready_keys(&mut state.db, &mut state.blocked, &node);
+            }
+            let after = state.db.change_log.last_offset();
+            drop(guard);
+            drop(gate);
+            (client, reply, before, after)
+        });
+        let (client, reply, before, after) =
+            job.await.map_err(|e| std::io::Error::other(format!("a script thread failed: {e}")))?;
+        self.client = client;
+        self.emit(reply);
+        self.after_writes(&tenant, before, after);
+        self.note_activity();
+        self.apply_pending();
+        Ok(())
+    }
+}
