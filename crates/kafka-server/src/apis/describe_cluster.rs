@@ -54,7 +54,7 @@ pub fn handle(session: &mut Session, request: &mut Request) -> anyhow::Result<By
 }
 
 /// The bit set of cluster operations a credential may perform.
-fn authorized_operations(access: Access) -> i32 {
+pub fn authorized_operations(access: Access) -> i32 {
     let mut operations = vec![AclOperation::Describe, AclOperation::DescribeConfigs];
     match access {
         Access::Full => operations.extend([
