@@ -75,7 +75,8 @@ pub fn handle(session: &mut Session, request: &mut Request) -> anyhow::Result<By
     encode_body(&DescribeConfigsResponse::default().with_results(results), version)
 }
 
-/// `None` (or an empty list, as librdkafka sends) asks for every key.
+/// `None` or an empty list asks for every key, a list for those named: Kafka's
+/// `ConfigHelper` treats null and empty alike, and `kafka-protocol`'s default is empty.
 fn wanted(keys: Option<&[StrBytes]>, name: &str) -> bool {
     match keys {
         Some(keys) if !keys.is_empty() => keys.iter().any(|k| k.as_str() == name),
@@ -183,6 +184,26 @@ mod tests {
                 assert_eq!((retention.config_type, policy.config_type), (5, 7));
             }
         }
+    }
+
+    #[test]
+    fn named_keys_filter_the_answer() {
+        let mut session = session(Access::Full, TopicScope::All);
+        let resource = |keys: Option<Vec<StrBytes>>| {
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_static_str("mine"))
+                .with_configuration_keys(keys)
+        };
+        let request = DescribeConfigsRequest::default().with_resources(vec![
+            resource(Some(vec![StrBytes::from_static_str("retention.ms"), StrBytes::from_static_str("nope")])),
+            resource(Some(vec![])),
+        ]);
+        let response: DescribeConfigsResponse = call(super::handle, &mut session, ApiKey::DescribeConfigs, 4, &request);
+        let names: Vec<Vec<&str>> =
+            response.results.iter().map(|r| r.configs.iter().map(|c| c.name.as_str()).collect()).collect();
+        assert_eq!(names[0], vec!["retention.ms"]);
+        assert_eq!(names[1].len(), crate::topic_config::TOPIC_CONFIG_KEYS.len());
     }
 
     #[test]
