@@ -9,6 +9,9 @@ command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v sidekiq >/dev/null 2>&1 || need_apt+=(ruby-sidekiq)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# The rdkafka crate's tests (crates/kafka-client-tests) link the system's librdkafka.
+pkg-config --exists rdkafka 2>/dev/null || need_apt+=(librdkafka-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -11,10 +11,15 @@ TERN_BIN = os.environ.get("TERN_BIN", str(ROOT / "target" / "debug" / "tern"))
 
 
 class KafkaNode:
-    """`clusters` maps a cluster id to (user, password); data survives `restart()`."""
+    """`clusters` maps a cluster id to (user, password); data survives `restart()`. With
+    `keep_port`, a restarted node listens on the port of the first start, so clients living
+    across restarts reconnect to it; `extra_args` are added to `tern node`'s flags."""
 
-    def __init__(self, clusters=None, data_dir=None):
+    def __init__(self, clusters=None, data_dir=None, keep_port=False, extra_args=()):
         self.clusters = clusters or {"c1": ("alice", "alice-secret")}
+        self.keep_port = keep_port
+        self.extra_args = list(extra_args)
+        self.kafka_addr = "127.0.0.1:0"
         self.tmp = tempfile.TemporaryDirectory()
         self.data_dir = data_dir or str(Path(self.tmp.name) / "data")
         self.log_path = Path(self.tmp.name) / "node.log"
@@ -24,8 +29,8 @@ class KafkaNode:
         ready = Path(self.tmp.name) / "kafka-ready"
         if ready.exists():
             ready.unlink()
-        args = [TERN_BIN, "node", "--redis-addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0",
-                "--kafka-ready-file", str(ready), "--data-dir", self.data_dir]
+        args = [TERN_BIN, "node", "--redis-addr", "127.0.0.1:0", "--kafka-addr", self.kafka_addr,
+                "--kafka-ready-file", str(ready), "--data-dir", self.data_dir] + self.extra_args
         for cluster, (user, password) in self.clusters.items():
             args += ["--kafka-cluster", f"{cluster}:{user}:{password}"]
         self.log = open(self.log_path, "a")
@@ -36,6 +41,8 @@ class KafkaNode:
                 raise RuntimeError(f"tern node did not start: {self.log_path.read_text()}")
             time.sleep(0.02)
         self.bootstrap = ready.read_text().strip()
+        if self.keep_port:
+            self.kafka_addr = self.bootstrap
 
     def config(self, cluster="c1", mechanism="SCRAM-SHA-256", **extra):
         user, password = self.clusters[cluster]

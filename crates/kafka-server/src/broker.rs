@@ -22,6 +22,8 @@ pub struct BrokerLimits {
     pub max_fetch_wait_ms: u64,
     /// Most bytes one Fetch response carries.
     pub max_fetch_response_bytes: usize,
+    /// How often retention and compaction run over every partition.
+    pub cleanup_interval: std::time::Duration,
 }
 
 impl Default for BrokerLimits {
@@ -30,6 +32,7 @@ impl Default for BrokerLimits {
             max_request_bytes: 100 * 1024 * 1024,
             max_fetch_wait_ms: 30_000,
             max_fetch_response_bytes: 64 * 1024 * 1024,
+            cleanup_interval: crate::partition::CLEANUP_INTERVAL,
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(data_dir: PathBuf, storage: Arc<Storage>, limits: BrokerLimits) -> Broker {
+        storage.set_cleanup_interval(limits.cleanup_interval);
         Broker {
             node_id: NODE_ID,
             // Filled in by `server::start` from the bound address unless set before.

@@ -76,6 +76,23 @@ pub enum TopicError {
     Storage(String),
 }
 
+/// Whether an admin request changes anything or only checks (`validate_only`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    Now,
+    ValidateOnly,
+}
+
+impl Apply {
+    pub fn from_validate_only(validate_only: bool) -> Apply {
+        if validate_only {
+            Apply::ValidateOnly
+        } else {
+            Apply::Now
+        }
+    }
+}
+
 pub struct Cluster {
     pub id: ClusterId,
     /// Where topics and groups are stored.
@@ -285,16 +302,33 @@ impl Cluster {
 
     /// Changes settings of a topic and applies them to its partitions.
     pub fn set_topic_config(&self, name: &str, config: TopicConfig) -> Result<(), TopicError> {
+        self.update_topic_config(name, Apply::Now, |_| Ok(config)).map(|_| ())
+    }
+
+    /// Computes a topic's new settings from its current ones under the lock that orders topic
+    /// changes (so two concurrent alterations cannot lose each other's keys), validates them,
+    /// and with `Apply::Now` saves them and applies them to the live partitions.
+    pub fn update_topic_config(
+        &self,
+        name: &str,
+        apply: Apply,
+        change: impl FnOnce(&TopicConfig) -> Result<TopicConfig, TopicError>,
+    ) -> Result<TopicConfig, TopicError> {
+        let _guard = self.topic_changes.lock();
+        let topic = self.topic(name).ok_or(TopicError::Unknown)?;
+        let config = change(&topic.config.read())?;
         for (key, value) in &config.0 {
             crate::topic_config::validate(key, value).map_err(TopicError::InvalidConfig)?;
         }
-        let _guard = self.topic_changes.lock();
-        let topic = self.topic(name).ok_or(TopicError::Unknown)?;
+        if apply == Apply::ValidateOnly {
+            return Ok(config);
+        }
         *topic.config.write() = config.clone();
         for partition in topic.partitions.read().iter() {
             partition.apply_config(&config);
         }
-        self.save_metadata().map_err(|e| TopicError::Storage(format!("{e:#}")))
+        self.save_metadata().map_err(|e| TopicError::Storage(format!("{e:#}")))?;
+        Ok(config)
     }
 
     /// A producer id for InitProducerId; ids only grow, across restarts too (they start from

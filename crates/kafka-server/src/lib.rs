@@ -14,6 +14,8 @@ pub mod router;
 pub mod sasl;
 pub mod server;
 pub mod session;
+#[cfg(test)]
+pub mod testing;
 pub mod topic_config;
 
 pub use access::{Access, ClusterId, CredentialConfig, TopicScope};

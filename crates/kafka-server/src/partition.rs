@@ -7,7 +7,7 @@ use crate::topic_config::TopicConfig;
 use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, SegmentDisk, TimestampType};
 use parking_lot::{Condvar, Mutex};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,9 @@ pub struct Storage {
     sync_queue: Mutex<Vec<Arc<Partition>>>,
     wake: Condvar,
     partitions: Mutex<Vec<Weak<Partition>>>,
+    /// How often retention and compaction run (`CLEANUP_INTERVAL` unless the broker's limits
+    /// say otherwise; tests shorten it). Checked once per flush interval.
+    cleanup_interval_ms: AtomicU64,
 }
 
 impl Storage {
@@ -36,7 +39,16 @@ impl Storage {
             sync_queue: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             partitions: Mutex::new(Vec::new()),
+            cleanup_interval_ms: AtomicU64::new(CLEANUP_INTERVAL.as_millis() as u64),
         })
+    }
+
+    pub fn set_cleanup_interval(&self, interval: Duration) {
+        self.cleanup_interval_ms.store(interval.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn cleanup_interval(&self) -> Duration {
+        Duration::from_millis(self.cleanup_interval_ms.load(Ordering::Relaxed))
     }
 
     /// Storage on the real file system.
@@ -80,7 +92,7 @@ impl Storage {
                     partition.sync();
                 }
             }
-            if last_cleanup.elapsed() >= CLEANUP_INTERVAL {
+            if last_cleanup.elapsed() >= self.cleanup_interval() {
                 last_cleanup = Instant::now();
                 for partition in self.live_partitions() {
                     partition.clean_up(now_ms());

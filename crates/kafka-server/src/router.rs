@@ -67,6 +67,12 @@ pub static ROUTES: &[Route] = &[
     served(ApiKey::ListGroups, 0, 5, Required, Now(apis::list_groups::handle)),
     served(ApiKey::DeleteGroups, 0, 2, Required, Later(apis::delete_groups::handle)),
     served(ApiKey::OffsetDelete, 0, 0, Required, Later(apis::offset_delete::handle)),
+    served(ApiKey::DescribeConfigs, 1, 4, Required, Now(apis::describe_configs::handle)),
+    served(ApiKey::AlterConfigs, 0, 2, Required, Now(apis::alter_configs::handle)),
+    served(ApiKey::IncrementalAlterConfigs, 0, 1, Required, Now(apis::incremental_alter_configs::handle)),
+    served(ApiKey::CreatePartitions, 0, 3, Required, Now(apis::create_partitions::handle)),
+    served(ApiKey::DeleteRecords, 0, 2, Required, Now(apis::delete_records::handle)),
+    served(ApiKey::DescribeCluster, 0, 2, Required, Now(apis::describe_cluster::handle)),
 ];
 
 pub fn route(key: ApiKey) -> Option<&'static Route> {

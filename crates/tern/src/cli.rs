@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a data-plane node for one region.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Run the whole platform on this machine: control plane, a node per region, a ready database.
     Dev(DevArgs),
     /// Run the control plane (HTTP API and state).
@@ -117,6 +117,9 @@ struct NodeArgs {
     /// Write the bound Kafka address to this file once listening.
     #[arg(long)]
     kafka_ready_file: Option<PathBuf>,
+    /// How often Kafka retention and compaction run, in milliseconds (tests shorten it).
+    #[arg(long, hide = true)]
+    kafka_cleanup_interval_ms: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -170,7 +173,7 @@ pub fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Node(args) => run_node(args),
+        Command::Node(args) => run_node(*args),
         Command::Dev(args) => run_dev(args),
         Command::ControlPlane(args) => run_control_plane(args),
         Command::Redis { api, cmd } => crate::client::redis(&api, cmd),
@@ -330,7 +333,11 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             Some(dir) => dir.join("kafka"),
             None => std::env::temp_dir().join(format!("tern-kafka-{}-{}", std::process::id(), random_password())),
         };
-        let broker = start_kafka(kafka_addr, data_dir, args.kafka_advertise.as_deref(), &args.kafka_clusters)?;
+        let mut limits = kafka_server::BrokerLimits::default();
+        if let Some(ms) = args.kafka_cleanup_interval_ms {
+            limits.cleanup_interval = std::time::Duration::from_millis(ms);
+        }
+        let broker = start_kafka(kafka_addr, data_dir, args.kafka_advertise.as_deref(), &args.kafka_clusters, limits)?;
         tracing::info!(addr = %broker, "node listening for Kafka clients");
         if let Some(path) = &args.kafka_ready_file {
             std::fs::write(path, broker.to_string()).with_context(|| format!("writing {}", path.display()))?;
@@ -348,10 +355,11 @@ fn start_kafka(
     data_dir: PathBuf,
     advertise: Option<&str>,
     clusters: &[kafka_server::ClusterConfig],
+    limits: kafka_server::BrokerLimits,
 ) -> anyhow::Result<SocketAddr> {
     let storage = kafka_server::partition::Storage::on_real_disk();
     storage.spawn()?;
-    let broker = Arc::new(kafka_server::Broker::new(data_dir, storage, kafka_server::BrokerLimits::default()));
+    let broker = Arc::new(kafka_server::Broker::new(data_dir, storage, limits));
     if let Some(advertise) = advertise {
         let (host, port) = advertise.rsplit_once(':').context("--kafka-advertise must be HOST:PORT")?;
         *broker.advertised.write() = (host.to_string(), port.parse().context("--kafka-advertise port")?);

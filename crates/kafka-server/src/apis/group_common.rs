@@ -80,52 +80,15 @@ pub fn millis(ms: i32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use crate::access::{Access, ClusterId, CredentialConfig, TopicScope};
-    use crate::broker::{Broker, BrokerLimits, ClusterConfig};
-    use crate::frame::Request;
-    use crate::session::{AuthState, Session};
-    use bytes::{Bytes, BytesMut};
+    use crate::access::{Access, TopicScope};
+    use crate::testing::{decode, request, session};
     use kafka_protocol::error::ResponseError;
     use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
     use kafka_protocol::messages::{
         ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest, OffsetFetchResponse,
-        RequestHeader, TopicName,
+        TopicName,
     };
-    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-    use std::sync::Arc;
-
-    /// A session authenticated as a credential of cluster c1 with this access and scope.
-    fn session(access: Access, scope: TopicScope) -> Session {
-        let dir =
-            std::env::temp_dir().join(format!("tern-groups-test-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
-        let storage = crate::partition::Storage::on_real_disk();
-        let broker = Arc::new(Broker::new(dir, storage, BrokerLimits::default()));
-        let credential = CredentialConfig {
-            cluster: ClusterId("c1".into()),
-            username: "u".into(),
-            password: "p".into(),
-            access,
-            scope,
-        };
-        let config = ClusterConfig { id: ClusterId("c1".into()), credentials: vec![credential] };
-        let cluster = broker.upsert_cluster(&config).unwrap();
-        cluster.create_topic("mine", 1, Default::default(), false).unwrap();
-        cluster.create_topic("theirs", 1, Default::default(), false).unwrap();
-        let credential = broker.credentials.get("u").unwrap();
-        let mut session = Session::new(broker, "127.0.0.1:1".parse().unwrap());
-        session.auth = AuthState::Authenticated { credential, cluster };
-        session
-    }
-
-    fn request(api_key: ApiKey, version: i16, body: &impl Encodable) -> Request {
-        let mut bytes = BytesMut::new();
-        body.encode(&mut bytes, version).unwrap();
-        Request { api_key, version, header: RequestHeader::default(), body: bytes.freeze() }
-    }
-
-    fn decode<T: Decodable>(mut bytes: Bytes, version: i16) -> T {
-        T::decode(&mut bytes, version).unwrap()
-    }
+    use kafka_protocol::protocol::StrBytes;
 
     #[test]
     fn producers_may_not_use_groups() {

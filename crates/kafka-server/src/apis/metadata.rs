@@ -20,8 +20,8 @@ const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 pub fn handle(session: &mut Session, request: &mut Request) -> anyhow::Result<Bytes> {
     let version = request.version;
     let body: MetadataRequest = decode_body(&mut request.body, version)?;
-    let (_, cluster) = session.principal()?;
-    let cluster = cluster.clone();
+    let (credential, cluster) = session.principal()?;
+    let (credential, cluster) = (credential.clone(), cluster.clone());
     // Before v4 there is no flag and Kafka creates topics on Metadata when the cluster allows.
     let auto_create = version < 4 || body.allow_auto_topic_creation;
     let topics: Vec<MetadataResponseTopic> = match &body.topics {
@@ -66,9 +66,13 @@ pub fn handle(session: &mut Session, request: &mut Request) -> anyhow::Result<By
             .with_port(port)])
         .with_cluster_id(Some(StrBytes::from_string(cluster.id.0.clone())))
         .with_controller_id(node_id)
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_cluster_authorized_operations(if body.include_cluster_authorized_operations {
+            // librdkafka's DescribeCluster is a Metadata request asking for these.
+            super::describe_cluster::authorized_operations(credential.config.access)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        })
         .with_topics(topics);
-    let _ = body.include_cluster_authorized_operations;
     encode_body(&response, version)
 }
 

@@ -1,14 +1,21 @@
 //! One file per Kafka API; the router table (`router.rs`) lists them.
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod config_resources;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_common;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
