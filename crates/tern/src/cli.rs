@@ -663,7 +663,6 @@ fn print_dev_kafka(api_url: &str, token: &str) -> anyhow::Result<()> {
         .map_err(crate::reconcile::http_error)
         .context("reading the dev Kafka cluster from the control plane")?;
     let cluster: control_api::KafkaCluster = resp.into_json()?;
-    println!();
     println!("Kafka cluster '{}' is {} (SASL PLAIN or SCRAM-SHA-256):", cluster.name, cluster.status);
     crate::kafka_cli::print_exports(&cluster);
     Ok(())

@@ -3,7 +3,7 @@
 //! full credential (`kafka_wire.rs`), so the cluster itself stays the one record of its topics.
 
 use crate::client::{check_org, confirm_destroy, print_json, regions_or_none, table, vertical, ApiArgs, Client};
-use crate::kafka_wire::KafkaAdmin;
+use crate::kafka_wire::{KafkaAdmin, TopicInfo, TopicSetting};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use control_api as api;
@@ -379,12 +379,18 @@ fn describe(admin: &mut KafkaAdmin, json: bool, topic: &str) -> anyhow::Result<(
     if json {
         return print_json(&serde_json::json!({ "topic": info, "settings": settings }));
     }
+    print_topic(&info, settings.as_deref());
+    Ok(())
+}
+
+/// A topic's partitions and settings (`None`: the broker cannot show them).
+fn print_topic(info: &TopicInfo, settings: Option<&[TopicSetting]>) {
     let mut rows = vec![
         ("Name", info.name.clone()),
         ("Topic ID", info.topic_id.clone()),
         ("Partitions", info.partitions.to_string()),
     ];
-    match &settings {
+    match settings {
         Some(settings) => {
             for s in settings {
                 let origin = if s.explicit { "" } else { " (default)" };
@@ -394,7 +400,6 @@ fn describe(admin: &mut KafkaAdmin, json: bool, topic: &str) -> anyhow::Result<(
         None => rows.push(("Settings", "not shown: this node does not serve DescribeConfigs yet".into())),
     }
     vertical(&rows);
-    Ok(())
 }
 
 fn topics(c: &Client, json: bool, cmd: TopicsCmd) -> anyhow::Result<()> {
@@ -410,11 +415,14 @@ fn topics(c: &Client, json: bool, cmd: TopicsCmd) -> anyhow::Result<()> {
         } => {
             let mut admin = connect(c, &cluster)?;
             let configs = topic_configs(retention_ms, retention_bytes, max_message_bytes, cleanup_policy);
-            admin.create_topic(&topic, partitions, &configs)?;
-            if !json {
-                println!("Created topic {topic} in {cluster}.");
+            let settings = admin.create_topic(&topic, partitions, &configs)?;
+            let info = admin.topics(Some(&topic))?.into_iter().next().with_context(|| format!("no topic '{topic}'"))?;
+            if json {
+                return print_json(&serde_json::json!({ "topic": info, "settings": settings }));
             }
-            describe(&mut admin, json, &topic)
+            println!("Created topic {topic} in {cluster}.");
+            print_topic(&info, Some(&settings));
+            Ok(())
         }
         TopicsCmd::List { cluster } => {
             let topics = connect(c, &cluster)?.topics(None)?;

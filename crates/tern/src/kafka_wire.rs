@@ -21,6 +21,8 @@ const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the broker may take to create or delete a topic.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
+/// Kafka's config source of a value set on the topic itself (others are defaults).
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 /// Kafka's resource type code of a topic (DescribeConfigs).
 const RESOURCE_TOPIC: i8 = 2;
 
@@ -153,7 +155,13 @@ impl KafkaAdmin {
         Ok(out)
     }
 
-    pub fn create_topic(&mut self, name: &str, partitions: i32, configs: &[(String, String)]) -> anyhow::Result<()> {
+    /// Creates a topic; returns its settings as the broker reports them (CreateTopics v5+).
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        configs: &[(String, String)],
+    ) -> anyhow::Result<Vec<TopicSetting>> {
         let version = self.version(ApiKey::CreateTopics, 7)?;
         let configs = configs
             .iter()
@@ -171,7 +179,13 @@ impl KafkaAdmin {
         let request = CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(ADMIN_TIMEOUT_MS);
         let response = self.call(&request, version)?;
         let result = response.topics.first().context("the broker answered CreateTopics without a result")?;
-        check(result.error_code, result.error_message.as_ref(), &format!("creating topic '{name}'"))
+        check(result.error_code, result.error_message.as_ref(), &format!("creating topic '{name}'"))?;
+        let settings = result.configs.iter().flatten().map(|c| TopicSetting {
+            name: c.name.to_string(),
+            value: c.value.as_ref().map(|v| v.to_string()),
+            explicit: c.config_source == DYNAMIC_TOPIC_CONFIG,
+        });
+        Ok(settings.collect())
     }
 
     pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
@@ -204,8 +218,7 @@ impl KafkaAdmin {
             .map(|c| TopicSetting {
                 name: c.name.to_string(),
                 value: c.value.as_ref().map(|v| v.to_string()),
-                // Config source 1 is DYNAMIC_TOPIC_CONFIG: set on this topic.
-                explicit: c.config_source == 1,
+                explicit: c.config_source == DYNAMIC_TOPIC_CONFIG,
             })
             .collect();
         Ok(Some(settings))
