@@ -174,6 +174,25 @@ fn kafka_cluster_topics_and_credentials_through_the_cli() {
     assert_eq!(plain.consume("events").unwrap(), ["one", "two", "three"]);
     let list = json_ok(&dev, &["kafka", "credentials", "list", "shop"]);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    let (ok, out, _) = dev.tern(&["kafka", "credentials", "list", "shop"]);
+    assert!(ok && out.contains("produce only") && out.contains("prefix orders."), "{out}");
+
+    // A consume-only credential on one topic reads it; revoked while its consumer is
+    // connected, the open connection is closed (kcat then gives up: its login fails).
+    let c = json_ok(&dev, &["kafka", "credentials", "create", "shop", "--access", "consume", "--topic", "events"]);
+    let consumer =
+        Sasl { username: c["username"].as_str().unwrap(), password: c["password"].as_str().unwrap(), ..plain };
+    wait_until("the consumer credential works", || consumer.authenticates());
+    assert!(!consumer.produce("events", &["nope"]), "a consume-only credential produced");
+    let mut follower = consumer.kcat(&["-C", "-t", "events", "-o", "beginning"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(follower.try_wait().unwrap().is_none(), "the consumer should still be following the topic");
+    let (ok, _, err) = dev.tern(&["kafka", "credentials", "revoke", "shop", consumer.username]);
+    assert!(ok, "{err}");
+    wait_until("the revoked consumer's connection is closed", || follower.try_wait().unwrap().is_some());
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().collect::<Vec<_>>(), ["one", "two", "three"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Authentication failed"), "{out:?}");
 
     // Revoke: refused within the reconcile period.
     let (ok, out, err) = dev.tern(&["kafka", "credentials", "revoke", "shop", producer.username]);
