@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{start_dev, Dev};
+use common::{start_dev, start_tern, Dev};
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -269,5 +269,53 @@ fn dev_serves_a_kafka_cluster_that_keeps_its_records() {
     assert_eq!(plain.consume("kept").unwrap(), ["before-restart"]);
     drop(dev);
     drop(busy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_node_with_a_control_plane_serves_its_kafka_clusters() {
+    let dir = temp_dir("kafka-node-test");
+    let cp_dir = dir.join("cp").to_string_lossy().to_string();
+    let cp = start_tern(&["control-plane", "--data-dir", &cp_dir, "--listen", "127.0.0.1:0"], "export TERN_API_TOKEN=");
+    let secret = std::fs::read_to_string(dir.join("cp").join("cluster-secret")).unwrap();
+    let node_dir = dir.join("node").to_string_lossy().to_string();
+    let api_url = cp.export("TERN_API_URL");
+    let ready_file = dir.join("node-ready");
+    let ready = ready_file.to_string_lossy().to_string();
+    let _node = start_tern(
+        &[
+            "node",
+            "--region",
+            "ams",
+            "--redis-addr",
+            "127.0.0.1:0",
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            &node_dir,
+            "--control-plane",
+            &api_url,
+            "--cluster-secret",
+            secret.trim(),
+            "--ready-file",
+            &ready,
+        ],
+        "",
+    );
+    wait_until("the node is listening", || ready_file.exists());
+    let c = json_ok(&cp, &["kafka", "create", "--name", "remote", "--region", "ams"]);
+    assert_eq!(c["status"], "ready", "{c}");
+    let endpoint = c["endpoint"].as_str().unwrap();
+    let credential = &c["credentials"][0];
+    let sasl = Sasl {
+        endpoint,
+        username: credential["username"].as_str().unwrap(),
+        password: credential["password"].as_str().unwrap(),
+        mechanism: "SCRAM-SHA-512",
+    };
+    assert!(sasl.produce("t", &["via-node"]));
+    assert_eq!(sasl.consume("t").unwrap(), ["via-node"]);
+    let id = c["id"].as_str().unwrap();
+    assert!(dir.join("node").join("kafka").join(id).exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

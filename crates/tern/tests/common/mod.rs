@@ -6,10 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running `tern dev`; stopped (SIGKILL) when dropped.
+/// A running `tern dev` (or another long-running `tern` command); stopped (SIGKILL) when dropped.
 pub struct Dev {
     child: Child,
-    /// What it printed up to "Press Ctrl-C to stop."
+    /// What it printed up to its last expected line.
     pub lines: Vec<String>,
 }
 
@@ -43,28 +43,39 @@ impl Dev {
 /// Starts `tern dev` (Redis and the API on free ports, plus `extra` flags) and waits until it
 /// printed everything.
 pub fn start_dev(data_dir: &std::path::Path, extra: &[&str]) -> Dev {
+    let mut args = vec!["dev", "--redis-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir"];
+    let dir = data_dir.to_string_lossy();
+    args.push(&dir);
+    args.extend_from_slice(extra);
+    start_tern(&args, "Press Ctrl-C")
+}
+
+/// Starts `tern ARGS` and waits until it printed a line starting with `last` (`""`: does not
+/// wait, for commands that print nothing).
+pub fn start_tern(args: &[&str], last: &'static str) -> Dev {
     let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["dev", "--redis-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("tern dev starts");
+        .expect("tern starts");
     let mut dev = Dev { child, lines: Vec::new() };
+    if last.is_empty() {
+        return dev;
+    }
     let stdout = dev.child.stdout.take().expect("piped stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut lines = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let done = line.starts_with("Press Ctrl-C");
+            let done = line.starts_with(last);
             lines.push(line);
             if done {
                 let _ = tx.send(std::mem::take(&mut lines));
             }
         }
     });
-    dev.lines = rx.recv_timeout(Duration::from_secs(60)).expect("tern dev printed its lines");
+    dev.lines = rx.recv_timeout(Duration::from_secs(60)).expect("tern printed its lines");
     dev
 }
 
