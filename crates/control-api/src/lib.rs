@@ -2,7 +2,7 @@
 //! server (`control-plane`) and the CLI (`tern`). Plain data only: no I/O, no validation.
 //!
 //! Authentication: `Authorization: Bearer TOKEN`, where TOKEN is an org's API token for the
-//! `/v1/orgs`, `/v1/regions`, `/v1/plans` and `/v1/databases` routes, and the cluster secret for
+//! `/v1/orgs`, `/v1/regions`, `/v1/plans`, `/v1/databases` and `/v1/kafka/clusters` routes, and the cluster secret for
 //! `/v1/nodes/...` and for creating orgs (`POST /v1/orgs`, an operator's action).
 
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,10 @@ pub struct RegisterNode {
     /// How many databases the node accepts (0: no limit).
     #[serde(default)]
     pub capacity: i64,
+    /// `HOST:PORT` Kafka clients use to reach this node; `None` when it serves no Kafka (no
+    /// Kafka cluster is placed on it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_addr: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,6 +155,9 @@ pub struct RegisteredNode {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Heartbeat {
     pub tenants: Vec<String>,
+    /// Ids of the Kafka clusters the node hosts now.
+    #[serde(default)]
+    pub kafka_clusters: Vec<String>,
 }
 
 /// Limits a node enforces for one database, from its plan and settings. 0 means no limit;
@@ -182,4 +189,141 @@ pub struct TenantIntent {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NodeIntent {
     pub tenants: Vec<TenantIntent>,
+    /// Kafka clusters whose primary region this node serves (empty for a node without Kafka).
+    #[serde(default)]
+    pub kafka_clusters: Vec<KafkaClusterIntent>,
+}
+
+// ---- Kafka clusters (`/v1/kafka/clusters...`, org API token)
+
+/// What a Kafka credential may do.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaAccess {
+    Full,
+    Produce,
+    Consume,
+}
+
+impl KafkaAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KafkaAccess::Full => "full",
+            KafkaAccess::Produce => "produce",
+            KafkaAccess::Consume => "consume",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KafkaAccess> {
+        match s {
+            "full" => Some(KafkaAccess::Full),
+            "produce" => Some(KafkaAccess::Produce),
+            "consume" => Some(KafkaAccess::Consume),
+            _ => None,
+        }
+    }
+}
+
+/// Which topics a Kafka credential reaches.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+pub enum KafkaScope {
+    #[default]
+    All,
+    Topic(String),
+    Prefix(String),
+}
+
+impl std::fmt::Display for KafkaScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KafkaScope::All => f.write_str("all topics"),
+            KafkaScope::Topic(t) => write!(f, "topic {t}"),
+            KafkaScope::Prefix(p) => write!(f, "prefix {p}"),
+        }
+    }
+}
+
+/// A SASL credential of a Kafka cluster (PLAIN and SCRAM-SHA-256/512 accept it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KafkaCredential {
+    pub username: String,
+    pub password: String,
+    pub access: KafkaAccess,
+    pub scope: KafkaScope,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KafkaCluster {
+    pub id: String,
+    pub name: String,
+    pub org: String,
+    pub plan: String,
+    pub primary_region: String,
+    pub replica_regions: Vec<String>,
+    /// `ready`, `pending` or `unreachable: …` for the primary region.
+    pub status: String,
+    /// `HOST:PORT` of the primary region's node (the bootstrap server), once placed.
+    pub endpoint: Option<String>,
+    pub regions: Vec<RegionStatus>,
+    pub credentials: Vec<KafkaCredential>,
+    pub created_at: i64,
+}
+
+/// `POST /v1/kafka/clusters`. Missing fields take defaults: a generated name, plan `payg`, no
+/// replica regions. `primary_region` is required. A first full-access credential is created
+/// with the cluster.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreateKafkaCluster {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+}
+
+/// `PATCH /v1/kafka/clusters/{name}`: replica regions (replace, add or remove). `name` and
+/// `primary_region` are accepted only to answer with a clear "cannot be changed" error.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpdateKafkaCluster {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_replica_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_replica_regions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_region: Option<String>,
+}
+
+/// `POST /v1/kafka/clusters/{name}/credentials`: a new credential with a generated user name
+/// and password (default: full access to every topic).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CreateKafkaCredential {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<KafkaAccess>,
+    #[serde(default)]
+    pub scope: KafkaScope,
+}
+
+/// One credential as a node receives it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KafkaCredentialIntent {
+    pub username: String,
+    pub password: String,
+    pub access: KafkaAccess,
+    pub scope: KafkaScope,
+}
+
+/// One Kafka cluster a node must host, with every credential that may reach it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KafkaClusterIntent {
+    pub id: String,
+    pub credentials: Vec<KafkaCredentialIntent>,
 }

@@ -1,6 +1,8 @@
 //! HTTP handlers: authentication, validation, and the JSON shape of every reply.
 
-use crate::store::{self, DbRow, StoreError};
+mod kafka;
+
+use crate::store::{self, DbRow, PlacementRow, StoreError};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -18,6 +20,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/databases", get(list_databases).post(create_database))
         .route("/v1/databases/{name}", get(get_database).patch(update_database).delete(delete_database))
         .route("/v1/databases/{name}/reset-password", post(reset_password))
+        .route("/v1/kafka/clusters", get(kafka::list).post(kafka::create))
+        .route("/v1/kafka/clusters/{name}", get(kafka::get).patch(kafka::update).delete(kafka::destroy))
+        .route("/v1/kafka/clusters/{name}/credentials", get(kafka::list_credentials).post(kafka::create_credential))
+        .route("/v1/kafka/clusters/{name}/credentials/{username}", axum::routing::delete(kafka::revoke_credential))
         .route("/v1/nodes/register", post(register_node))
         .route("/v1/nodes/{id}/heartbeat", post(heartbeat))
         .route("/v1/nodes/{id}/intent", get(intent))
@@ -114,27 +120,33 @@ async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<V
 
 // ---- databases
 
-async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
+/// `ready` (its node reported hosting it), `pending` (not placed or not applied yet), or
+/// `unreachable: …` (its node has not been heard from within the timeout).
+fn placement_status(s: &AppState, p: &PlacementRow) -> String {
     let now = store::now();
-    let placements = s.store.placements(&d.id).await?;
+    match (&p.node_id, p.last_seen) {
+        (None, _) => "pending".to_string(),
+        (Some(node), Some(seen)) if now - seen > s.config.node_timeout_secs => {
+            format!("unreachable: node {node} last seen {}s ago", now - seen)
+        }
+        (Some(_), _) if p.observed => "ready".to_string(),
+        (Some(_), _) => "pending".to_string(),
+    }
+}
+
+async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
+    let placements = s.store.placements(&store::REDIS, &d.id).await?;
     let mut regions = Vec::new();
     let mut url = None;
     let mut read_regions = Vec::new();
     for p in placements {
-        let status = match (&p.node_id, p.last_seen) {
-            (None, _) => "pending".to_string(),
-            (Some(node), Some(seen)) if now - seen > s.config.node_timeout_secs => {
-                format!("unreachable: node {node} last seen {}s ago", now - seen)
-            }
-            (Some(_), _) if p.observed => "ready".to_string(),
-            (Some(_), _) => "pending".to_string(),
-        };
+        let status = placement_status(s, &p);
         if p.role == "primary" {
-            url = p.redis_addr.as_ref().map(|a| format!("redis://default:{}@{a}", d.password));
+            url = p.addr.as_ref().map(|a| format!("redis://default:{}@{a}", d.password));
         } else {
             read_regions.push(p.region.clone());
         }
-        regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.redis_addr });
+        regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.addr });
     }
     Ok(api::Database {
         id: d.id,
@@ -155,6 +167,30 @@ async fn find(s: &AppState, org_id: &str, name: &str) -> Res<DbRow> {
     s.store.database(org_id, name).await?.ok_or_else(|| {
         ApiErr::new(StatusCode::NOT_FOUND, format!("database '{name}' not found; `tern redis list` shows yours"))
     })
+}
+
+/// The read (replica) regions after an update: `replace` if given, then `add` and `remove` applied.
+fn merge_regions(
+    current: &[String],
+    replace: Option<&Vec<String>>,
+    add: Option<&Vec<String>>,
+    remove: Option<&Vec<String>>,
+    what: &str,
+    owner: &str,
+) -> Res<Vec<String>> {
+    let mut out = replace.cloned().unwrap_or_else(|| current.to_vec());
+    for r in add.into_iter().flatten() {
+        if !out.contains(r) {
+            out.push(r.clone());
+        }
+    }
+    if let Some(remove) = remove {
+        if let Some(missing) = remove.iter().find(|r| !out.contains(r)) {
+            return Err(ApiErr::bad(format!("'{missing}' is not a {what} of '{owner}'")));
+        }
+        out.retain(|r| !remove.contains(r));
+    }
+    Ok(out)
 }
 
 async fn check_regions(s: &AppState, primary: &str, read: &[String]) -> Res<()> {
@@ -264,18 +300,14 @@ async fn update_database(
         ));
     }
     let current = to_api(&s, find(&s, &org.id, &d.id).await?).await?.read_regions;
-    let mut read = req.read_regions.clone().unwrap_or_else(|| current.clone());
-    for r in req.add_read_regions.iter().flatten() {
-        if !read.contains(r) {
-            read.push(r.clone());
-        }
-    }
-    if let Some(remove) = &req.remove_read_regions {
-        if let Some(missing) = remove.iter().find(|r| !read.contains(r)) {
-            return Err(ApiErr::bad(format!("'{missing}' is not a read region of '{}'", d.name)));
-        }
-        read.retain(|r| !remove.contains(r));
-    }
+    let read = merge_regions(
+        &current,
+        req.read_regions.as_ref(),
+        req.add_read_regions.as_ref(),
+        req.remove_read_regions.as_ref(),
+        "read region",
+        &d.name,
+    )?;
     check_regions(&s, &d.primary_region, &read).await?;
     if let Some(plan) = &req.plan {
         if *plan != d.plan {
@@ -290,7 +322,7 @@ async fn update_database(
         s.store.set_eviction(&d.id, eviction).await?;
     }
     if read != current {
-        s.store.set_read_regions(&d.id, &read, s.config.node_timeout_secs).await?;
+        s.store.set_replica_regions(&store::REDIS, &d.id, &read, s.config.node_timeout_secs).await?;
     }
     let d = find(&s, &org.id, &d.id).await?;
     Ok(Json(to_api(&s, d).await?))
@@ -328,13 +360,21 @@ async fn register_node(State(s): State<AppState>, headers: HeaderMap, body: Byte
     if !s.store.region_exists(&req.region).await? {
         return Err(ApiErr::bad(format!("unknown region '{}'", req.region)));
     }
-    if req.redis_addr.parse::<std::net::SocketAddr>().is_err() && !req.redis_addr.contains(':') {
+    if !host_port(&req.redis_addr) {
         return Err(ApiErr::bad("redis_addr must be HOST:PORT"));
+    }
+    if req.kafka_addr.as_deref().is_some_and(|a| !host_port(a)) {
+        return Err(ApiErr::bad("kafka_addr must be HOST:PORT"));
     }
     match s.store.register_node(&req).await? {
         Ok(id) => Ok(Json(api::RegisteredNode { id })),
         Err(msg) => Err(ApiErr::new(StatusCode::CONFLICT, msg)),
     }
+}
+
+fn host_port(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>().is_ok()
+        || addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
 }
 
 fn unknown_node(id: &str) -> ApiErr {

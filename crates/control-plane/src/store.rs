@@ -7,7 +7,31 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 /// Migrations, applied in order and recorded in `schema_migrations`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    ("0002_kafka", include_str!("../migrations/0002_kafka.sql")),
+];
+
+mod kafka;
+pub use kafka::KafkaClusterRow;
+
+/// The tables of one kind of placed thing (Redis databases or Kafka clusters): placement
+/// intent, observed state, and the node column clients connect to. Placement code is shared.
+pub struct Kind {
+    /// Intent: (owner, region, role, node_id).
+    placements: &'static str,
+    /// The owner column in `placements` and `observed`.
+    owner: &'static str,
+    /// What nodes reported hosting: (node_id, owner).
+    observed: &'static str,
+    /// The node's address column for this kind; nodes where it is NULL are never chosen.
+    addr: &'static str,
+}
+
+pub const REDIS: Kind =
+    Kind { placements: "placements", owner: "database_id", observed: "node_tenants", addr: "redis_addr" };
+pub const KAFKA: Kind =
+    Kind { placements: "kafka_placements", owner: "cluster_id", observed: "node_kafka_clusters", addr: "kafka_addr" };
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,7 +78,8 @@ pub struct PlacementRow {
     pub region: String,
     pub role: String,
     pub node_id: Option<String>,
-    pub redis_addr: Option<String>,
+    /// The node's address for this kind of placement (Redis or Kafka), once placed.
+    pub addr: Option<String>,
     pub last_seen: Option<i64>,
     pub observed: bool,
 }
@@ -300,25 +325,29 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.add_placement(&id, primary_region, "primary", node_timeout).await?;
+        self.add_placement(&REDIS, &id, primary_region, "primary", node_timeout).await?;
         for r in read_regions {
-            self.add_placement(&id, r, "replica", node_timeout).await?;
+            self.add_placement(&REDIS, &id, r, "replica", node_timeout).await?;
         }
         Ok(id)
     }
 
     async fn add_placement(
         &self,
-        database_id: &str,
+        kind: &Kind,
+        owner_id: &str,
         region: &str,
         role: &str,
         node_timeout: i64,
     ) -> Result<(), StoreError> {
-        // The live node of the region with the fewest databases (and room left).
-        let node = sqlx::query(
-            "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM placements p WHERE p.node_id = n.id) AS used \
-             FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 ORDER BY used, n.id",
-        )
+        // The live node of the region serving this kind with the fewest placements of it (and
+        // room left).
+        let node = sqlx::query(&format!(
+            "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM {p} p WHERE p.node_id = n.id) AS used \
+             FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 AND n.{addr} IS NOT NULL ORDER BY used, n.id",
+            p = kind.placements,
+            addr = kind.addr,
+        ))
         .bind(region)
         .bind(now() - node_timeout)
         .fetch_all(&self.pool)
@@ -329,24 +358,32 @@ impl Store {
             let used: i64 = r.try_get("used").ok()?;
             (capacity == 0 || used < capacity).then(|| r.try_get::<String, _>("id").ok()).flatten()
         });
-        sqlx::query("INSERT INTO placements (database_id, region, role, node_id) VALUES ($1, $2, $3, $4)")
-            .bind(database_id)
-            .bind(region)
-            .bind(role)
-            .bind(node)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {} ({}, region, role, node_id) VALUES ($1, $2, $3, $4)",
+            kind.placements, kind.owner
+        ))
+        .bind(owner_id)
+        .bind(region)
+        .bind(role)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub async fn placements(&self, database_id: &str) -> Result<Vec<PlacementRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.region, p.role, p.node_id, n.redis_addr, n.last_seen, \
-             (SELECT COUNT(*) FROM node_tenants t WHERE t.node_id = p.node_id AND t.database_id = p.database_id) AS observed \
-             FROM placements p LEFT JOIN nodes n ON n.id = p.node_id WHERE p.database_id = $1 \
+    /// Where a database (`REDIS`) or Kafka cluster (`KAFKA`) is placed, primary first.
+    pub async fn placements(&self, kind: &Kind, owner_id: &str) -> Result<Vec<PlacementRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT p.region, p.role, p.node_id, n.{addr} AS addr, n.last_seen, \
+             (SELECT COUNT(*) FROM {observed} t WHERE t.node_id = p.node_id AND t.{owner} = p.{owner}) AS observed \
+             FROM {placements} p LEFT JOIN nodes n ON n.id = p.node_id WHERE p.{owner} = $1 \
              ORDER BY CASE WHEN p.role = 'primary' THEN 0 ELSE 1 END, p.region",
-        )
-        .bind(database_id)
+            addr = kind.addr,
+            observed = kind.observed,
+            owner = kind.owner,
+            placements = kind.placements,
+        ))
+        .bind(owner_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
@@ -355,7 +392,7 @@ impl Store {
                 region: r.try_get("region")?,
                 role: r.try_get("role")?,
                 node_id: r.try_get("node_id")?,
-                redis_addr: r.try_get("redis_addr")?,
+                addr: r.try_get("addr")?,
                 last_seen: r.try_get("last_seen")?,
                 observed: r.try_get::<i64, _>("observed")? > 0,
             });
@@ -387,18 +424,29 @@ impl Store {
     }
 
     /// Makes the replica regions exactly `regions` (adding and removing placements).
-    pub async fn set_read_regions(&self, id: &str, regions: &[String], node_timeout: i64) -> Result<(), StoreError> {
-        let current: Vec<String> =
-            self.placements(id).await?.into_iter().filter(|p| p.role == "replica").map(|p| p.region).collect();
+    pub async fn set_replica_regions(
+        &self,
+        kind: &Kind,
+        owner_id: &str,
+        regions: &[String],
+        node_timeout: i64,
+    ) -> Result<(), StoreError> {
+        let current: Vec<String> = self
+            .placements(kind, owner_id)
+            .await?
+            .into_iter()
+            .filter(|p| p.role == "replica")
+            .map(|p| p.region)
+            .collect();
         for r in current.iter().filter(|r| !regions.contains(r)) {
-            sqlx::query("DELETE FROM placements WHERE database_id = $1 AND region = $2")
-                .bind(id)
+            sqlx::query(&format!("DELETE FROM {} WHERE {} = $1 AND region = $2", kind.placements, kind.owner))
+                .bind(owner_id)
                 .bind(r)
                 .execute(&self.pool)
                 .await?;
         }
         for r in regions.iter().filter(|r| !current.contains(r)) {
-            self.add_placement(id, r, "replica", node_timeout).await?;
+            self.add_placement(kind, owner_id, r, "replica", node_timeout).await?;
         }
         Ok(())
     }
@@ -432,24 +480,28 @@ impl Store {
                         req.region
                     )));
                 }
-                sqlx::query("UPDATE nodes SET redis_addr = $1, capacity = $2, last_seen = $3 WHERE id = $4")
-                    .bind(&req.redis_addr)
-                    .bind(req.capacity)
-                    .bind(now())
-                    .bind(&id)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(
+                    "UPDATE nodes SET redis_addr = $1, capacity = $2, last_seen = $3, kafka_addr = $4 WHERE id = $5",
+                )
+                .bind(&req.redis_addr)
+                .bind(req.capacity)
+                .bind(now())
+                .bind(&req.kafka_addr)
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
             }
             None => {
                 sqlx::query(
-                    "INSERT INTO nodes (id, region, redis_addr, capacity, registered_at, last_seen) \
-                     VALUES ($1, $2, $3, $4, $5, $5)",
+                    "INSERT INTO nodes (id, region, redis_addr, capacity, registered_at, last_seen, kafka_addr) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6)",
                 )
                 .bind(&id)
                 .bind(&req.region)
                 .bind(&req.redis_addr)
                 .bind(req.capacity)
                 .bind(now())
+                .bind(&req.kafka_addr)
                 .execute(&self.pool)
                 .await?;
             }
@@ -458,13 +510,20 @@ impl Store {
         Ok(Ok(id))
     }
 
-    /// Places the region's databases that have no node yet on this node.
+    /// Places the region's databases and Kafka clusters that have no node yet on this node
+    /// (Kafka clusters only when the node serves Kafka).
     async fn claim_unplaced(&self, node_id: &str, region: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE placements SET node_id = $1 WHERE region = $2 AND node_id IS NULL")
+        for kind in [&REDIS, &KAFKA] {
+            sqlx::query(&format!(
+                "UPDATE {} SET node_id = $1 WHERE region = $2 AND node_id IS NULL \
+                 AND EXISTS (SELECT 1 FROM nodes n WHERE n.id = $1 AND n.{} IS NOT NULL)",
+                kind.placements, kind.addr
+            ))
             .bind(node_id)
             .bind(region)
             .execute(&self.pool)
             .await?;
+        }
         Ok(())
     }
 
@@ -507,7 +566,8 @@ impl Store {
             };
             tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits });
         }
-        Ok(Some(api::NodeIntent { tenants }))
+        let kafka_clusters = self.kafka_intent(node_id).await?;
+        Ok(Some(api::NodeIntent { tenants, kafka_clusters }))
     }
 
     /// Records what a node hosts now; `false` for an unknown node.
@@ -521,6 +581,14 @@ impl Store {
             sqlx::query("INSERT INTO node_tenants (node_id, database_id) VALUES ($1, $2)")
                 .bind(node_id)
                 .bind(t)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM node_kafka_clusters WHERE node_id = $1").bind(node_id).execute(&mut *tx).await?;
+        for c in &hb.kafka_clusters {
+            sqlx::query("INSERT INTO node_kafka_clusters (node_id, cluster_id) VALUES ($1, $2)")
+                .bind(node_id)
+                .bind(c)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -141,6 +141,12 @@ impl Credentials {
         self.by_username.read().get(username).cloned()
     }
 
+    /// Whether `credential` is still the one registered under its user name (not removed,
+    /// not replaced by a changed password, access or scope). One read lock and one lookup.
+    pub fn is_current(&self, credential: &Arc<Credential>) -> bool {
+        self.by_username.read().get(&credential.config.username).is_some_and(|c| Arc::ptr_eq(c, credential))
+    }
+
     pub fn all(&self) -> Vec<Arc<Credential>> {
         self.by_username.read().values().cloned().collect()
     }
@@ -190,5 +196,21 @@ mod tests {
         assert!(consumer.may_use_groups());
         let full = credential(Access::Full, TopicScope::All);
         assert!(full.allows(Operation::Manage, "anything"));
+    }
+
+    #[test]
+    fn a_removed_or_changed_credential_is_no_longer_current() {
+        let credentials = Credentials::default();
+        let config = credential(Access::Full, TopicScope::All).config;
+        let first = credentials.upsert(config.clone());
+        assert!(credentials.is_current(&first));
+        // The same declaration again keeps the same credential (open connections stay).
+        let same = credentials.upsert(config.clone());
+        assert!(credentials.is_current(&first) && Arc::ptr_eq(&first, &same));
+        let changed = credentials.upsert(CredentialConfig { password: "other".into(), ..config });
+        assert!(!credentials.is_current(&first));
+        assert!(credentials.is_current(&changed));
+        credentials.remove("u");
+        assert!(!credentials.is_current(&changed));
     }
 }

@@ -51,7 +51,19 @@ impl Session {
         self.principal().is_ok_and(|(credential, _)| credential.allows(operation, topic))
     }
 
+    /// Authenticated with a credential that is still current. A credential revoked or changed
+    /// since (the control plane's intent, `Broker::upsert_cluster`/`remove_cluster`) makes
+    /// this false, so the connection's next request closes it.
     pub fn is_authenticated(&self) -> bool {
-        matches!(self.auth, AuthState::Authenticated { .. })
+        match &self.auth {
+            AuthState::Authenticated { credential, .. } => {
+                let current = self.broker.credentials.is_current(credential);
+                if !current {
+                    tracing::info!(peer = %self.peer, user = %credential.config.username, "credential revoked or changed");
+                }
+                current
+            }
+            _ => false,
+        }
     }
 }

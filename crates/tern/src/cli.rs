@@ -1,7 +1,7 @@
 //! Command-line parsing and the `node`, `dev` and `control-plane` subcommands. Only this binary reads
 //! configuration (flags, environment); libraries receive plain values.
 
-use crate::reconcile::{ControlPlaneLink, Reconciler};
+use crate::reconcile::{ControlPlaneLink, KafkaSide, Reconciler};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use redis_server::persistence::{FsyncPolicy, Persistence};
@@ -36,6 +36,16 @@ enum Command {
         #[command(subcommand)]
         cmd: crate::client::RedisCmd,
     },
+    /// Manage Kafka clusters, topics and credentials.
+    Kafka {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+        #[command(subcommand)]
+        cmd: crate::kafka_cli::KafkaCmd,
+    },
+    /// Extensions: `tern ext kafka …` is `tern kafka …`.
+    #[command(subcommand)]
+    Ext(ExtCmd),
     /// List the regions.
     Regions {
         #[command(flatten)]
@@ -45,6 +55,17 @@ enum Command {
     Orgs {
         #[command(flatten)]
         api: crate::client::ApiArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExtCmd {
+    /// Manage Kafka clusters, topics and credentials (the same as `tern kafka`).
+    Kafka {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+        #[command(subcommand)]
+        cmd: crate::kafka_cli::KafkaCmd,
     },
 }
 
@@ -133,7 +154,12 @@ struct DevArgs {
     /// Address of the control plane's HTTP API (if busy, a free port is used).
     #[arg(long, default_value = "127.0.0.1:7399")]
     api_addr: SocketAddr,
-    /// Regions to run a node for, comma-separated; the first one holds the `dev` database.
+    /// Address for Kafka clients of the first region's node; the next regions take the next
+    /// ports (a busy port falls back to a free one; port 0 picks free ports).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    kafka_addr: SocketAddr,
+    /// Regions to run a node for, comma-separated; the first one holds the `dev` database and
+    /// the `dev` Kafka cluster.
     #[arg(long, value_delimiter = ',', default_value = "mad,ams,iad")]
     regions: Vec<String>,
 }
@@ -177,6 +203,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Dev(args) => run_dev(args),
         Command::ControlPlane(args) => run_control_plane(args),
         Command::Redis { api, cmd } => crate::client::redis(&api, cmd),
+        Command::Kafka { api, cmd } | Command::Ext(ExtCmd::Kafka { api, cmd }) => crate::kafka_cli::kafka(&api, cmd),
         Command::Regions { api } => crate::client::regions(&api),
         Command::Orgs { api } => crate::client::orgs(&api),
     };
@@ -306,6 +333,34 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             move || watch_tenants_file(node, path, pinned)
         })?;
     }
+    tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
+    let mut kafka = None;
+    if let Some(kafka_addr) = args.kafka_addr {
+        // Without --data-dir, Kafka data goes to a fresh temporary folder (Redis data is kept
+        // in memory then, and Kafka's logs need files).
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.join("kafka"),
+            None => std::env::temp_dir().join(format!("tern-kafka-{}-{}", std::process::id(), random_password())),
+        };
+        let mut limits = kafka_server::BrokerLimits::default();
+        if let Some(ms) = args.kafka_cleanup_interval_ms {
+            limits.cleanup_interval = std::time::Duration::from_millis(ms);
+        }
+        let (broker, bound) = start_kafka(
+            kafka_addr,
+            data_dir,
+            args.kafka_advertise.as_deref(),
+            &args.kafka_clusters,
+            limits,
+            PortChoice::Exact,
+        )?;
+        tracing::info!(addr = %bound, "node listening for Kafka clients");
+        if let Some(path) = &args.kafka_ready_file {
+            std::fs::write(path, bound.to_string()).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let pinned = args.kafka_clusters.iter().map(|c| c.id.clone()).collect();
+        kafka = Some(KafkaSide { broker, pinned });
+    }
     if let (Some(url), Some(secret)) = (args.control_plane.clone(), args.cluster_secret.clone()) {
         let advertised = args.advertise_addr.clone().unwrap_or_else(|| addr.to_string());
         let node_id = args
@@ -318,45 +373,45 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             node_id,
             region: args.region.clone(),
             redis_addr: advertised,
+            kafka_addr: kafka.as_ref().map(|k| kafka_advertised(&k.broker)),
         };
-        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone());
+        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka);
         if let Err(e) = reconciler.sync_once() {
             tracing::warn!(error = format!("{e:#}"), "first sync with the control plane failed; retrying every second");
         }
         reconciler.spawn(RECONCILE_PERIOD)?;
     }
     tracing::info!(%addr, region = %args.region, "node listening for Redis clients");
-    if let Some(kafka_addr) = args.kafka_addr {
-        // Without --data-dir, Kafka data goes to a fresh temporary folder (Redis data is kept
-        // in memory then, and Kafka's logs need files).
-        let data_dir = match &args.data_dir {
-            Some(dir) => dir.join("kafka"),
-            None => std::env::temp_dir().join(format!("tern-kafka-{}-{}", std::process::id(), random_password())),
-        };
-        let mut limits = kafka_server::BrokerLimits::default();
-        if let Some(ms) = args.kafka_cleanup_interval_ms {
-            limits.cleanup_interval = std::time::Duration::from_millis(ms);
-        }
-        let broker = start_kafka(kafka_addr, data_dir, args.kafka_advertise.as_deref(), &args.kafka_clusters, limits)?;
-        tracing::info!(addr = %broker, "node listening for Kafka clients");
-        if let Some(path) = &args.kafka_ready_file {
-            std::fs::write(path, broker.to_string()).with_context(|| format!("writing {}", path.display()))?;
-        }
-    }
     if let Some(path) = args.ready_file {
         std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     wait_for_ctrl_c()
 }
 
-/// Starts the Kafka broker with its clusters; returns the bound address.
+/// What to do when a listening port is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PortChoice {
+    /// Fail (`tern node`: the operator asked for that port).
+    Exact,
+    /// Take a free port instead (`tern dev`: any port will do, the output says which).
+    FreeIfBusy,
+}
+
+/// `HOST:PORT` the broker tells clients to connect to.
+fn kafka_advertised(broker: &kafka_server::Broker) -> String {
+    let (host, port) = broker.advertised();
+    format!("{host}:{port}")
+}
+
+/// Starts the Kafka broker with its clusters; returns it and the bound address.
 fn start_kafka(
     addr: SocketAddr,
     data_dir: PathBuf,
     advertise: Option<&str>,
     clusters: &[kafka_server::ClusterConfig],
     limits: kafka_server::BrokerLimits,
-) -> anyhow::Result<SocketAddr> {
+    ports: PortChoice,
+) -> anyhow::Result<(Arc<kafka_server::Broker>, SocketAddr)> {
     let storage = kafka_server::partition::Storage::on_real_disk();
     storage.spawn()?;
     let broker = Arc::new(kafka_server::Broker::new(data_dir, storage, limits));
@@ -367,8 +422,15 @@ fn start_kafka(
     for cluster in clusters {
         broker.upsert_cluster(cluster).with_context(|| format!("adding Kafka cluster {}", cluster.id))?;
     }
-    let server = kafka_server::server::start(broker, addr, 2).with_context(|| format!("listening on {addr}"))?;
-    Ok(server.local_addr)
+    let server = match kafka_server::server::start(broker.clone(), addr, 2) {
+        Err(e) if ports == PortChoice::FreeIfBusy && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::info!(%addr, "Kafka port busy; using a free one");
+            kafka_server::server::start(broker.clone(), SocketAddr::new(addr.ip(), 0), 2)
+        }
+        other => other,
+    }
+    .with_context(|| format!("listening on {addr}"))?;
+    Ok((broker, server.local_addr))
 }
 
 fn parse_kafka_cluster(s: &str) -> Result<kafka_server::ClusterConfig, String> {
@@ -540,6 +602,9 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             }
             store.insert_database(&org.id, "dev", "payg", &first_region, &[], false, &dev_password, 15).await?;
         }
+        if store.kafka_cluster(&org.id, "dev").await?.is_none() {
+            store.insert_kafka_cluster(&org.id, "dev", "payg", &first_region, &[], 15).await?;
+        }
         Ok(())
     })?;
     let api_url = format!("http://{api_addr}");
@@ -563,24 +628,34 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             NodeLimits::default(),
         )
         .with_context(|| format!("starting the {region} node"))?;
+        let mut kafka_addr = args.kafka_addr;
+        if kafka_addr.port() != 0 {
+            kafka_addr.set_port(kafka_addr.port() + i as u16);
+        }
+        let kafka_dir = data_dir.join("kafka").join(region);
+        let (broker, kafka_bound) =
+            start_kafka(kafka_addr, kafka_dir, None, &[], Default::default(), PortChoice::FreeIfBusy)
+                .with_context(|| format!("starting the {region} node's Kafka listener"))?;
         let link = ControlPlaneLink {
             url: api_url.clone(),
             cluster_secret: secret.clone(),
             node_id: format!("dev-{region}"),
             region: region.clone(),
             redis_addr: bound.to_string(),
+            kafka_addr: Some(kafka_advertised(&broker)),
         };
-        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new());
+        let kafka = KafkaSide { broker, pinned: Vec::new() };
+        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new(), Some(kafka));
         reconciler.sync_once().with_context(|| format!("connecting the {region} node to the control plane"))?;
         reconciler.spawn(RECONCILE_PERIOD)?;
-        nodes.push((region.clone(), bound, node));
+        nodes.push((region.clone(), bound, kafka_bound, node));
     }
 
     let dev_db = dev_database(&api_url, &token)?;
     println!("tern dev is running (data in {}).", data_dir.display());
     println!("Control plane: {api_url}");
-    for (region, addr, _) in &nodes {
-        println!("Node {region}: {addr}");
+    for (region, addr, kafka_addr, _) in &nodes {
+        println!("Node {region}: Redis {addr}, Kafka {kafka_addr}");
     }
     println!();
     println!("Point the CLI at it (paste into your shell):");
@@ -591,12 +666,28 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let url = dev_db.url.unwrap_or_default();
     println!("{url}");
     println!();
+    print_dev_kafka(&api_url, &token)?;
+    println!();
     println!("Next: redis-cli -u {url} PING");
     println!("  or: tern redis create --region {}", args.regions[0]);
     println!("Press Ctrl-C to stop.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     wait_for_ctrl_c()
+}
+
+/// The `dev` Kafka cluster's lines: its endpoint and its first full credential as `export`
+/// lines, for kcat and client libraries.
+fn print_dev_kafka(api_url: &str, token: &str) -> anyhow::Result<()> {
+    let resp = ureq::get(&format!("{api_url}/v1/kafka/clusters/dev"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .map_err(crate::reconcile::http_error)
+        .context("reading the dev Kafka cluster from the control plane")?;
+    let cluster: control_api::KafkaCluster = resp.into_json()?;
+    println!("Kafka cluster '{}' is {} (SASL PLAIN or SCRAM-SHA-256):", cluster.name, cluster.status);
+    crate::kafka_cli::print_exports(&cluster);
+    Ok(())
 }
 
 /// The `dev` database as the API shows it.

@@ -1,4 +1,5 @@
-//! `tern redis ...`, `tern regions`, `tern orgs`: the CLI side of the control plane's API.
+//! `tern redis ...`, `tern regions`, `tern orgs`: the CLI side of the control plane's API, and
+//! the API client and output helpers `tern kafka ...` shares.
 
 use crate::reconcile::http_error;
 use anyhow::{bail, Context};
@@ -18,7 +19,7 @@ pub struct ApiArgs {
     token: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand)]
@@ -97,14 +98,14 @@ pub struct UpdateArgs {
     region: Option<String>,
 }
 
-struct Client {
-    base: String,
+pub(crate) struct Client {
+    pub(crate) base: String,
     token: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    fn new(args: &ApiArgs) -> anyhow::Result<Client> {
+    pub(crate) fn new(args: &ApiArgs) -> anyhow::Result<Client> {
         let Some(base) = args.api_url.clone().filter(|s| !s.is_empty()) else {
             bail!(
                 "TERN_API_URL is not set: start the platform with `tern dev` and paste the `export` lines it \
@@ -120,12 +121,21 @@ impl Client {
         Ok(Client { base: base.trim_end_matches('/').to_string(), token, agent })
     }
 
-    fn send<T: DeserializeOwned>(
+    pub(crate) fn send<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<T> {
+        Ok(self.request(method, path, body)?.into_json()?)
+    }
+
+    /// A call whose success has no body (204).
+    pub(crate) fn send_no_content(&self, method: &str, path: &str) -> anyhow::Result<()> {
+        self.request(method, path, None).map(drop)
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<ureq::Response> {
         let req = self
             .agent
             .request(method, &format!("{}{path}", self.base))
@@ -135,7 +145,7 @@ impl Client {
             None => req.call(),
         };
         match res {
-            Ok(r) => Ok(r.into_json()?),
+            Ok(r) => Ok(r),
             Err(ureq::Error::Transport(t)) => bail!(
                 "cannot reach the control plane at {}: {t}\nIs it running? Start it with `tern dev` (or `tern control-plane`) \
                  and check TERN_API_URL",
@@ -145,18 +155,18 @@ impl Client {
         }
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+    pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send("GET", path, None)
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
 /// Prints rows under a header, columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -173,14 +183,14 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn vertical(rows: &[(&str, String)]) {
+pub(crate) fn vertical(rows: &[(&str, String)]) {
     let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (k, v) in rows {
         println!("{k:<w$}  {v}");
     }
 }
 
-fn regions_or_none(r: &[String]) -> String {
+pub(crate) fn regions_or_none(r: &[String]) -> String {
     if r.is_empty() {
         "None".into()
     } else {
@@ -318,17 +328,7 @@ pub fn redis(args: &ApiArgs, cmd: RedisCmd) -> anyhow::Result<()> {
             Ok(())
         }
         RedisCmd::Destroy { name, yes } => {
-            if !yes {
-                if !std::io::stdin().is_terminal() {
-                    bail!("destroying '{name}' cannot be undone: pass -y/--yes to confirm");
-                }
-                eprint!("Destroy database '{name}' and all its data on every node? This cannot be undone. [y/N] ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    bail!("not destroyed");
-                }
-            }
+            confirm_destroy(yes, &name, "database")?;
             let d: api::Database = c.send("DELETE", &format!("/v1/databases/{name}"), None)?;
             if args.json {
                 return print_json(&d);
@@ -368,14 +368,36 @@ fn status(d: &api::Database) {
     vertical(&rows);
 }
 
-fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
-    if let Some(org) = &a.org {
-        let orgs: Vec<api::Org> = c.get("/v1/orgs")?;
-        if !orgs.iter().any(|o| &o.name == org || &o.id == org) {
-            let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
-            bail!("your token does not belong to org '{org}' (it belongs to: {})", names.join(", "));
-        }
+/// Asks before destroying `name` unless `yes`; without a terminal, `--yes` is required.
+pub(crate) fn confirm_destroy(yes: bool, name: &str, what: &str) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
     }
+    if !std::io::stdin().is_terminal() {
+        bail!("destroying '{name}' cannot be undone: pass -y/--yes to confirm");
+    }
+    eprint!("Destroy {what} '{name}' and all its data on every node? This cannot be undone. [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not destroyed");
+    }
+    Ok(())
+}
+
+/// Checks that the token belongs to `org` when one is named (`-o/--org`).
+pub(crate) fn check_org(c: &Client, org: Option<&str>) -> anyhow::Result<()> {
+    let Some(org) = org else { return Ok(()) };
+    let orgs: Vec<api::Org> = c.get("/v1/orgs")?;
+    if !orgs.iter().any(|o| o.name == org || o.id == org) {
+        let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+        bail!("your token does not belong to org '{org}' (it belongs to: {})", names.join(", "));
+    }
+    Ok(())
+}
+
+fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
+    check_org(c, a.org.as_deref())?;
     let Some(region) = a.region else {
         bail!("missing --region: the primary region (can't be changed later); `tern regions` lists them");
     };

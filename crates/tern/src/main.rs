@@ -6,6 +6,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
 mod client;
+mod kafka_cli;
+mod kafka_wire;
 mod limits;
 #[cfg(all(test, not(target_env = "msvc")))]
 mod memory_check;

@@ -1,8 +1,10 @@
 //! Makes a node's tenants match a wanted set: from a tenants file (`--tenants-file`) or from
-//! the control plane's intent (`--control-plane`), through the same `apply_tenants`.
+//! the control plane's intent (`--control-plane`), through the same `apply_tenants`; and the
+//! node's Kafka clusters match the intent's (`apply_kafka_clusters`).
 
 use anyhow::Context;
 use control_api as api;
+use kafka_server::{Broker, ClusterConfig, ClusterId};
 use redis_server::{Node, TenantConfig, TenantId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,57 @@ pub fn apply_tenants(node: &std::sync::Arc<Node>, wanted: &[TenantConfig], pinne
     }
 }
 
+/// Makes the broker host exactly `wanted` plus `pinned` (clusters given with `--kafka-cluster`).
+/// Credentials follow the intent: a removed or changed one stops authenticating new
+/// connections at once, and its open connections are closed at their next request
+/// (`Session::is_authenticated`). A cluster no longer wanted is removed with its data.
+pub fn apply_kafka_clusters(broker: &Broker, wanted: &[ClusterConfig], pinned: &[ClusterId]) {
+    for cluster in wanted {
+        if let Err(e) = broker.upsert_cluster(cluster) {
+            tracing::error!(cluster = %cluster.id, error = format!("{e:#}"), "cannot host Kafka cluster");
+        }
+    }
+    for cluster in broker.clusters() {
+        let listed = wanted.iter().any(|c| c.id == cluster.id) || pinned.contains(&cluster.id);
+        if !listed {
+            tracing::info!(cluster = %cluster.id, "Kafka cluster no longer in the control plane's intent: removing it");
+            broker.remove_cluster(&cluster.id);
+        }
+    }
+}
+
+/// The broker's form of a cluster in the intent.
+fn kafka_cluster_config(intent: api::KafkaClusterIntent) -> ClusterConfig {
+    let id = ClusterId(intent.id);
+    let credentials = intent
+        .credentials
+        .into_iter()
+        .map(|c| kafka_server::CredentialConfig {
+            cluster: id.clone(),
+            username: c.username,
+            password: c.password,
+            access: match c.access {
+                api::KafkaAccess::Full => kafka_server::Access::Full,
+                api::KafkaAccess::Produce => kafka_server::Access::ProduceOnly,
+                api::KafkaAccess::Consume => kafka_server::Access::ConsumeOnly,
+            },
+            scope: match c.scope {
+                api::KafkaScope::All => kafka_server::TopicScope::All,
+                api::KafkaScope::Topic(t) => kafka_server::TopicScope::Topic(t),
+                api::KafkaScope::Prefix(p) => kafka_server::TopicScope::Prefix(p),
+            },
+        })
+        .collect();
+    ClusterConfig { id, credentials }
+}
+
+/// The node's Kafka broker as the reconciler sees it.
+pub struct KafkaSide {
+    pub broker: Arc<Broker>,
+    /// Clusters given with `--kafka-cluster`, kept whatever the intent says.
+    pub pinned: Vec<ClusterId>,
+}
+
 /// Where a node finds its control plane and how it presents itself.
 #[derive(Clone)]
 pub struct ControlPlaneLink {
@@ -34,20 +87,23 @@ pub struct ControlPlaneLink {
     pub region: String,
     /// `HOST:PORT` that Redis clients use for this node.
     pub redis_addr: String,
+    /// `HOST:PORT` that Kafka clients use for this node, when it serves Kafka.
+    pub kafka_addr: Option<String>,
 }
 
 pub struct Reconciler {
     link: ControlPlaneLink,
     node: Arc<Node>,
     pinned: Vec<TenantConfig>,
+    kafka: Option<KafkaSide>,
     agent: ureq::Agent,
     registered: bool,
 }
 
 impl Reconciler {
-    pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>) -> Self {
+    pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>, kafka: Option<KafkaSide>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        Reconciler { link, node, pinned, agent, registered: false }
+        Reconciler { link, node, pinned, kafka, agent, registered: false }
     }
 
     fn url(&self, path: &str) -> String {
@@ -64,6 +120,7 @@ impl Reconciler {
             region: self.link.region.clone(),
             redis_addr: self.link.redis_addr.clone(),
             capacity: 0,
+            kafka_addr: self.link.kafka_addr.clone(),
         };
         let reply: api::RegisteredNode = self
             .agent
@@ -102,7 +159,14 @@ impl Reconciler {
             })
             .collect();
         apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
-        let hosted = api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect() };
+        let mut kafka_clusters = Vec::new();
+        if let Some(kafka) = &self.kafka {
+            let wanted: Vec<ClusterConfig> = intent.kafka_clusters.into_iter().map(kafka_cluster_config).collect();
+            apply_kafka_clusters(&kafka.broker, &wanted, &kafka.pinned);
+            kafka_clusters = kafka.broker.clusters().iter().map(|c| c.id.0.clone()).collect();
+        }
+        let hosted =
+            api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(), kafka_clusters };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
         self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;
         Ok(())

@@ -1,41 +1,12 @@
 //! `tern dev`: prints a working connection string on a line of its own, and keeps the
 //! database password across runs in its data directory.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tern dev` and returns it with the first `redis://` line it prints.
-fn start_dev(data_dir: &std::path::Path) -> (Dev, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["dev", "--redis-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tern dev starts");
-    let mut dev = Dev(child);
-    let stdout = dev.0.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("redis://") {
-                let _ = tx.send(line);
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let url = rx.recv_timeout(deadline - Instant::now()).expect("tern dev printed a redis:// line");
+/// Starts `tern dev` and returns it with the `redis://` line it prints.
+fn start_dev(data_dir: &std::path::Path) -> (common::Dev, String) {
+    let dev = common::start_dev(data_dir, &["--kafka-addr", "127.0.0.1:0"]);
+    let url = dev.line("redis://");
     (dev, url)
 }
 

@@ -1,59 +1,10 @@
 //! The newcomer path end to end: `tern dev`, then the CLI creates a database, a Redis client
 //! uses it, the CLI destroys it, and its password stops working on the node.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::start_dev;
 use std::time::{Duration, Instant};
-
-struct Dev(Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `tern dev` on free ports; returns it with TERN_API_URL and TERN_API_TOKEN.
-fn start_dev(data_dir: &std::path::Path) -> (Dev, String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(["dev", "--redis-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tern dev starts");
-    let mut dev = Dev(child);
-    let stdout = dev.0.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut url, mut token) = (None, None);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(v) = line.strip_prefix("export TERN_API_URL=") {
-                url = Some(v.to_string());
-            }
-            if let Some(v) = line.strip_prefix("export TERN_API_TOKEN=") {
-                token = Some(v.to_string());
-            }
-            if line.starts_with("redis://") {
-                let _ = tx.send((url.take(), token.take()));
-            }
-        }
-    });
-    let (url, token) = rx.recv_timeout(Duration::from_secs(60)).expect("tern dev printed its export lines");
-    (dev, url.expect("TERN_API_URL line"), token.expect("TERN_API_TOKEN line"))
-}
-
-fn tern(url: &str, token: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .args(args)
-        .env("TERN_API_URL", url)
-        .env("TERN_API_TOKEN", token)
-        .stdin(Stdio::null())
-        .output()
-        .expect("tern runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
 
 fn can_auth(addr: &str, password: &str) -> bool {
     let Ok(client) = redis::Client::open(format!("redis://default:{password}@{addr}")) else { return false };
@@ -65,9 +16,10 @@ fn can_auth(addr: &str, password: &str) -> bool {
 fn create_use_destroy_through_the_cli() {
     let dir = std::env::temp_dir().join(format!("tern-platform-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (_dev, api, token) = start_dev(&dir);
+    let dev = start_dev(&dir, &["--kafka-addr", "127.0.0.1:0"]);
+    let tern = |args: &[&str]| dev.tern(args);
 
-    let (ok, out, err) = tern(&api, &token, &["redis", "create", "--name", "x", "--region", "mad", "--json"]);
+    let (ok, out, err) = tern(&["redis", "create", "--name", "x", "--region", "mad", "--json"]);
     assert!(ok, "create failed: {err}");
     let db: serde_json::Value = serde_json::from_str(&out).expect("create --json prints JSON");
     assert_eq!(db["name"], "x");
@@ -83,14 +35,14 @@ fn create_use_destroy_through_the_cli() {
     drop(con);
 
     // list and status see it; a mistake says what to do.
-    let (ok, out, _) = tern(&api, &token, &["redis", "list"]);
+    let (ok, out, _) = tern(&["redis", "list"]);
     assert!(ok && out.lines().any(|l| l.starts_with("x ")), "{out}");
-    let (ok, _, err) = tern(&api, &token, &["redis", "destroy", "x"]);
+    let (ok, _, err) = tern(&["redis", "destroy", "x"]);
     assert!(!ok && err.contains("--yes"), "{err}");
-    let (ok, _, err) = tern(&api, &token, &["redis", "create", "--name", "y"]);
+    let (ok, _, err) = tern(&["redis", "create", "--name", "y"]);
     assert!(!ok && err.contains("--region"), "{err}");
 
-    let (ok, _, err) = tern(&api, &token, &["redis", "destroy", "x", "-y"]);
+    let (ok, _, err) = tern(&["redis", "destroy", "x", "-y"]);
     assert!(ok, "destroy failed: {err}");
     let rest = url.strip_prefix("redis://default:").unwrap();
     let (password, addr) = rest.split_once('@').unwrap();
@@ -99,7 +51,7 @@ fn create_use_destroy_through_the_cli() {
         assert!(Instant::now() < deadline, "the destroyed database's password still works");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (ok, _, err) = tern(&api, &token, &["redis", "status", "x"]);
+    let (ok, _, err) = tern(&["redis", "status", "x"]);
     assert!(!ok && err.contains("not found"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,226 @@
+//! `/v1/kafka/clusters…`: Kafka clusters and their credentials, with the same auth,
+//! validation-error and not-found conventions as databases (another org's cluster is a 404).
+
+use super::{check_regions, merge_regions, org, parse, placement_status, ApiErr, Res};
+use crate::store::{self, KafkaClusterRow};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use control_api as api;
+
+/// What a replica region shows: the intent is recorded, but no data follows it yet.
+const REPLICA_STATUS: &str = "not replicated: cross-region replication of Kafka clusters is not built yet";
+
+/// Longest topic name or prefix a credential may be scoped to (Kafka's topic name limit).
+const MAX_TOPIC_NAME_CHARS: usize = 249;
+
+async fn to_api(s: &AppState, c: KafkaClusterRow) -> Res<api::KafkaCluster> {
+    let mut regions = Vec::new();
+    let mut replica_regions = Vec::new();
+    let mut endpoint = None;
+    let mut status = "pending".to_string();
+    for p in s.store.placements(&store::KAFKA, &c.id).await? {
+        if p.role == "primary" {
+            status = placement_status(s, &p);
+            endpoint = p.addr.clone();
+            regions.push(api::RegionStatus {
+                region: p.region,
+                role: p.role,
+                status: status.clone(),
+                endpoint: p.addr,
+            });
+        } else {
+            replica_regions.push(p.region.clone());
+            regions.push(api::RegionStatus {
+                region: p.region,
+                role: p.role,
+                status: REPLICA_STATUS.into(),
+                endpoint: None,
+            });
+        }
+    }
+    Ok(api::KafkaCluster {
+        credentials: s.store.kafka_credentials(&c.id).await?,
+        id: c.id,
+        name: c.name,
+        org: c.org_name,
+        plan: c.plan,
+        primary_region: c.primary_region,
+        replica_regions,
+        status,
+        endpoint,
+        regions,
+        created_at: c.created_at,
+    })
+}
+
+async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
+    s.store.kafka_cluster(org_id, name).await?.ok_or_else(|| {
+        ApiErr::new(StatusCode::NOT_FOUND, format!("Kafka cluster '{name}' not found; `tern kafka list` shows yours"))
+    })
+}
+
+pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::KafkaCluster>>> {
+    let org = org(&s, &headers).await?;
+    let mut out = Vec::new();
+    for c in s.store.kafka_clusters(&org.id).await? {
+        out.push(to_api(&s, c).await?);
+    }
+    Ok(Json(out))
+}
+
+pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
+    let org = org(&s, &headers).await?;
+    let req: api::CreateKafkaCluster = parse(&body)?;
+    let name = match req.name.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => crate::names::generate(),
+    };
+    if !crate::names::valid(&name) {
+        return Err(ApiErr::bad(format!(
+            "invalid name '{name}': use 1-63 characters of a-z, 0-9 and '-' (or leave it out for a generated one)"
+        )));
+    }
+    let primary = req
+        .primary_region
+        .ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))?;
+    check_regions(&s, &primary, &req.replica_regions).await?;
+    let plan = req.plan.unwrap_or_else(|| "payg".into());
+    if !s.store.plan_exists(&plan).await? {
+        return Err(ApiErr::bad(format!("unknown plan '{plan}'; `tern redis plans` lists them")));
+    }
+    if s.store.kafka_cluster(&org.id, &name).await?.is_some() {
+        return Err(ApiErr::new(
+            StatusCode::CONFLICT,
+            format!("a Kafka cluster named '{name}' already exists in this org"),
+        ));
+    }
+    let id = s
+        .store
+        .insert_kafka_cluster(&org.id, &name, &plan, &primary, &req.replica_regions, s.config.node_timeout_secs)
+        .await?;
+    let c = find(&s, &org.id, &id).await?;
+    Ok((StatusCode::CREATED, Json(to_api(&s, c).await?)))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<api::KafkaCluster>> {
+    let org = org(&s, &headers).await?;
+    let c = find(&s, &org.id, &name).await?;
+    Ok(Json(to_api(&s, c).await?))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Res<Json<api::KafkaCluster>> {
+    let org = org(&s, &headers).await?;
+    let req: api::UpdateKafkaCluster = parse(&body)?;
+    let c = find(&s, &org.id, &name).await?;
+    if req.name.as_ref().is_some_and(|n| *n != c.name) {
+        return Err(ApiErr::bad("the name of a Kafka cluster cannot be changed; create a new cluster instead"));
+    }
+    if req.primary_region.as_ref().is_some_and(|r| *r != c.primary_region) {
+        return Err(ApiErr::bad(
+            "the primary region of a Kafka cluster cannot be changed; add replica regions, or create a new cluster there",
+        ));
+    }
+    let current = to_api(&s, find(&s, &org.id, &c.id).await?).await?.replica_regions;
+    let replicas = merge_regions(
+        &current,
+        req.replica_regions.as_ref(),
+        req.add_replica_regions.as_ref(),
+        req.remove_replica_regions.as_ref(),
+        "replica region",
+        &c.name,
+    )?;
+    check_regions(&s, &c.primary_region, &replicas).await?;
+    if replicas != current {
+        s.store.set_replica_regions(&store::KAFKA, &c.id, &replicas, s.config.node_timeout_secs).await?;
+    }
+    let c = find(&s, &org.id, &c.id).await?;
+    Ok(Json(to_api(&s, c).await?))
+}
+
+pub async fn destroy(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<api::KafkaCluster>> {
+    let org = org(&s, &headers).await?;
+    let c = find(&s, &org.id, &name).await?;
+    let id = c.id.clone();
+    let out = to_api(&s, c).await?;
+    s.store.delete_kafka_cluster(&id).await?;
+    Ok(Json(out))
+}
+
+// ---- credentials
+
+pub async fn list_credentials(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<Json<Vec<api::KafkaCredential>>> {
+    let org = org(&s, &headers).await?;
+    let c = find(&s, &org.id, &name).await?;
+    Ok(Json(s.store.kafka_credentials(&c.id).await?))
+}
+
+/// A topic name or prefix a credential may be scoped to: Kafka's topic name characters.
+fn check_scope(scope: &api::KafkaScope) -> Res<()> {
+    let (what, value) = match scope {
+        api::KafkaScope::All => return Ok(()),
+        api::KafkaScope::Topic(t) => ("topic", t),
+        api::KafkaScope::Prefix(p) => ("prefix", p),
+    };
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if value.is_empty() || value.chars().count() > MAX_TOPIC_NAME_CHARS || !value.chars().all(allowed) {
+        return Err(ApiErr::bad(format!(
+            "invalid {what} '{value}': use 1-{MAX_TOPIC_NAME_CHARS} characters of a-z, A-Z, 0-9, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn create_credential(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Res<impl IntoResponse> {
+    let org = org(&s, &headers).await?;
+    let req: api::CreateKafkaCredential = parse(&body)?;
+    let c = find(&s, &org.id, &name).await?;
+    check_scope(&req.scope)?;
+    let access = req.access.unwrap_or(api::KafkaAccess::Full);
+    let credential = s.store.insert_kafka_credential(&c.id, &c.name, access, &req.scope).await?;
+    Ok((StatusCode::CREATED, Json(credential)))
+}
+
+pub async fn revoke_credential(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((name, username)): Path<(String, String)>,
+) -> Res<StatusCode> {
+    let org = org(&s, &headers).await?;
+    let c = find(&s, &org.id, &name).await?;
+    if !s.store.delete_kafka_credential(&c.id, &username).await? {
+        return Err(ApiErr::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "credential '{username}' not found in '{}'; `tern kafka credentials list {}` shows them",
+                c.name, c.name
+            ),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
