@@ -1,15 +1,20 @@
 //! The Kafka listener and one task per connection: read a frame, route it, write the response.
 //! Requests of one connection are answered one at a time and in order, as Kafka does.
+//! Response parts that are file ranges (Fetch records) go from the file to the socket with
+//! `sendfile` on Linux, and are read and written elsewhere.
 
 use crate::broker::Broker;
-use crate::frame::{self, Request};
+use crate::frame::{self, Part, Parts, Request};
 use crate::router::{self, Auth, Handler};
 use crate::session::Session;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
+use kafka_log::FileRange;
 use kafka_protocol::messages::ApiKey;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Most connections served at once by one broker; more wait in the accept queue.
@@ -81,18 +86,17 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
             }
         };
         let Some(response) = dispatch(&mut session, request).await else { return };
-        if !response.is_empty() {
-            if let Err(e) = writer.write_all(&response).await {
-                tracing::debug!(%peer, error = %e, "kafka connection write failed");
-                return;
-            }
+        if let Err(e) = write_parts(&mut writer, response).await {
+            // Part of the frame may be out already: the stream cannot be resynchronised.
+            tracing::debug!(%peer, error = %e, "kafka connection write failed");
+            return;
         }
     }
 }
 
 /// Runs one request; `None` closes the connection (what Kafka does with a request it cannot
 /// serve: unknown API, unsupported version, or anything before authentication).
-pub async fn dispatch(session: &mut Session, mut request: Request) -> Option<Bytes> {
+pub async fn dispatch(session: &mut Session, mut request: Request) -> Option<Parts> {
     let peer = session.peer;
     let api_key = request.api_key;
     let version = request.version;
@@ -104,7 +108,7 @@ pub async fn dispatch(session: &mut Session, mut request: Request) -> Option<Byt
     if version < route.min_version || version > route.max_version {
         if api_key == ApiKey::ApiVersions {
             let body = crate::apis::api_versions::unsupported_version_body();
-            return Some(frame::encode_response(api_key, 0, correlation_id, &body));
+            return Some(frame::encode_response(api_key, 0, correlation_id, body.into()));
         }
         tracing::warn!(%peer, ?api_key, version, "unsupported Kafka API version; closing the connection");
         return None;
@@ -113,17 +117,185 @@ pub async fn dispatch(session: &mut Session, mut request: Request) -> Option<Byt
         tracing::warn!(%peer, ?api_key, "Kafka request before SASL authentication; closing the connection");
         return None;
     }
+    // Fetch is called here rather than through its route, whose handler copies the records:
+    // this one answers with file ranges that `write_parts` sends from the files.
     let result = match route.handler {
-        Handler::Now(handler) => handler(session, &mut request),
-        Handler::Later(handler) => handler(session, request).await,
+        _ if api_key == ApiKey::Fetch => crate::apis::fetch::fetch(session, request).await,
+        Handler::Now(handler) => handler(session, &mut request).map(Parts::from),
+        Handler::Later(handler) => handler(session, request).await.map(Parts::from),
     };
     match result {
         // An empty body means the request expects no response (Produce with acks=0).
-        Ok(body) if body.is_empty() => Some(Bytes::new()),
-        Ok(body) => Some(frame::encode_response(api_key, version, correlation_id, &body)),
+        Ok(body) if body.is_empty() => Some(Parts::default()),
+        Ok(body) => Some(frame::encode_response(api_key, version, correlation_id, body)),
         Err(e) => {
             tracing::warn!(%peer, ?api_key, version, error = format!("{e:#}"), "bad Kafka request; closing the connection");
             None
         }
+    }
+}
+
+/// Writes a response's parts in order.
+async fn write_parts(writer: &mut OwnedWriteHalf, parts: Parts) -> io::Result<()> {
+    for part in parts.0 {
+        match part {
+            Part::Bytes(bytes) => writer.write_all(&bytes).await?,
+            Part::File(range) => send_range(writer, &range).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Largest piece read into memory when a range cannot be sent with `sendfile`.
+const COPY_CHUNK_BYTES: u64 = 256 * 1024;
+
+/// Sends a file range: with `sendfile` where possible, else by reading and writing it.
+async fn send_range(writer: &mut OwnedWriteHalf, range: &FileRange) -> io::Result<()> {
+    let sent = match range.file.raw_fd() {
+        Some(fd) => sendfile::send(writer.as_ref(), fd, range).await?,
+        None => 0,
+    };
+    let mut position = range.position + sent;
+    let end = range.position + range.len;
+    let mut chunk = Vec::new();
+    while position < end {
+        chunk.resize((end - position).min(COPY_CHUNK_BYTES) as usize, 0);
+        range.file.read_at(&mut chunk, position)?;
+        writer.write_all(&chunk).await?;
+        position += chunk.len() as u64;
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+mod sendfile {
+    use kafka_log::FileRange;
+    use std::io;
+    use std::os::fd::{AsRawFd, RawFd};
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    /// Sends as much of `range` as `sendfile` will, waiting while the socket is full. Returns
+    /// the bytes sent; fewer than the range only when the file system cannot `sendfile` (the
+    /// caller copies the rest). The file's pages come from the page cache; a page not in it
+    /// is read from the disk within the call, as Kafka's network threads do.
+    pub async fn send(stream: &TcpStream, file: RawFd, range: &FileRange) -> io::Result<u64> {
+        let socket = stream.as_raw_fd();
+        let end = range.position + range.len;
+        let mut offset = range.position;
+        while offset < end {
+            stream.writable().await?;
+            let count = (end - offset).min(1 << 30) as usize;
+            let result = stream.try_io(Interest::WRITABLE, || {
+                let mut file_offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+                // SAFETY: both descriptors stay open during the call (the socket is borrowed,
+                // the file is held by the range's `Arc`) and `file_offset` is a live local.
+                let sent = unsafe { libc::sendfile(socket, file, &mut file_offset, count) };
+                if sent < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(sent as u64)
+            });
+            match result {
+                Ok(0) => {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "segment file shorter than its range"))
+                }
+                Ok(sent) => offset += sent,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(offset - range.position)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod sendfile {
+    use kafka_log::FileRange;
+    use std::io;
+    use std::os::fd::RawFd;
+    use tokio::net::TcpStream;
+
+    /// No `sendfile` here: the caller copies the whole range.
+    pub async fn send(_stream: &TcpStream, _file: RawFd, _range: &FileRange) -> io::Result<u64> {
+        Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::os::fd::RawFd;
+
+    /// A file with no descriptor: its ranges must take the copying path.
+    #[derive(Debug)]
+    struct MemoryFile(Vec<u8>);
+
+    impl kafka_log::SegmentFile for MemoryFile {
+        fn write_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+            Err(io::Error::other("read-only"))
+        }
+        fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
+            let start = position as usize;
+            buf.copy_from_slice(self.0.get(start..start + buf.len()).ok_or(io::ErrorKind::UnexpectedEof)?);
+            Ok(())
+        }
+        fn sync(&self) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_len(&self, _: u64) -> io::Result<()> {
+            Ok(())
+        }
+        fn size_bytes(&self) -> io::Result<u64> {
+            Ok(self.0.len() as u64)
+        }
+        fn raw_fd(&self) -> Option<RawFd> {
+            None
+        }
+    }
+
+    /// Sends `parts` through a real loopback socket and returns what the peer read.
+    async fn through_socket(parts: Parts) -> io::Result<Vec<u8>> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (server, _) = listener.accept().await?;
+        let (_, mut writer) = server.into_split();
+        let reader = tokio::spawn(async move {
+            let mut client = client;
+            let mut out = Vec::new();
+            client.read_to_end(&mut out).await.map(|_| out)
+        });
+        let written = write_parts(&mut writer, parts).await;
+        drop(writer);
+        let read = reader.await.map_err(io::Error::other)??;
+        written.map(|()| read)
+    }
+
+    #[tokio::test]
+    async fn file_ranges_are_sent_between_bytes_in_order() {
+        // Larger than a socket buffer, so the sender waits for the reader in between.
+        let content: Vec<u8> = (0..6_000_000u32).map(|i| (i % 253) as u8).collect();
+        let on_disk = crate::frame::tests::file_with(&content);
+        let in_memory: Arc<dyn kafka_log::SegmentFile> = Arc::new(MemoryFile(content.clone()));
+        for file in [on_disk, in_memory] {
+            let parts = Parts(vec![
+                Part::Bytes(Bytes::from_static(b"head")),
+                Part::File(FileRange { file: file.clone(), position: 3, len: 5_000_000 }),
+                Part::Bytes(Bytes::from_static(b"mid")),
+                Part::File(FileRange { file, position: 5_999_990, len: 10 }),
+            ]);
+            let expected = parts.to_bytes().unwrap();
+            assert_eq!(&expected[4..10], &content[3..9]);
+            assert_eq!(through_socket(parts).await.unwrap(), expected);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_range_past_the_end_of_its_file_fails_the_write() {
+        let file = crate::frame::tests::file_with(b"short file");
+        let parts = Parts(vec![Part::File(FileRange { file, position: 5, len: 100 })]);
+        assert!(through_socket(parts).await.is_err());
     }
 }
