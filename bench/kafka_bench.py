@@ -52,11 +52,13 @@ def self_cpu_s():
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_busy_s():
-    """CPU seconds spent busy by the whole machine (all cores)."""
+def machine_cpu_s():
+    """(busy, accounted) CPU seconds of the whole machine, all cores; accounted includes idle.
+    On this shared VM, wall time × cores minus accounted time is time the VM did not run at
+    all (not reported as steal): a stall that slows every target alike."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]
-    return (sum(values[:8]) - idle) / CLK_TCK
+    return (sum(values[:8]) - idle) / CLK_TCK, sum(values[:8]) / CLK_TCK
 
 
 class Meter:
@@ -64,11 +66,11 @@ class Meter:
 
     def __init__(self, server_pid):
         self.pid = server_pid
-        self.start = (time.perf_counter(), proc_cpu_s(server_pid), self_cpu_s(), machine_busy_s())
+        self.start = (time.perf_counter(), proc_cpu_s(server_pid), self_cpu_s(), *machine_cpu_s())
 
     def stop(self, nbytes):
-        end = (time.perf_counter(), proc_cpu_s(self.pid), self_cpu_s(), machine_busy_s())
-        wall, server, client, busy = (e - s for e, s in zip(end, self.start))
+        end = (time.perf_counter(), proc_cpu_s(self.pid), self_cpu_s(), *machine_cpu_s())
+        wall, server, client, busy, accounted = (e - s for e, s in zip(end, self.start))
         gb = nbytes / 1e9
         return {
             "mb_s": nbytes / 1e6 / wall,
@@ -77,6 +79,8 @@ class Meter:
             "client_cpu_s_per_gb": client / gb,
             # Cores busy on other processes on average (other helpers compiling, etc.).
             "foreign_cores": max(0.0, busy - server - client) / wall,
+            # Cores' worth of time the VM was not running at all.
+            "stalled_cores": max(0.0, wall * os.cpu_count() - accounted) / wall,
         }
 
 
@@ -412,13 +416,13 @@ def summary(results):
         if (case, target) not in keys:
             keys.append((case, target))
     lines = ["| case | target | MB/s median (min-max) | server CPU-s/GB | client CPU-s/GB | p50 / p99 ms | "
-             "other load (cores) | runs |", "|---|---|---|---|---|---|---|---|"]
+             "other load (cores) | VM stalled (cores) | runs |", "|---|---|---|---|---|---|---|---|---|"]
     for case, target in keys:
         rows = [r for c, t, _, r in results if c == case and t == target]
         ok = [r for r in rows if "error" not in r]
         errors = len(rows) - len(ok)
         if not ok:
-            lines.append(f"| {case} | {target} | failed: {rows[0]['error']} | | | | | {len(rows)} |")
+            lines.append(f"| {case} | {target} | failed: {rows[0]['error']} | | | | | | {len(rows)} |")
             continue
 
         def med(key, fmt="{:.0f}"):
@@ -430,7 +434,7 @@ def summary(results):
         lines.append(
             f"| {case} | {target} | {statistics.median(mbs):.0f} ({min(mbs):.0f}-{max(mbs):.0f}) | "
             f"{med('server_cpu_s_per_gb', '{:.2f}')} | {med('client_cpu_s_per_gb', '{:.2f}')} | {latency} | "
-            f"{med('foreign_cores', '{:.2f}')} | {len(ok)}{f' ({errors} failed)' if errors else ''} |")
+            f"{med('foreign_cores', '{:.2f}')} | {med('stalled_cores', '{:.2f}')} | {len(ok)}{f' ({errors} failed)' if errors else ''} |")
     return "\n".join(lines)
 
 

@@ -1,5 +1,7 @@
 //! The Kafka listener and one task per connection: read a frame, route it, write the response.
-//! Requests of one connection are answered one at a time and in order, as Kafka does.
+//! Requests of one connection are answered in order, as Kafka does. Produce requests are
+//! appended as soon as they are read and answered when durable, up to
+//! `MAX_PRODUCES_IN_FLIGHT` at once, so that one fsync covers several requests (acks=all).
 //! Response parts that are file ranges (Fetch records) go from the file to the socket with
 //! `sendfile` on Linux, and are read and written elsewhere.
 
@@ -7,9 +9,10 @@ use crate::broker::Broker;
 use crate::frame::{self, Part, Parts, Request};
 use crate::router::{self, Auth, Handler};
 use crate::session::Session;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use kafka_log::FileRange;
 use kafka_protocol::messages::ApiKey;
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,12 +44,24 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     }
 }
 
+/// Most Produce requests of one connection appended but not yet answered (waiting for their
+/// fsync). Past it the connection stops reading until the oldest is answered.
+pub const MAX_PRODUCES_IN_FLIGHT: usize = 16;
+
+/// A Produce whose records are appended, waiting to be answered in its turn.
+struct InFlight {
+    version: i16,
+    correlation_id: i32,
+    answer: crate::apis::produce::Answer,
+}
+
 pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let max_request_bytes = broker.limits.max_request_bytes;
     let mut session = Session::new(broker, peer);
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut in_flight = VecDeque::with_capacity(MAX_PRODUCES_IN_FLIGHT);
     loop {
         let frame = match frame::take_frame(&mut buf, max_request_bytes) {
             Ok(Some(frame)) => frame,
@@ -54,12 +69,21 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                 if buf.capacity() - buf.len() < 4096 {
                     buf.reserve(64 * 1024);
                 }
-                match reader.read_buf(&mut buf).await {
-                    Ok(0) => return,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "kafka connection read failed");
-                        return;
+                // While waiting for bytes, answer produces whose fsync completed.
+                tokio::select! {
+                    read = reader.read_buf(&mut buf) => match read {
+                        Ok(0) => return,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "kafka connection read failed");
+                            return;
+                        }
+                    },
+                    answered = oldest_answer(&mut in_flight), if !in_flight.is_empty() => {
+                        if !write_answer(&mut writer, answered, peer).await {
+                            return;
+                        }
+                        continue;
                     }
                 }
             }
@@ -85,6 +109,34 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                 return;
             }
         };
+        if request.api_key == ApiKey::Produce {
+            // Only ApiVersions is ever answered without running; a refused Produce closes.
+            if admit(&session, &request).is_err() {
+                return;
+            }
+            while in_flight.len() >= MAX_PRODUCES_IN_FLIGHT {
+                let answered = oldest_answer(&mut in_flight).await;
+                if !write_answer(&mut writer, answered, peer).await {
+                    return;
+                }
+            }
+            let (version, correlation_id) = (request.version, request.header.correlation_id);
+            match crate::apis::produce::append(&mut session, request) {
+                Ok(answer) => in_flight.push_back(InFlight { version, correlation_id, answer }),
+                Err(e) => {
+                    tracing::warn!(%peer, version, error = format!("{e:#}"), "bad Kafka request; closing the connection");
+                    return;
+                }
+            }
+            continue;
+        }
+        // Any other request is answered after the produces before it, in order.
+        while !in_flight.is_empty() {
+            let answered = oldest_answer(&mut in_flight).await;
+            if !write_answer(&mut writer, answered, peer).await {
+                return;
+            }
+        }
         let Some(response) = dispatch(&mut session, request).await else { return };
         if let Err(e) = write_parts(&mut writer, response).await {
             // Part of the frame may be out already: the stream cannot be resynchronised.
@@ -94,29 +146,82 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
     }
 }
 
-/// Runs one request; `None` closes the connection (what Kafka does with a request it cannot
-/// serve: unknown API, unsupported version, or anything before authentication).
+/// Waits for the oldest in-flight produce. Cancel-safe: until it completes, the produce stays
+/// queued with its progress.
+async fn oldest_answer(in_flight: &mut VecDeque<InFlight>) -> Option<(InFlight, anyhow::Result<Bytes>)> {
+    let result = (&mut in_flight.front_mut()?.answer).await;
+    in_flight.pop_front().map(|item| (item, result))
+}
+
+/// Writes a produce's response; `false` closes the connection.
+async fn write_answer(
+    writer: &mut OwnedWriteHalf,
+    answered: Option<(InFlight, anyhow::Result<Bytes>)>,
+    peer: SocketAddr,
+) -> bool {
+    let Some((item, result)) = answered else { return true };
+    match result {
+        // acks=0: no response.
+        Ok(body) if body.is_empty() => true,
+        Ok(body) => {
+            let frame = frame::encode_response(ApiKey::Produce, item.version, item.correlation_id, body.into());
+            write_parts(writer, frame).await.is_ok()
+        }
+        Err(e) => {
+            tracing::warn!(%peer, version = item.version, error = format!("{e:#}"), "bad Kafka request; closing the connection");
+            false
+        }
+    }
+}
+
+/// Why a request is not run.
+enum Refusal {
+    /// What Kafka does with a request it cannot serve: unknown API, unsupported version, or
+    /// anything before authentication.
+    Close,
+    /// Answered without running a handler (ApiVersions of an unknown version).
+    Answer(Parts),
+}
+
+/// The route of a request that may run now.
+fn admit(session: &Session, request: &Request) -> Result<&'static router::Route, Refusal> {
+    let peer = session.peer;
+    let (api_key, version) = (request.api_key, request.version);
+    let Some(route) = router::route(api_key) else {
+        tracing::warn!(%peer, ?api_key, "unsupported Kafka API; closing the connection");
+        return Err(Refusal::Close);
+    };
+    if version < route.min_version || version > route.max_version {
+        if api_key == ApiKey::ApiVersions {
+            let body = crate::apis::api_versions::unsupported_version_body();
+            return Err(Refusal::Answer(frame::encode_response(
+                api_key,
+                0,
+                request.header.correlation_id,
+                body.into(),
+            )));
+        }
+        tracing::warn!(%peer, ?api_key, version, "unsupported Kafka API version; closing the connection");
+        return Err(Refusal::Close);
+    }
+    if route.auth == Auth::Required && !session.is_authenticated() {
+        tracing::warn!(%peer, ?api_key, "Kafka request before SASL authentication; closing the connection");
+        return Err(Refusal::Close);
+    }
+    Ok(route)
+}
+
+/// Runs one request; `None` closes the connection.
 pub async fn dispatch(session: &mut Session, mut request: Request) -> Option<Parts> {
     let peer = session.peer;
     let api_key = request.api_key;
     let version = request.version;
     let correlation_id = request.header.correlation_id;
-    let Some(route) = router::route(api_key) else {
-        tracing::warn!(%peer, ?api_key, "unsupported Kafka API; closing the connection");
-        return None;
+    let route = match admit(session, &request) {
+        Ok(route) => route,
+        Err(Refusal::Close) => return None,
+        Err(Refusal::Answer(parts)) => return Some(parts),
     };
-    if version < route.min_version || version > route.max_version {
-        if api_key == ApiKey::ApiVersions {
-            let body = crate::apis::api_versions::unsupported_version_body();
-            return Some(frame::encode_response(api_key, 0, correlation_id, body.into()));
-        }
-        tracing::warn!(%peer, ?api_key, version, "unsupported Kafka API version; closing the connection");
-        return None;
-    }
-    if route.auth == Auth::Required && !session.is_authenticated() {
-        tracing::warn!(%peer, ?api_key, "Kafka request before SASL authentication; closing the connection");
-        return None;
-    }
     // Fetch is called here rather than through its route, whose handler copies the records:
     // this one answers with file ranges that `write_parts` sends from the files.
     let result = match route.handler {
