@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_BYTES = 1024
@@ -142,13 +143,14 @@ class Tansu(Target):
         self.name = f"tansu-{engine}"
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
         self.durable = engine != "memory"
-        storage = "memory://tansu/" if engine == "memory" else f"sqlite://{self.dir}/tansu.db"
+        # Tansu reads the SQLite path relative to its working folder.
+        storage = "memory://tansu/" if engine == "memory" else "sqlite://tansu.db"
         self.bootstrap = f"127.0.0.1:{port}"
-        args = [binary, "broker", "--storage-engine", storage,
+        args = [str(Path(binary).resolve()), "broker", "--storage-engine", storage,
                 "--listener-url", f"tcp://127.0.0.1:{port}",
                 "--advertised-listener-url", f"tcp://127.0.0.1:{port}"]
         self.log = open(self.dir / "tansu.log", "w")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir,
                                      env={**os.environ, "RUST_LOG": "warn"})
         self.pid = self.proc.pid
         wait_for_port(port, self.proc, self.dir / "tansu.log")
@@ -221,8 +223,21 @@ def produce_all(producer, topic, count, value):
         raise RuntimeError(f"{left} records not delivered in 120 s")
 
 
+def create_topic(target, topic):
+    """One partition, replication 1 (Tansu creates no topic on its own). An error here shows up
+    as delivery errors in the case itself."""
+    admin = AdminClient(target.conf())  # kept alive until the answers came
+    futures = admin.create_topics([NewTopic(topic, 1, 1)])
+    for future in futures.values():
+        try:
+            future.result(15)
+        except Exception as e:  # already there (auto-created) or not supported: the case tells
+            print(f"# create {topic} on {target.name}: {e}", file=sys.stderr)
+
+
 def warm_up(target, topic, acks):
     """Creates the topic and connects, outside the measured time."""
+    create_topic(target, topic)
     producer = Producer({**target.conf(), "acks": acks})
     producer.produce(topic, b"w" * RECORD_BYTES, partition=0)
     if producer.flush(30):
