@@ -141,6 +141,23 @@ def test_acks_all_and_acks_zero(kafka):
     assert values == [f"{a}-{i}" for a in ["all", "1", "0"] for i in range(50)]
 
 
+def test_pipelined_acks_all_requests_are_answered_in_order(kafka):
+    """One record per request and no linger: many Produce requests wait for their fsync on one
+    connection at once, with Metadata requests between them; every answer matches its request."""
+    topic = topic_name()
+    create_topic(kafka, topic)
+    producer = Producer(kafka.config(**{"acks": "all", "linger.ms": 0, "batch.num.messages": 1,
+                                        "enable.idempotence": False, "max.in.flight": 100}))
+    offsets = []
+    for i in range(600):
+        producer.produce(topic, value=f"r{i}".encode(), partition=0,
+                         on_delivery=lambda e, m: offsets.append((e, m.value().decode(), m.offset())))
+        if i % 100 == 0:
+            assert topic in producer.list_topics(topic, timeout=10).topics
+    assert producer.flush(20) == 0
+    assert offsets == [(None, f"r{i}", i) for i in range(600)]
+
+
 def test_offsets_for_times_and_watermarks(kafka):
     topic = topic_name()
     create_topic(kafka, topic)

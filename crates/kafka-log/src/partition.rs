@@ -3,6 +3,7 @@
 //! timestamp lookup, DeleteRecords, group-commit durability and retention. Compaction is in
 //! `compact.rs`.
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -145,11 +146,34 @@ impl SyncJob {
 }
 
 /// A validated append, before it is written.
-struct AppendPlan {
-    bytes: Vec<u8>,
+struct AppendPlan<'a> {
+    /// The batches as received, or, for LogAppendTime, a copy with the fields covered by the
+    /// CRC rewritten (base offsets included).
+    bytes: Cow<'a, [u8]>,
     batches: Vec<(usize, BatchHeader)>,
     staged_producers: ProducerStates,
 }
+
+impl AppendPlan<'_> {
+    /// The bytes to write, as pieces: the received batches with each one's first 8 bytes (its
+    /// base offset, outside the CRC) replaced by `base_offsets`, so the records are written
+    /// from the request's buffer without a copy.
+    fn parts<'p>(&'p self, base_offsets: &'p [[u8; 8]]) -> Vec<&'p [u8]> {
+        let Cow::Borrowed(bytes) = self.bytes else { return vec![&self.bytes] };
+        let mut parts = Vec::with_capacity(2 * self.batches.len() + 1);
+        let mut at = 0;
+        for ((position, _), offset) in self.batches.iter().zip(base_offsets) {
+            parts.push(&bytes[at..*position]);
+            parts.push(&offset[..]);
+            at = position + BASE_OFFSET_BYTES;
+        }
+        parts.push(&bytes[at..]);
+        parts
+    }
+}
+
+/// A batch starts with its base offset, an i64.
+const BASE_OFFSET_BYTES: usize = 8;
 
 pub struct PartitionLog {
     pub(crate) disk: Arc<dyn SegmentDisk>,
@@ -284,7 +308,9 @@ impl PartitionLog {
         if !self.active().fits(plan.bytes.len() as u64, last_offset, self.config.segment_bytes) {
             self.roll().map_err(|error| self.storage_error(error))?;
         }
-        if let Err(error) = self.active_mut().append(&plan.bytes, &plan.batches) {
+        let base_offsets: Vec<[u8; 8]> =
+            plan.batches.iter().map(|(_, header)| header.base_offset.to_be_bytes()).collect();
+        if let Err(error) = self.active_mut().append(&plan.parts(&base_offsets), &plan.batches) {
             // Cut back whatever part was written, so the file ends at the last whole batch.
             let active = self.active();
             if let Err(cut_error) = active.log.set_len(active.size_bytes) {
@@ -314,11 +340,15 @@ impl PartitionLog {
 
     /// Validates every batch, checks producer sequences and assigns offsets. `Ok(Err(_))` is a
     /// duplicate: the outcome to return without writing.
-    fn plan_append(&self, records: &[u8], now_ms: i64) -> Result<Result<AppendPlan, AppendOutcome>, AppendError> {
+    fn plan_append<'a>(
+        &self,
+        records: &'a [u8],
+        now_ms: i64,
+    ) -> Result<Result<AppendPlan<'a>, AppendOutcome>, AppendError> {
         if records.is_empty() {
             return Err(AppendError::InvalidRecord("no record batch in the request".to_owned()));
         }
-        let mut bytes = records.to_vec();
+        let mut bytes = Cow::Borrowed(records);
         let mut batches = Vec::new();
         let mut staged_producers = ProducerStates::default();
         let mut next_offset = self.log_end_offset();
@@ -331,10 +361,10 @@ impl PartitionLog {
                     return Ok(Err(self.duplicate_outcome(original.base_offset, original.last_offset)));
                 }
             }
-            let slot = &mut bytes[batch.position..batch.position + batch.bytes.len()];
             header.base_offset = next_offset;
-            batch::set_base_offset(slot, next_offset);
             if self.config.timestamp_type == TimestampType::LogAppendTime {
+                let slot = &mut bytes.to_mut()[batch.position..batch.position + batch.bytes.len()];
+                batch::set_base_offset(slot, next_offset);
                 batch::set_log_append_time(slot, now_ms);
                 header.max_timestamp = now_ms;
                 header.attributes |= batch::TIMESTAMP_TYPE_BIT;

@@ -177,10 +177,12 @@ impl Segment {
         self.size_bytes == 0
     }
 
-    /// Writes whole, offset-assigned batches at the end; `batches` gives each one's position
-    /// inside `bytes`. On error nothing is accounted (the caller cuts the file back).
-    pub fn append(&mut self, bytes: &[u8], batches: &[(usize, BatchHeader)]) -> io::Result<()> {
-        self.log.write_at(bytes, self.size_bytes)?;
+    /// Writes whole, offset-assigned batches at the end: `parts` laid end to end are the
+    /// batches, `batches` gives each one's position inside them. On error nothing is accounted
+    /// (the caller cuts the file back).
+    pub fn append(&mut self, parts: &[&[u8]], batches: &[(usize, BatchHeader)]) -> io::Result<()> {
+        self.log.write_parts_at(parts, self.size_bytes)?;
+        let len: usize = parts.iter().map(|part| part.len()).sum();
         for (position, header) in batches {
             let position = self.size_bytes + *position as u64;
             let entries = self.tracker.observe(header, position, self.base_offset);
@@ -192,7 +194,7 @@ impl Segment {
             }
             self.next_offset = header.last_offset() + 1;
         }
-        self.size_bytes += bytes.len() as u64;
+        self.size_bytes += len as u64;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! and applies retention and compaction.
 
 use crate::topic_config::TopicConfig;
-use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, SegmentDisk, TimestampType};
+use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, ReadSlice, SegmentDisk, TimestampType};
 use parking_lot::{Condvar, Mutex};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -277,11 +277,9 @@ impl Partition {
     }
 
     /// Reads whole batches from the one containing `offset`, at most `max_bytes` (at least one
-    /// batch). The bytes are copied out after the lock is released.
-    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<(bytes::Bytes, Offsets), PartitionError> {
-        let (slice, offsets) = self.with_log(|log| log.read(offset, max_bytes).map(|s| (s, offsets_of(log))))??;
-        let data = slice.to_vec().map_err(|e| PartitionError::Storage(e.to_string()))?;
-        Ok((data.into(), offsets))
+    /// batch), as file ranges: the bytes are read (or sent) after the lock is released.
+    pub fn read(&self, offset: i64, max_bytes: u64) -> Result<(ReadSlice, Offsets), PartitionError> {
+        Ok(self.with_log(|log| log.read(offset, max_bytes).map(|s| (s, offsets_of(log))))??)
     }
 
     pub fn offsets(&self) -> Result<Offsets, PartitionError> {

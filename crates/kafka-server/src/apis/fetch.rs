@@ -1,24 +1,29 @@
 //! Fetch (1): whole record batches from the one containing the fetch offset, waiting up to
 //! `max_wait_ms` until `min_bytes` are available (long poll). Sessions (KIP-227) are not kept:
 //! every response has session id 0, which tells clients to send full requests.
+//! Records are answered as file ranges (`frame::Parts`): the connection sends them from the
+//! segment files with `sendfile`; `handle` (the router's path) copies them instead.
 
 use crate::access::Operation;
 use crate::cluster::Cluster;
-use crate::frame::{decode_body, encode_body, Request};
+use crate::frame::{self, decode_body, BytesEncoding, Parts, Request};
 use crate::router::HandlerFuture;
 use crate::session::Session;
 use bytes::Bytes;
+use kafka_log::ReadSlice;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The copying path: the response body as one buffer.
 pub fn handle(session: &mut Session, request: Request) -> HandlerFuture<'_> {
-    Box::pin(fetch(session, request))
+    Box::pin(async move { Ok(fetch(session, request).await?.to_bytes()?) })
 }
 
-async fn fetch(session: &mut Session, mut request: Request) -> anyhow::Result<Bytes> {
+/// The response body with the records as file ranges, for the connection to send.
+pub async fn fetch(session: &mut Session, mut request: Request) -> anyhow::Result<Parts> {
     let version = request.version;
     let body: FetchRequest = decode_body(&mut request.body, version)?;
     let cluster = session.cluster()?.clone();
@@ -33,24 +38,28 @@ async fn fetch(session: &mut Session, mut request: Request) -> anyhow::Result<By
         let notified = arrivals.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (topics, bytes) = read_all(session, &cluster, &body, max_bytes);
+        let (topics, records) = read_all(session, &cluster, &body, max_bytes);
+        let bytes: u64 = records.iter().map(ReadSlice::len).sum();
         let now = Instant::now();
-        if bytes >= body.min_bytes.max(1) as usize || now >= deadline {
+        if bytes >= body.min_bytes.max(1) as u64 || now >= deadline {
             let response = FetchResponse::default().with_responses(topics);
-            return encode_body(&response, version);
+            let encoding = if version >= 12 { BytesEncoding::Compact } else { BytesEncoding::Classic };
+            return frame::encode_body_with_files(&response, version, encoding, records);
         }
         let _ = tokio::time::timeout(deadline - now, notified).await;
     }
 }
 
-/// One pass over the requested partitions; returns the answers and the record bytes found.
+/// One pass over the requested partitions; returns the answers, whose records fields are
+/// placeholders, and the records found for them, in the same order.
 fn read_all(
     session: &Session,
     cluster: &Arc<Cluster>,
     body: &FetchRequest,
     max_bytes: usize,
-) -> (Vec<FetchableTopicResponse>, usize) {
+) -> (Vec<FetchableTopicResponse>, Vec<ReadSlice>) {
     let mut total = 0usize;
+    let mut found = Vec::new();
     let mut topics = Vec::with_capacity(body.topics.len());
     for wanted in &body.topics {
         let topic = if wanted.topic_id.is_nil() {
@@ -77,17 +86,22 @@ fn read_all(
                     // Past the response budget a partition is still described, without records.
                     let budget = (p.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
                     let result = if budget == 0 && total > 0 {
-                        partition.offsets().map(|o| (Bytes::new(), o))
+                        partition.offsets().map(|o| (ReadSlice::default(), o))
                     } else {
                         partition.read(p.fetch_offset, budget.max(1) as u64)
                     };
                     match result {
                         Ok((records, offsets)) => {
-                            total += records.len();
                             data.high_watermark = offsets.log_end;
                             data.last_stable_offset = offsets.log_end;
                             data.log_start_offset = offsets.log_start;
-                            data.records = Some(records);
+                            if records.is_empty() {
+                                data.records = Some(Bytes::new());
+                            } else {
+                                total += records.len() as usize;
+                                data.records = Some(frame::records_placeholder());
+                                found.push(records);
+                            }
                         }
                         Err(e) => {
                             if let Ok(offsets) = partition.offsets() {
@@ -109,5 +123,5 @@ fn read_all(
                 .with_partitions(partitions),
         );
     }
-    (topics, total)
+    (topics, found)
 }

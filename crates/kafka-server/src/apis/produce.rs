@@ -12,6 +12,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,8 +35,13 @@ pub fn append_error_code(error: &PartitionError) -> ResponseError {
 }
 
 pub fn handle(session: &mut Session, request: Request) -> HandlerFuture<'_> {
-    Box::pin(produce(session, request))
+    Box::pin(async move { append(session, request)?.await })
 }
+
+/// The rest of a Produce once its records are appended: waiting for the fsync (acks=all),
+/// then the response body. It borrows nothing, so a connection can read and append its next
+/// requests meanwhile (`conn.rs`), and one fsync then covers several requests.
+pub type Answer = Pin<Box<dyn Future<Output = anyhow::Result<Bytes>> + Send + 'static>>;
 
 /// Where one partition's answer stands.
 struct Pending {
@@ -44,7 +51,9 @@ struct Pending {
     wait: Option<(Arc<Partition>, i64)>,
 }
 
-async fn produce(session: &mut Session, mut request: Request) -> anyhow::Result<Bytes> {
+/// Validates and appends every partition's records now; the answer comes from the returned
+/// future.
+pub fn append(session: &mut Session, mut request: Request) -> anyhow::Result<Answer> {
     let version = request.version;
     let body: ProduceRequest = decode_body(&mut request.body, version)?;
     let cluster = session.cluster()?.clone();
@@ -96,9 +105,18 @@ async fn produce(session: &mut Session, mut request: Request) -> anyhow::Result<
         }
     }
     if acks == 0 {
-        return Ok(Bytes::new());
+        return Ok(Box::pin(std::future::ready(Ok(Bytes::new()))));
     }
     let timeout = Duration::from_millis(body.timeout_ms.max(0) as u64);
+    Ok(Box::pin(answer(topics, pending, timeout, version)))
+}
+
+async fn answer(
+    mut topics: Vec<TopicProduceResponse>,
+    mut pending: Vec<Pending>,
+    timeout: Duration,
+    version: i16,
+) -> anyhow::Result<Bytes> {
     for item in &mut pending {
         if let Some((partition, end_offset)) = item.wait.take() {
             match tokio::time::timeout(timeout, partition.wait_durable(end_offset)).await {
