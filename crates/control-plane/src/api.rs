@@ -231,10 +231,9 @@ async fn list_databases(State(s): State<AppState>, headers: HeaderMap) -> Res<Js
     Ok(Json(out))
 }
 
-async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
-    let org = org(&s, &headers).await?;
-    let req: api::CreateDatabase = parse(&body)?;
-    let name = match req.name.as_deref().map(str::trim) {
+/// The requested name, or a generated one when none is given; checked either way.
+pub(crate) fn chosen_name(requested: Option<&str>) -> Res<String> {
+    let name = match requested.map(str::trim) {
         Some(n) if !n.is_empty() => n.to_string(),
         _ => crate::names::generate(),
     };
@@ -243,9 +242,18 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
             "invalid name '{name}': use 1-63 characters of a-z, 0-9 and '-' (or leave it out for a generated one)"
         )));
     }
-    let primary = req
-        .primary_region
-        .ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))?;
+    Ok(name)
+}
+
+pub(crate) fn required_primary(primary: Option<String>) -> Res<String> {
+    primary.ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))
+}
+
+async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
+    let org = org(&s, &headers).await?;
+    let req: api::CreateDatabase = parse(&body)?;
+    let name = chosen_name(req.name.as_deref())?;
+    let primary = required_primary(req.primary_region)?;
     check_regions(&s, &primary, &req.read_regions).await?;
     let plan = req.plan.unwrap_or_else(|| "payg".into());
     check_plan(&s, &org.id, &plan).await?;

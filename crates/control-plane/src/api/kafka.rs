@@ -1,7 +1,7 @@
 //! `/v1/kafka/clusters…`: Kafka clusters and their credentials, with the same auth,
 //! validation-error and not-found conventions as databases (another org's cluster is a 404).
 
-use super::{check_regions, merge_regions, org, parse, placement_status, ApiErr, Res};
+use super::{check_regions, chosen_name, merge_regions, org, parse, placement_status, required_primary, ApiErr, Res};
 use crate::store::{self, KafkaClusterRow};
 use crate::AppState;
 use axum::body::Bytes;
@@ -75,18 +75,8 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec
 pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
     let org = org(&s, &headers).await?;
     let req: api::CreateKafkaCluster = parse(&body)?;
-    let name = match req.name.as_deref().map(str::trim) {
-        Some(n) if !n.is_empty() => n.to_string(),
-        _ => crate::names::generate(),
-    };
-    if !crate::names::valid(&name) {
-        return Err(ApiErr::bad(format!(
-            "invalid name '{name}': use 1-63 characters of a-z, 0-9 and '-' (or leave it out for a generated one)"
-        )));
-    }
-    let primary = req
-        .primary_region
-        .ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))?;
+    let name = chosen_name(req.name.as_deref())?;
+    let primary = required_primary(req.primary_region)?;
     check_regions(&s, &primary, &req.replica_regions).await?;
     let plan = req.plan.unwrap_or_else(|| "payg".into());
     if !s.store.plan_exists(&plan).await? {
