@@ -306,10 +306,14 @@ def case_latency(target, topic, acks, rate, seconds):
     while sent < total:
         due = min(total, int((time.perf_counter() - start) * rate))
         while sent < due:
-            if sent % SAMPLE_EVERY == 0:
-                producer.produce(topic, value, partition=0, on_delivery=on_delivery)
-            else:
-                producer.produce(topic, value, partition=0)
+            try:
+                if sent % SAMPLE_EVERY == 0:
+                    producer.produce(topic, value, partition=0, on_delivery=on_delivery)
+                else:
+                    producer.produce(topic, value, partition=0)
+            except BufferError:  # the client's queue is full: the rate is not kept up with
+                producer.poll(0.0005)
+                continue
             sent += 1
         producer.poll(0.0002)
     producer.flush(60)

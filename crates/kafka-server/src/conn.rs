@@ -69,8 +69,16 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                 if buf.capacity() - buf.len() < 4096 {
                     buf.reserve(64 * 1024);
                 }
-                // While waiting for bytes, answer produces whose fsync completed.
+                // While waiting for bytes, answer produces whose fsync completed; answers first,
+                // so an acks=1 answer (ready at once) is not held behind a read.
                 tokio::select! {
+                    biased;
+                    answered = oldest_answer(&mut in_flight), if !in_flight.is_empty() => {
+                        if !write_answer(&mut writer, answered, peer).await {
+                            return;
+                        }
+                        continue;
+                    }
                     read = reader.read_buf(&mut buf) => match read {
                         Ok(0) => return,
                         Ok(_) => continue,
@@ -79,12 +87,6 @@ pub async fn serve_connection(broker: Arc<Broker>, stream: TcpStream, peer: Sock
                             return;
                         }
                     },
-                    answered = oldest_answer(&mut in_flight), if !in_flight.is_empty() => {
-                        if !write_answer(&mut writer, answered, peer).await {
-                            return;
-                        }
-                        continue;
-                    }
                 }
             }
             Err(e) => {
