@@ -9,8 +9,6 @@ mod client;
 mod kafka_cli;
 mod kafka_wire;
 mod limits;
-#[cfg(all(test, not(target_env = "msvc")))]
-mod memory_check;
 mod reconcile;
 
 fn main() -> std::process::ExitCode {
