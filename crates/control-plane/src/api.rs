@@ -355,8 +355,9 @@ async fn delete_database(
 ) -> Res<Json<api::Database>> {
     let org = org(&s, &headers).await?;
     let d = find(&s, &org.id, &name).await?;
-    let out = to_api(&s, find(&s, &org.id, &d.id).await?).await?;
-    s.store.delete_database(&d.id).await?;
+    let id = d.id.clone();
+    let out = to_api(&s, d).await?;
+    s.store.delete_database(&id).await?;
     Ok(Json(out))
 }
 
