@@ -16,17 +16,7 @@ use resp::Reply;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const FCALL: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    keys: KeySpec,
-    handler: crate::command::Handler,
-) -> CommandSpec {
-    CommandSpec { name, arity, flags, keys, group: "scripting", handler }
-}
+use super::scripting::{spec, S as FCALL};
 
 pub static COMMANDS: &[CommandSpec] = &[
     spec("fcall", -3, FCALL, KeySpec::movable(0, 0, 0, eval_keys), fcall),

@@ -10,9 +10,11 @@ use crate::scripting::{self, RunOptions, ScriptKind};
 use bytes::Bytes;
 use resp::Reply;
 
-const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
+/// Flags of every command that runs a script or function (EVAL*, FCALL*).
+pub(crate) const S: Flags = Flags::NOSCRIPT.union(Flags::STALE).union(Flags::MOVABLE_KEYS).union(Flags::RUNS_SCRIPT);
 
-const fn spec(
+/// A command of the "scripting" group (EVAL and SCRIPT here, FUNCTION and FCALL in functions.rs).
+pub(crate) const fn spec(
     name: &'static str,
     arity: i32,
     flags: Flags,
