@@ -235,6 +235,38 @@ def test_blpop_woken_by_push_in_script(node, r):
     assert result.get("v") == ("jobs", "job1")
 
 
+def test_pipelined_scripts_keep_order_with_other_commands(node, r):
+    """Scripts pipelined between plain commands, a blocking pop that must wait, CLIENT
+    REPLY and a transaction all answer in request order."""
+    incr = "return redis.call('incr', KEYS[1])"
+    pipe = r.pipeline(transaction=False)
+    for i in range(50):
+        pipe.eval(incr, 1, "pc")
+        pipe.set(f"pk{i}", i)
+        pipe.get("pc")
+    replies = pipe.execute()
+    assert replies[0::3] == list(range(1, 51))
+    assert replies[2::3] == [str(n) for n in range(1, 51)]
+
+    # A BLPOP behind a script waits for a push from another connection.
+    pusher = node.client(decode_responses=True)
+    timer = threading.Timer(0.3, lambda: pusher.eval("return redis.call('rpush', KEYS[1], 'x')", 1, "pq"))
+    timer.start()
+    pipe = r.pipeline(transaction=False)
+    pipe.eval(incr, 1, "pc")
+    pipe.blpop(["pq"], timeout=5)
+    pipe.eval(incr, 1, "pc")
+    assert pipe.execute() == [51, ("pq", "x"), 52]
+    timer.join()
+    pusher.close()
+
+    # MULTI holding a script, then a script, in one pipeline.
+    pipe = r.pipeline(transaction=True)
+    pipe.eval(incr, 1, "pc")
+    pipe.get("pc")
+    assert pipe.execute() == [53, "53"]
+
+
 def test_script_kill_not_busy(r):
     with pytest.raises(redis.ResponseError, match="NOTBUSY No scripts in execution right now."):
         r.script_kill()

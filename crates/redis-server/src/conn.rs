@@ -296,11 +296,10 @@ impl Connection {
                 next += 1;
                 continue;
             }
-            let end = self.run_batch(&requests[..next + granted], &mut next);
+            let admitted = &requests[..next + granted];
+            let end = self.run_batch(admitted, &mut next);
             if let BatchEnd::Script = end {
-                self.flush_out().await?;
-                self.run_script(&requests[next]).await?;
-                next += 1;
+                self.run_scripts(admitted, &mut next).await?;
             }
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 self.flush_out().await?;
@@ -398,11 +397,7 @@ impl Connection {
                 return BatchEnd::Block { tenant, waiter, rx, req };
             }
             self.emit(reply);
-            if self.client.pending_auth.is_some()
-                || self.client.pending_reset
-                || self.client.close_after_reply
-                || self.out.len() >= FLUSH_THRESHOLD
-            {
+            if script::ends_batch(&self.client, &self.out) {
                 break;
             }
         }
@@ -525,14 +520,7 @@ impl Connection {
     }
 
     fn emit(&mut self, reply: Reply) {
-        match self.client.reply_mode {
-            ReplyMode::On => reply.encode(self.client.protocol, &mut self.out),
-            ReplyMode::Off => {}
-            ReplyMode::SkipNext => self.client.reply_mode = ReplyMode::Skip,
-            ReplyMode::Skip => {
-                self.client.reply_mode = ReplyMode::On;
-            }
-        }
+        emit_to(&mut self.client, &mut self.out, reply);
     }
 
     fn emit_push(&mut self, msg: PushMessage) {
@@ -582,6 +570,18 @@ impl Connection {
             tenant.clients.lock().insert(self.client.id, self.client.handle.clone());
             script::with_state_soon(&tenant, |state| state.db.stats.connections_received += 1);
             self.client.tenant = Some(tenant);
+        }
+    }
+}
+
+/// Encodes `reply` into `out` as the client's CLIENT REPLY mode and protocol say.
+fn emit_to(client: &mut ClientState, out: &mut BytesMut, reply: Reply) {
+    match client.reply_mode {
+        ReplyMode::On => reply.encode(client.protocol, out),
+        ReplyMode::Off => {}
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+        ReplyMode::Skip => {
+            client.reply_mode = ReplyMode::On;
         }
     }
 }

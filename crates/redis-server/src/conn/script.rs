@@ -82,10 +82,15 @@ impl Connection {
         busy::wait_until_idle(&tenant.scripting, limit).await;
     }
 
-    /// Runs one script command on a blocking-pool thread, under the tenant lock there, and
-    /// emits its reply. The client state travels with it and comes back.
-    pub(super) async fn run_script(&mut self, args: &[Bytes]) -> std::io::Result<()> {
-        let Some(tenant) = self.client.tenant.clone() else { return Ok(()) };
+    /// Runs the script command at `*next` on a blocking-pool thread, under the tenant lock
+    /// there, and the requests pipelined after it while none may block or change the
+    /// connection's tenant: a pipeline of scripts then costs one hand-over, not one per
+    /// script. The client state and the output buffer travel with the batch and come back.
+    pub(super) async fn run_scripts(&mut self, requests: &[Vec<Bytes>], next: &mut usize) -> std::io::Result<()> {
+        let Some(tenant) = self.client.tenant.clone() else {
+            *next += 1;
+            return Ok(());
+        };
         // Another connection's script may still be in flight (a connection on another
         // thread): wait for it rather than block this thread on the lock.
         self.wait_for_script_end(&tenant).await;
@@ -93,30 +98,58 @@ impl Connection {
         let gate = busy::GateGuard(tenant.clone());
         let placeholder = ClientState::new(self.client.handle.clone(), self.client.push_tx.clone());
         let mut client = std::mem::replace(&mut self.client, placeholder);
+        let mut out = std::mem::take(&mut self.out);
         let node = self.node.clone();
-        let args = args.to_vec();
+        let batch = requests[*next..].to_vec();
         let job = tokio::task::spawn_blocking(move || {
             let gate = gate;
             let mut guard = gate.0.state.lock();
             let state = &mut *guard;
             let before = state.db.change_log.last_offset();
-            state.db.set_clock(unix_time_ms());
-            let reply = dispatch(&mut Ctx::new(&mut state.db, &mut client, &node), &args);
-            if state.db.has_ready_keys() {
-                serve_ready_keys(&mut state.db, &mut state.blocked, &node);
+            let mut ran = 0;
+            for args in &batch {
+                if args.is_empty() || (ran > 0 && may_block(&client, args)) {
+                    break;
+                }
+                ran += 1;
+                state.db.set_clock(unix_time_ms());
+                let reply = dispatch(&mut Ctx::new(&mut state.db, &mut client, &node), args);
+                if state.db.has_ready_keys() {
+                    serve_ready_keys(&mut state.db, &mut state.blocked, &node);
+                }
+                super::emit_to(&mut client, &mut out, reply);
+                if ends_batch(&client, &out) {
+                    break;
+                }
             }
             let after = state.db.change_log.last_offset();
             drop(guard);
             drop(gate);
-            (client, reply, before, after)
+            (client, out, ran, before, after)
         });
-        let (client, reply, before, after) =
+        let (client, out, ran, before, after) =
             job.await.map_err(|e| std::io::Error::other(format!("a script thread failed: {e}")))?;
         self.client = client;
-        self.emit(reply);
+        self.out = out;
+        *next += ran.max(1);
         self.after_writes(&tenant, before, after);
         self.note_activity();
         self.apply_pending();
         Ok(())
     }
+}
+
+/// Whether `args` may have to wait (a blocking command outside MULTI): such a request goes
+/// back to the connection's thread, which knows how to wait.
+fn may_block(client: &ClientState, args: &[Bytes]) -> bool {
+    client.multi.is_none() && COMMANDS.lookup(&args[0]).is_none_or(|s| s.flags.contains(Flags::BLOCKING))
+}
+
+/// Whether a batch must stop after a request: the connection changes tenant or closes, or
+/// enough output is pending (`FLUSH_THRESHOLD`).
+pub(super) fn ends_batch(client: &ClientState, out: &bytes::BytesMut) -> bool {
+    client.pending_auth.is_some()
+        || client.pending_reset
+        || client.close_after_reply
+        || out.len() >= super::FLUSH_THRESHOLD
 }
