@@ -249,6 +249,30 @@ def test_busy_and_script_kill(busy_node):
         c.script_kill()
 
 
+def test_quick_script_that_turns_slow_is_still_killable(busy_node):
+    """A script whose last run was quick runs on the connection's worker thread; when a later
+    run loops without writing, it is moved to a script thread, so BUSY, other databases on
+    that thread and SCRIPT KILL keep working."""
+    runner = busy_node.client(decode_responses=True)
+    c = busy_node.client(decode_responses=True)
+    other = busy_node.client(password=PASSWORD_B, decode_responses=True)
+    c.config_set("busy-reply-threshold", 100)
+    spin = "local n = tonumber(ARGV[1]) local i = 0 while n == 0 or i < n do i = i + 1 end return i"
+    for _ in range(3):
+        assert runner.eval(spin, 0, 10) == 10
+    # A run past the inline budget with no effect finishes correctly after the move.
+    assert runner.eval(spin, 0, 3_000_000) == 3_000_000
+    assert runner.eval(spin, 0, 10) == 10
+    t, out = run_in_thread(lambda: runner.eval(spin, 0, 0))
+    started = time.time()
+    wait_busy(c)
+    assert other.set("y", "1") and other.get("y") == "1"
+    assert c.script_kill()
+    t.join(5)
+    assert "Script killed by user with SCRIPT KILL..." in str(out.get("error"))
+    assert time.time() - started < 4, "killed by SCRIPT KILL, not by the hard limit"
+
+
 def test_function_kill_and_stats(busy_node):
     runner = busy_node.client(decode_responses=True)
     c = busy_node.client(decode_responses=True)

@@ -2,7 +2,7 @@
 //! replies, delivers pub/sub pushes, and waits for blocking commands.
 
 use crate::blocking::{serve_ready_keys, Waiter, WaiterId};
-use crate::context::{unix_time_ms, ClientHandle, ClientState, Ctx, ReplyMode};
+use crate::context::{unix_time_ms, ClientHandle, ClientState, Ctx, ReplyMode, ScriptThread};
 use crate::exec::dispatch;
 use crate::node::Node;
 use crate::pubsub::PushMessage;
@@ -355,24 +355,29 @@ impl Connection {
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
         let offset_before = state.db.change_log.last_offset();
-        let mut ran = 0;
+        let mut end = BatchEnd::Done;
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
-            if script::runs_script(&self.client, args) {
-                if ran == 0 {
-                    drop(guard);
-                    return BatchEnd::Script;
+            let script_thread = match script::runs_script(&self.client, args) {
+                script::ScriptRun::No => ScriptThread::Here,
+                script::ScriptRun::MaybeHere => ScriptThread::Worker,
+                script::ScriptRun::OnScriptThread => {
+                    end = BatchEnd::Script;
+                    break;
                 }
+            };
+            state.db.set_clock(unix_time_ms());
+            let (reply, block, script_thread) = {
+                let mut ctx = Ctx::new(&mut state.db, &mut self.client, &node);
+                ctx.script_thread = script_thread;
+                let reply = dispatch(&mut ctx, args);
+                (reply, ctx.block.take(), ctx.script_thread)
+            };
+            if script_thread == ScriptThread::HandOver {
+                end = BatchEnd::Script;
                 break;
             }
-            ran += 1;
             *next += 1;
-            state.db.set_clock(unix_time_ms());
-            let (reply, block) = {
-                let mut ctx = Ctx::new(&mut state.db, &mut self.client, &node);
-                let reply = dispatch(&mut ctx, args);
-                (reply, ctx.block.take())
-            };
             if state.db.has_ready_keys() {
                 serve_ready_keys(&mut state.db, &mut state.blocked, &node);
             }
@@ -406,7 +411,7 @@ impl Connection {
         self.after_writes(&tenant, offset_before, offset_after);
         self.note_activity();
         self.apply_pending();
-        BatchEnd::Done
+        end
     }
 
     /// After a batch: wakes the log writer if the batch wrote, and under the `always` fsync

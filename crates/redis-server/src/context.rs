@@ -178,11 +178,28 @@ pub struct Ctx<'a> {
     pub node: &'a Arc<Node>,
     pub propagate: Propagate,
     pub block: Option<BlockRequest>,
+    /// Whether a script command may run on this thread (`scripting/busy.rs`).
+    pub script_thread: ScriptThread,
+}
+
+/// Where a script command runs. A worker thread serves many connections, so it runs only
+/// scripts known to be quick, and gives up one that turns out slow before it had any effect;
+/// the others go to a script thread, where SCRIPT KILL and BUSY replies stay possible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptThread {
+    /// Run it here, however long it takes (a script thread, EXEC, tests).
+    Here,
+    /// A worker thread: run it only if its last run was quick, and give it up if it passes
+    /// the inline budget before writing or publishing anything.
+    Worker,
+    /// Set by a script command on a worker thread that did not run (or was given up without
+    /// effects): the connection hands it to a script thread.
+    HandOver,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(db: &'a mut Db, client: &'a mut ClientState, node: &'a Arc<Node>) -> Self {
-        Ctx { db, client, node, propagate: Propagate::AsIs, block: None }
+        Ctx { db, client, node, propagate: Propagate::AsIs, block: None, script_thread: ScriptThread::Here }
     }
 
     /// Whether a blocking command may block now (not inside MULTI/EXEC or a script).

@@ -14,13 +14,27 @@ use resp::Reply;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether running `args` now runs a script: a script command outside MULTI, or an EXEC
-/// whose transaction holds one.
-pub(super) fn runs_script(client: &ClientState, args: &[Bytes]) -> bool {
-    let Some(spec) = COMMANDS.lookup(&args[0]) else { return false };
-    let Some(multi) = &client.multi else { return spec.flags.contains(Flags::RUNS_SCRIPT) };
+/// Whether running `args` now runs a script, and where it may run.
+pub(super) enum ScriptRun {
+    No,
+    /// A script command: the worker thread may run it if it is known to be quick.
+    MaybeHere,
+    /// An EXEC whose transaction holds a script: always on a script thread, since commands
+    /// before the script in the transaction may already have written.
+    OnScriptThread,
+}
+
+pub(super) fn runs_script(client: &ClientState, args: &[Bytes]) -> ScriptRun {
+    let Some(spec) = COMMANDS.lookup(&args[0]) else { return ScriptRun::No };
+    let Some(multi) = &client.multi else {
+        return if spec.flags.contains(Flags::RUNS_SCRIPT) { ScriptRun::MaybeHere } else { ScriptRun::No };
+    };
     let queued_script = |q: &Vec<Bytes>| COMMANDS.lookup(&q[0]).is_some_and(|s| s.flags.contains(Flags::RUNS_SCRIPT));
-    spec.name == "exec" && !multi.aborted && multi.queue.iter().any(queued_script)
+    if spec.name == "exec" && !multi.aborted && multi.queue.iter().any(queued_script) {
+        ScriptRun::OnScriptThread
+    } else {
+        ScriptRun::No
+    }
 }
 
 /// Runs `change` on the tenant's state now if its lock is free or held briefly; while a

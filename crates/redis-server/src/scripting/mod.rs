@@ -7,7 +7,7 @@ pub mod functions;
 pub mod libs;
 
 use crate::command::{Flags, COMMANDS};
-use crate::context::Ctx;
+use crate::context::{Ctx, ScriptThread};
 use crate::error::CommandError;
 use crate::tenant::Tenant;
 use bytes::Bytes;
@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// Text of the error a killed script ends with.
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// Text of the error that stops a script given up on a worker thread (never shown).
+const GIVEN_UP: &str = "ERR script moved to a script thread";
 
 /// Text of the error a script stopped by the node's hard time limit ends with.
 fn hard_limit_error(limit: Duration) -> String {
@@ -31,6 +33,12 @@ fn hard_limit_error(limit: Duration) -> String {
 const MAX_DEPTH: usize = 200;
 /// How many Lua instructions run between two looks at the kill flag.
 const HOOK_EVERY: u32 = 100_000;
+/// How long a script may run on a worker thread (which serves other connections meanwhile
+/// blocked); one that passes it before any effect is given up and run on a script thread,
+/// and one whose last run took longer starts there.
+const INLINE_BUDGET: Duration = Duration::from_millis(2);
+/// Scripts whose last run time is remembered per database (forgotten all at once past it).
+const MAX_PACES: usize = 10_000;
 
 /// Scripting state of one tenant. The engine is only touched under the tenant lock; the flags
 /// are atomics so that a SCRIPT KILL arriving on another connection can read and set them
@@ -44,6 +52,15 @@ pub struct ScriptState {
     /// Libraries and functions of the engine at the last FCALL, for FUNCTION STATS while
     /// the engine is busy.
     counts: parking_lot::Mutex<(usize, usize)>,
+    /// Per script (`ScriptKind` and SHA1 or function name): whether its last run was quick.
+    paces: parking_lot::Mutex<HashMap<(ScriptKind, String), Pace>>,
+}
+
+/// How long a script's last run took, against `INLINE_BUDGET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    Quick,
+    Slow,
 }
 
 impl Default for ScriptState {
@@ -53,7 +70,22 @@ impl Default for ScriptState {
             flags: Arc::default(),
             gate: tokio::sync::watch::Sender::new(None),
             counts: parking_lot::Mutex::default(),
+            paces: parking_lot::Mutex::default(),
         }
+    }
+}
+
+impl ScriptState {
+    fn pace(&self, kind: ScriptKind, name: &str) -> Option<Pace> {
+        self.paces.lock().get(&(kind, name.to_string())).copied()
+    }
+
+    fn note_pace(&self, kind: ScriptKind, name: &str, pace: Pace) {
+        let mut paces = self.paces.lock();
+        if paces.len() >= MAX_PACES {
+            paces.clear();
+        }
+        paces.insert((kind, name.to_string()), pace);
     }
 }
 
@@ -70,7 +102,11 @@ struct RunFlags {
     running: AtomicBool,
     /// The running script executed a write command: it can no longer be killed.
     wrote: AtomicBool,
+    /// The running script wrote or published: running it again would repeat that.
+    had_effects: AtomicBool,
     kill: AtomicBool,
+    /// The running script was given up on a worker thread, to run again on a script thread.
+    gave_up: AtomicBool,
     /// What runs: [`ScriptKind`] as a number.
     kind: AtomicU8,
     /// The running function, for FUNCTION STATS.
@@ -79,7 +115,7 @@ struct RunFlags {
 
 /// An EVAL script or a function (FCALL): SCRIPT KILL stops only the first, FUNCTION KILL
 /// only the second, and BUSY replies name the matching one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScriptKind {
     Eval = 0,
     Function = 1,
@@ -398,9 +434,17 @@ pub fn run(
     argv: &[Bytes],
     opts: &RunOptions,
 ) -> Result<Reply, CommandError> {
+    let on_worker = ctx.script_thread == ScriptThread::Worker;
+    if on_worker && state.pace(opts.kind, opts.name) != Some(Pace::Quick) {
+        ctx.script_thread = ScriptThread::HandOver;
+        return Ok(Reply::Nil);
+    }
+    let started = Instant::now();
     let lua = &engine.lua;
     let flags = state.flags.clone();
     flags.wrote.store(false, Ordering::SeqCst);
+    flags.had_effects.store(false, Ordering::SeqCst);
+    flags.gave_up.store(false, Ordering::SeqCst);
     flags.kill.store(false, Ordering::SeqCst);
     flags.kind.store(opts.kind as u8, Ordering::SeqCst);
     *flags.current.lock() =
@@ -412,6 +456,12 @@ pub fn run(
     lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
         if hook_flags.kill.load(Ordering::Relaxed) {
             return Err(mlua::Error::runtime(KILLED));
+        }
+        // Running it again elsewhere is the same as running it later, as long as it has
+        // not changed anything yet.
+        if on_worker && started.elapsed() > INLINE_BUDGET && !hook_flags.had_effects.load(Ordering::Relaxed) {
+            hook_flags.gave_up.store(true, Ordering::Relaxed);
+            return Err(mlua::Error::runtime(GIVEN_UP));
         }
         // The hard bound: even a script that wrote (UNKILLABLE) cannot hold its database
         // longer than this. Its writes so far stay (they are in the change log).
@@ -451,6 +501,13 @@ pub fn run(
     let killed = flags.kill.swap(false, Ordering::SeqCst);
     flags.running.store(false, Ordering::SeqCst);
     *flags.current.lock() = None;
+    if flags.gave_up.swap(false, Ordering::SeqCst) {
+        state.note_pace(opts.kind, opts.name, Pace::Slow);
+        ctx.script_thread = ScriptThread::HandOver;
+        return Ok(Reply::Nil);
+    }
+    let pace = if started.elapsed() > INLINE_BUDGET { Pace::Slow } else { Pace::Quick };
+    state.note_pace(opts.kind, opts.name, pace);
     match result {
         Ok(reply) => Ok(reply),
         Err(ScriptError { msg, source, line }) => {
@@ -609,6 +666,9 @@ fn script_call(ctx: &mut Ctx, args: &[Value], read_only: bool, resp: u8, flags: 
         let may_grow = !flags.wrote.load(Ordering::SeqCst);
         crate::limits::admit(ctx, spec, &argv, may_grow).map_err(|e| e.to_string())?;
         flags.wrote.store(true, Ordering::SeqCst);
+    }
+    if spec.is_write() || spec.flags.contains(Flags::PUBSUB) {
+        flags.had_effects.store(true, Ordering::SeqCst);
     }
     ctx.client.protocol = if resp == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
     let reply = crate::exec::call(ctx, spec, &argv);
