@@ -56,11 +56,15 @@ fn fcall_generic(ctx: &mut Ctx, args: &[Bytes], ro_command: bool) -> CommandResu
         if ro_command && !no_writes {
             return Err(CommandError::err("Can not execute a script with write flag using *_ro command."));
         }
-        let func = def.func.clone();
         let (keys, argv) = split_fcall_keys(args)?;
-        let opts =
-            RunOptions { read_only: no_writes || ro_command, name: &name, kind: ScriptKind::Function, command: args };
-        scripting::run(ctx, engine, state, &func, keys, argv, &opts)
+        let opts = RunOptions {
+            read_only: no_writes || ro_command,
+            name: &name,
+            kind: ScriptKind::Function,
+            command: args,
+            pace: &def.pace,
+        };
+        scripting::run(ctx, engine, state, &def.func, keys, argv, &opts)
     })
 }
 

@@ -89,9 +89,9 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
         } else {
             engine.load_script(&args[1])?
         };
-        let func = engine.script(&sha).ok_or_else(noscript)?.clone();
-        let opts = RunOptions { read_only, name: &sha, kind: ScriptKind::Eval, command: args };
-        scripting::run(ctx, engine, state, &func, keys, argv, &opts)
+        let script = engine.script(&sha).ok_or_else(noscript)?;
+        let opts = RunOptions { read_only, name: &sha, kind: ScriptKind::Eval, command: args, pace: &script.pace };
+        scripting::run(ctx, engine, state, &script.func, keys, argv, &opts)
     })
 }
 

@@ -48,6 +48,7 @@ pub struct FunctionDef {
     pub func: Function,
     pub flags: FunctionFlags,
     pub description: Option<String>,
+    pub pace: super::ScriptPace,
 }
 
 /// A library compiled in the engine: its source and the functions it registered.
@@ -324,7 +325,8 @@ fn registered_functions(t: &Table) -> mlua::Result<BTreeMap<String, FunctionDef>
             }
         }
         let description = def.get::<Option<String>>("description")?;
-        out.insert(name, FunctionDef { func: def.get::<Function>("callback")?, flags, description });
+        let func = def.get::<Function>("callback")?;
+        out.insert(name, FunctionDef { func, flags, description, pace: super::ScriptPace::default() });
     }
     Ok(out)
 }

@@ -37,8 +37,6 @@ const HOOK_EVERY: u32 = 100_000;
 /// blocked); one that passes it before any effect is given up and run on a script thread,
 /// and one whose last run took longer starts there.
 const INLINE_BUDGET: Duration = Duration::from_millis(2);
-/// Scripts whose last run time is remembered per database (forgotten all at once past it).
-const MAX_PACES: usize = 10_000;
 
 /// Scripting state of one tenant. The engine is only touched under the tenant lock; the flags
 /// are atomics so that a SCRIPT KILL arriving on another connection can read and set them
@@ -52,8 +50,6 @@ pub struct ScriptState {
     /// Libraries and functions of the engine at the last FCALL, for FUNCTION STATS while
     /// the engine is busy.
     counts: parking_lot::Mutex<(usize, usize)>,
-    /// Per script (`ScriptKind` and SHA1 or function name): whether its last run was quick.
-    paces: parking_lot::Mutex<HashMap<(ScriptKind, String), Pace>>,
 }
 
 /// How long a script's last run took, against `INLINE_BUDGET`.
@@ -63,6 +59,27 @@ enum Pace {
     Slow,
 }
 
+/// The pace of one compiled script or function, kept beside it in the engine (which only
+/// the tenant-lock holder touches); unknown until it first ran.
+#[derive(Default)]
+pub struct ScriptPace(Cell<Option<Pace>>);
+
+impl ScriptPace {
+    fn is_quick(&self) -> bool {
+        self.0.get() == Some(Pace::Quick)
+    }
+
+    fn note(&self, pace: Pace) {
+        self.0.set(Some(pace));
+    }
+}
+
+/// An EVAL body compiled in the engine.
+pub struct CachedScript {
+    pub func: Function,
+    pub pace: ScriptPace,
+}
+
 impl Default for ScriptState {
     fn default() -> Self {
         ScriptState {
@@ -70,22 +87,7 @@ impl Default for ScriptState {
             flags: Arc::default(),
             gate: tokio::sync::watch::Sender::new(None),
             counts: parking_lot::Mutex::default(),
-            paces: parking_lot::Mutex::default(),
         }
-    }
-}
-
-impl ScriptState {
-    fn pace(&self, kind: ScriptKind, name: &str) -> Option<Pace> {
-        self.paces.lock().get(&(kind, name.to_string())).copied()
-    }
-
-    fn note_pace(&self, kind: ScriptKind, name: &str, pace: Pace) {
-        let mut paces = self.paces.lock();
-        if paces.len() >= MAX_PACES {
-            paces.clear();
-        }
-        paces.insert((kind, name.to_string()), pace);
     }
 }
 
@@ -198,7 +200,7 @@ pub fn flush(state: &ScriptState) {
 pub struct Engine {
     lua: Lua,
     /// Compiled EVAL bodies by lower-case hex SHA1.
-    scripts: HashMap<String, Function>,
+    scripts: HashMap<String, CachedScript>,
     /// `runner(f, ...)`: calls `f` under an error handler that records where it failed.
     runner: Function,
     /// `load_library(chunk)`: runs a library's top level in the load sandbox.
@@ -274,6 +276,8 @@ local function handler(err)
 end
 local runner = function(f, ...)
   local n = select('#', ...)
+  -- EVAL passes no arguments: no closure and no table to collect afterwards.
+  if n == 0 then return xpcall(f, handler) end
   local args = {...}
   return xpcall(function() return f(unpack(args, 1, n)) end, handler)
 end
@@ -368,12 +372,12 @@ impl Engine {
         if !self.scripts.contains_key(&sha) {
             let f = compile(&self.lua, body, "@user_script")
                 .map_err(|m| CommandError::Other(format!("ERR Error compiling script (new function): {m}")))?;
-            self.scripts.insert(sha.clone(), f);
+            self.scripts.insert(sha.clone(), CachedScript { func: f, pace: ScriptPace::default() });
         }
         Ok(sha)
     }
 
-    pub fn script(&self, sha: &str) -> Option<&Function> {
+    pub fn script(&self, sha: &str) -> Option<&CachedScript> {
         self.scripts.get(sha)
     }
 
@@ -391,7 +395,15 @@ pub fn compile(lua: &Lua, body: &[u8], name: &str) -> Result<Function, String> {
 }
 
 pub fn sha1_hex(data: &[u8]) -> String {
-    sha1_smol::Sha1::from(data).digest().to_string()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha1_smol::Sha1::from(data).digest().bytes();
+    // By hand rather than through `Display`: this runs for every EVAL.
+    let mut out = String::with_capacity(40);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// Runs `f` with the tenant's engine, creating the engine first if needed.
@@ -420,6 +432,8 @@ pub struct RunOptions<'a> {
     pub kind: ScriptKind,
     /// The command that runs it, for FUNCTION STATS.
     pub command: &'a [Bytes],
+    /// How long its last run took: decides whether a worker thread may run it.
+    pub pace: &'a ScriptPace,
 }
 
 /// Runs a compiled script or function under the tenant lock (the caller holds it): inner
@@ -435,7 +449,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<Reply, CommandError> {
     let on_worker = ctx.script_thread == ScriptThread::Worker;
-    if on_worker && state.pace(opts.kind, opts.name) != Some(Pace::Quick) {
+    if on_worker && !opts.pace.is_quick() {
         ctx.script_thread = ScriptThread::HandOver;
         return Ok(Reply::Nil);
     }
@@ -502,12 +516,12 @@ pub fn run(
     flags.running.store(false, Ordering::SeqCst);
     *flags.current.lock() = None;
     if flags.gave_up.swap(false, Ordering::SeqCst) {
-        state.note_pace(opts.kind, opts.name, Pace::Slow);
+        opts.pace.note(Pace::Slow);
         ctx.script_thread = ScriptThread::HandOver;
         return Ok(Reply::Nil);
     }
     let pace = if started.elapsed() > INLINE_BUDGET { Pace::Slow } else { Pace::Quick };
-    state.note_pace(opts.kind, opts.name, pace);
+    opts.pace.note(pace);
     match result {
         Ok(reply) => Ok(reply),
         Err(ScriptError { msg, source, line }) => {
