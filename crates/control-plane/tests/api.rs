@@ -1,14 +1,22 @@
-//! Every endpoint against the real server on 127.0.0.1:0 with in-memory SQLite: success,
+//! Every endpoint against the real server on 127.0.0.1:0 on SQLite and on PostgreSQL: success,
 //! validation errors, auth failures, not found, and isolation between orgs.
 
 mod common;
 
-use common::{assert_error, start, SECRET};
+use common::{assert_error, Server, SECRET};
 use serde_json::{json, Value};
 
-#[test]
-fn orgs_create_list_and_auth() {
-    let s = start();
+on_both_backends!(
+    orgs_create_list_and_auth,
+    regions_and_plans,
+    database_lifecycle,
+    database_validation_errors,
+    database_auth_and_not_found,
+    another_orgs_database_is_invisible,
+    nodes_register_heartbeat_intent,
+);
+
+fn orgs_create_list_and_auth(s: &Server) {
     let t = s.org("acme");
     let (st, v) = s.call("GET", "/v1/orgs", Some(&t), None);
     assert_eq!(st, 200);
@@ -22,9 +30,7 @@ fn orgs_create_list_and_auth() {
     assert_error(&s.call("GET", "/v1/nope", Some(&t), None), 404, "no such API route");
 }
 
-#[test]
-fn regions_and_plans() {
-    let s = start();
+fn regions_and_plans(s: &Server) {
     let t = s.org("acme");
     let (st, v) = s.call("GET", "/v1/regions", Some(&t), None);
     assert_eq!(st, 200);
@@ -52,9 +58,7 @@ fn regions_and_plans() {
     assert_error(&s.call("GET", "/v1/plans", Some("nope"), None), 401, "API token");
 }
 
-#[test]
-fn database_lifecycle() {
-    let s = start();
+fn database_lifecycle(s: &Server) {
     let t = s.org("acme");
     s.node("n-mad", "mad", "127.0.0.1:7001");
 
@@ -118,9 +122,7 @@ fn database_lifecycle() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn database_validation_errors() {
-    let s = start();
+fn database_validation_errors(s: &Server) {
     let t = s.org("acme");
     let create = |body: Value| s.call("POST", "/v1/databases", Some(&t), Some(body));
     assert_error(&create(json!({})), 400, "primary_region is required");
@@ -145,9 +147,7 @@ fn database_validation_errors() {
     assert_eq!(patch(json!({"name": "one", "primary_region": "mad"})).0, 200);
 }
 
-#[test]
-fn database_auth_and_not_found() {
-    let s = start();
+fn database_auth_and_not_found(s: &Server) {
     let t = s.org("acme");
     assert_eq!(s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "x", "primary_region": "mad"}))).0, 201);
     for (method, path) in [
@@ -174,9 +174,7 @@ fn database_auth_and_not_found() {
     }
 }
 
-#[test]
-fn another_orgs_database_is_invisible() {
-    let s = start();
+fn another_orgs_database_is_invisible(s: &Server) {
     let a = s.org("alpha");
     let b = s.org("beta");
     let (_, db) = s.call("POST", "/v1/databases", Some(&a), Some(json!({"name": "secret", "primary_region": "mad"})));
@@ -200,9 +198,7 @@ fn another_orgs_database_is_invisible() {
     assert_eq!((st, &again["password"]), (200, &db["password"]));
 }
 
-#[test]
-fn nodes_register_heartbeat_intent() {
-    let s = start();
+fn nodes_register_heartbeat_intent(s: &Server) {
     let t = s.org("acme");
     // A database created before any node exists in its region is pending, then placed.
     let (_, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "a", "primary_region": "ams"})));

@@ -3,12 +3,18 @@
 
 mod common;
 
-use common::{assert_error, start, SECRET};
+use common::{assert_error, Server, SECRET};
 use serde_json::{json, Value};
 
-#[test]
-fn cluster_lifecycle() {
-    let s = start();
+on_both_backends!(
+    cluster_lifecycle,
+    cluster_validation_errors,
+    cluster_auth_and_not_found,
+    another_orgs_cluster_is_invisible,
+    kafka_in_node_intent_and_heartbeat,
+);
+
+fn cluster_lifecycle(s: &Server) {
     let t = s.org("acme");
     s.kafka_node("k-mad", "mad", "127.0.0.1:9092");
 
@@ -85,9 +91,7 @@ fn cluster_lifecycle() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn cluster_validation_errors() {
-    let s = start();
+fn cluster_validation_errors(s: &Server) {
     let t = s.org("acme");
     let create = |body: Value| s.call("POST", "/v1/kafka/clusters", Some(&t), Some(body));
     assert_error(&create(json!({})), 400, "primary_region is required");
@@ -117,9 +121,7 @@ fn cluster_validation_errors() {
     assert_error(&cred(json!({"scope": {"kind": "everything"}})), 400, "invalid JSON");
 }
 
-#[test]
-fn cluster_auth_and_not_found() {
-    let s = start();
+fn cluster_auth_and_not_found(s: &Server) {
     let t = s.org("acme");
     let (_, c) = s.call("POST", "/v1/kafka/clusters", Some(&t), Some(json!({"name": "x", "primary_region": "mad"})));
     let user = c["credentials"][0]["username"].as_str().unwrap().to_string();
@@ -155,9 +157,7 @@ fn cluster_auth_and_not_found() {
     assert_eq!(s.call("GET", "/v1/kafka/clusters/x", Some(&t), None).0, 200);
 }
 
-#[test]
-fn another_orgs_cluster_is_invisible() {
-    let s = start();
+fn another_orgs_cluster_is_invisible(s: &Server) {
     let a = s.org("alpha");
     let b = s.org("beta");
     let (_, c) =
@@ -183,9 +183,7 @@ fn another_orgs_cluster_is_invisible() {
     assert_eq!((st, &again["credentials"]), (200, &c["credentials"]));
 }
 
-#[test]
-fn kafka_in_node_intent_and_heartbeat() {
-    let s = start();
+fn kafka_in_node_intent_and_heartbeat(s: &Server) {
     let t = s.org("acme");
     // A cluster created before any Kafka node of its region is pending, without an endpoint.
     let (_, c) = s.call(
