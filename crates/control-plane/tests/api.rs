@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_error, Server, SECRET};
+use common::{assert_error, assert_one_created, Server, NAMES_IN_BYTE_ORDER, SECRET};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -14,6 +14,9 @@ on_both_backends!(
     database_auth_and_not_found,
     another_orgs_database_is_invisible,
     nodes_register_heartbeat_intent,
+    lists_sort_names_by_bytes,
+    concurrent_creates_of_one_name_create_it_once,
+    placement_picks_the_least_loaded_node_with_room,
 );
 
 fn orgs_create_list_and_auth(s: &Server) {
@@ -249,4 +252,42 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     s.call("DELETE", "/v1/databases/a", Some(&t), None);
     let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(intent["tenants"], json!([]));
+}
+
+/// Names sort by their bytes on both backends: '-' before digits before letters, although
+/// the PostgreSQL test database's collation (like en_US.UTF-8) would ignore the '-'.
+fn lists_sort_names_by_bytes(s: &Server) {
+    let t = s.org("acme");
+    let names = s.names_listed_after_creating(&t, "/v1/databases", json!({"primary_region": "mad"}));
+    assert_eq!(names, NAMES_IN_BYTE_ORDER);
+}
+
+/// Creating one org, or one database name, from many connections at once (PostgreSQL runs
+/// them in parallel) creates it once; every other request is told it exists, none fails.
+fn concurrent_creates_of_one_name_create_it_once(s: &Server) {
+    assert_one_created(&s.concurrently(8, "POST", "/v1/orgs", SECRET, json!({"name": "race"})));
+    let t = s.org("acme");
+    let body = json!({"name": "same", "primary_region": "mad"});
+    assert_one_created(&s.concurrently(8, "POST", "/v1/databases", &t, body));
+    let (_, list) = s.call("GET", "/v1/databases", Some(&t), None);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}
+
+/// A new database goes to the live node of its region with the fewest databases and room
+/// left (capacity counts placements; 0 is unlimited); ties go to the smaller node id by bytes.
+fn placement_picks_the_least_loaded_node_with_room(s: &Server) {
+    let t = s.org("acme");
+    for (id, addr) in [("na", "127.0.0.1:7101"), ("n-b", "127.0.0.1:7102")] {
+        let body = json!({"id": id, "region": "mad", "redis_addr": addr, "capacity": 1});
+        assert_eq!(s.call("POST", "/v1/nodes/register", Some(SECRET), Some(body)).0, 200);
+    }
+    let endpoint = |name: &str| {
+        let (st, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": name, "primary_region": "mad"})));
+        assert_eq!(st, 201, "{db}");
+        db["regions"][0]["endpoint"].clone()
+    };
+    assert_eq!(endpoint("first"), json!("127.0.0.1:7102"));
+    assert_eq!(endpoint("second"), json!("127.0.0.1:7101"));
+    // Both nodes are full: the third waits for room.
+    assert_eq!(endpoint("third"), Value::Null);
 }

@@ -1,9 +1,10 @@
 //! `/v1/kafka/clusters…` against the real server: success, validation errors, auth failures,
-//! not found, another org's cluster invisible, and the Kafka part of a node's intent.
+//! not found, another org's cluster invisible, and the Kafka part of a node's intent; on
+//! SQLite and on PostgreSQL.
 
 mod common;
 
-use common::{assert_error, Server, SECRET};
+use common::{assert_error, assert_one_created, Server, NAMES_IN_BYTE_ORDER, SECRET};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -12,6 +13,7 @@ on_both_backends!(
     cluster_auth_and_not_found,
     another_orgs_cluster_is_invisible,
     kafka_in_node_intent_and_heartbeat,
+    cluster_names_sort_by_bytes_and_race_to_one,
 );
 
 fn cluster_lifecycle(s: &Server) {
@@ -244,4 +246,14 @@ fn kafka_in_node_intent_and_heartbeat(s: &Server) {
     s.call("DELETE", "/v1/kafka/clusters/k", Some(&t), None);
     let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(intent["kafka_clusters"], json!([]));
+}
+
+/// Clusters are listed by name in byte order on both backends, and one name created from
+/// many connections at once gives one cluster.
+fn cluster_names_sort_by_bytes_and_race_to_one(s: &Server) {
+    let t = s.org("acme");
+    let names = s.names_listed_after_creating(&t, "/v1/kafka/clusters", json!({"primary_region": "mad"}));
+    assert_eq!(names, NAMES_IN_BYTE_ORDER);
+    let body = json!({"name": "same", "primary_region": "mad"});
+    assert_one_created(&s.concurrently(8, "POST", "/v1/kafka/clusters", &t, body));
 }

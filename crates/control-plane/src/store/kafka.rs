@@ -69,11 +69,11 @@ fn generate_username(cluster_name: &str) -> String {
 
 impl Store {
     pub async fn kafka_clusters(&self, org_id: &str) -> Result<Vec<KafkaClusterRow>, StoreError> {
-        let rows = sqlx::query(&format!("{CLUSTER_SELECT} WHERE c.org_id = $1 ORDER BY c.name"))
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(cluster_row).collect::<Result<_, _>>()?)
+        let rows =
+            sqlx::query(&format!("{CLUSTER_SELECT} WHERE c.org_id = $1")).bind(org_id).fetch_all(&self.pool).await?;
+        let mut out = rows.iter().map(cluster_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// A Kafka cluster of this org, by name or id.
@@ -153,12 +153,14 @@ impl Store {
     pub async fn kafka_credentials(&self, cluster_id: &str) -> Result<Vec<api::KafkaCredential>, StoreError> {
         let rows = sqlx::query(
             "SELECT username, password, access, scope_kind, scope_value, created_at FROM kafka_credentials \
-             WHERE cluster_id = $1 ORDER BY created_at, username",
+             WHERE cluster_id = $1",
         )
         .bind(cluster_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(credential_row).collect()
+        let mut out = rows.iter().map(credential_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (a.created_at, &a.username).cmp(&(b.created_at, &b.username)));
+        Ok(out)
     }
 
     /// Removes a credential of the cluster; `false` if it has none of that name.
@@ -189,15 +191,14 @@ impl Store {
     /// Replica placements are recorded intent only: replication is not built, so a replica
     /// region's node hosts nothing (an empty copy would accept writes of its own).
     pub(super) async fn kafka_intent(&self, node_id: &str) -> Result<Vec<api::KafkaClusterIntent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT cluster_id FROM kafka_placements WHERE node_id = $1 AND role = 'primary' ORDER BY cluster_id",
-        )
-        .bind(node_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: String = r.try_get("cluster_id")?;
+        let rows = sqlx::query("SELECT cluster_id FROM kafka_placements WHERE node_id = $1 AND role = 'primary'")
+            .bind(node_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ids = rows.iter().map(|r| r.try_get::<String, _>("cluster_id")).collect::<Result<Vec<_>, _>>()?;
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
             let credentials = self
                 .kafka_credentials(&id)
                 .await?

@@ -15,18 +15,22 @@ pub enum Backend {
     Postgres,
 }
 
-/// Declares, for each `fn NAME(&Server)`, the tests `NAME::sqlite` and `NAME::postgres`.
+/// Declares, for each `fn NAME(&Server)`, the tests `NAME::sqlite` and `NAME::postgres`;
+/// with `run_on_db:` first, for each `fn NAME(&TestDb)`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(run: $($name),+);
+    };
+    ($runner:ident: $($name:ident),+ $(,)?) => {$(
         mod $name {
             #[test]
             fn sqlite() {
-                $crate::common::run($crate::common::Backend::Sqlite, super::$name);
+                $crate::common::$runner($crate::common::Backend::Sqlite, super::$name);
             }
             #[test]
             fn postgres() {
-                $crate::common::run($crate::common::Backend::Postgres, super::$name);
+                $crate::common::$runner($crate::common::Backend::Postgres, super::$name);
             }
         }
     )+};
@@ -36,6 +40,13 @@ macro_rules! on_both_backends {
 pub fn run(backend: Backend, body: fn(&Server)) {
     if let Some(db) = TestDb::create(backend) {
         body(&start(db));
+    }
+}
+
+/// Runs `body` with a fresh, empty state of `backend` (no control plane started).
+pub fn run_on_db(backend: Backend, body: fn(&TestDb)) {
+    if let Some(db) = TestDb::create(backend) {
+        body(&db);
     }
 }
 
@@ -200,6 +211,42 @@ impl Server {
         assert_eq!(st, 200, "{v}");
         v["id"].as_str().unwrap().to_string()
     }
+}
+
+/// Names in the order the listing sorts them, chosen so that byte order differs from the
+/// order of a collation that ignores '-' (the PostgreSQL test databases have one).
+pub const NAMES_IN_BYTE_ORDER: [&str; 4] = ["a-b", "a-c", "a1", "ab"];
+
+impl Server {
+    /// Creates one resource per name of `NAMES_IN_BYTE_ORDER` (in another order) with `POST path`
+    /// and `body` plus the name, then returns the names `GET path` lists, in its order.
+    pub fn names_listed_after_creating(&self, token: &str, path: &str, body: Value) -> Vec<String> {
+        for name in ["ab", "a-c", "a1", "a-b"] {
+            let mut b = body.clone();
+            b["name"] = json!(name);
+            let (st, v) = self.call("POST", path, Some(token), Some(b));
+            assert_eq!(st, 201, "{v}");
+        }
+        let (st, list) = self.call("GET", path, Some(token), None);
+        assert_eq!(st, 200, "{list}");
+        list.as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect()
+    }
+
+    /// Sends the same request from `n` threads at once; returns the statuses.
+    pub fn concurrently(&self, n: usize, method: &str, path: &str, token: &str, body: Value) -> Vec<u16> {
+        std::thread::scope(|scope| {
+            let calls: Vec<_> =
+                (0..n).map(|_| scope.spawn(|| self.call(method, path, Some(token), Some(body.clone())).0)).collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        })
+    }
+}
+
+/// Exactly one request of `statuses` created the thing (201); all the others were told it
+/// exists (409), none failed.
+pub fn assert_one_created(statuses: &[u16]) {
+    assert_eq!(statuses.iter().filter(|&&st| st == 201).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|&st| st == 201 || st == 409), "{statuses:?}");
 }
 
 pub fn assert_error(r: &(u16, Value), status: u16, contains: &str) {
