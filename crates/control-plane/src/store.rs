@@ -340,54 +340,9 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
+        add_placements(&mut tx, &REDIS, &id, primary_region, read_regions, node_timeout).await?;
         tx.commit().await?;
-        self.add_placement(&REDIS, &id, primary_region, "primary", node_timeout).await?;
-        for r in read_regions {
-            self.add_placement(&REDIS, &id, r, "replica", node_timeout).await?;
-        }
         Ok(id)
-    }
-
-    async fn add_placement(
-        &self,
-        kind: &Kind,
-        owner_id: &str,
-        region: &str,
-        role: &str,
-        node_timeout: i64,
-    ) -> Result<(), StoreError> {
-        // The live node of the region serving this kind with room left and the fewest
-        // placements of it; ties go to the smallest id.
-        let rows = sqlx::query(&format!(
-            "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM {p} p WHERE p.node_id = n.id) AS used \
-             FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 AND n.{addr} IS NOT NULL",
-            p = kind.placements,
-            addr = kind.addr,
-        ))
-        .bind(region)
-        .bind(now() - node_timeout)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut candidates = Vec::with_capacity(rows.len());
-        for r in rows {
-            let capacity: i64 = r.try_get("capacity")?;
-            let used: i64 = r.try_get("used")?;
-            if capacity == 0 || used < capacity {
-                candidates.push((used, r.try_get::<String, _>("id")?));
-            }
-        }
-        let node = candidates.into_iter().min().map(|(_, id)| id);
-        sqlx::query(&format!(
-            "INSERT INTO {} ({}, region, role, node_id) VALUES ($1, $2, $3, $4)",
-            kind.placements, kind.owner
-        ))
-        .bind(owner_id)
-        .bind(region)
-        .bind(role)
-        .bind(node)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Where a database (`REDIS`) or Kafka cluster (`KAFKA`) is placed, primary first.
@@ -457,16 +412,18 @@ impl Store {
             .filter(|p| p.role == "replica")
             .map(|p| p.region)
             .collect();
+        let mut tx = self.pool.begin().await?;
         for r in current.iter().filter(|r| !regions.contains(r)) {
             sqlx::query(&format!("DELETE FROM {} WHERE {} = $1 AND region = $2", kind.placements, kind.owner))
                 .bind(owner_id)
                 .bind(r)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
         for r in regions.iter().filter(|r| !current.contains(r)) {
-            self.add_placement(kind, owner_id, r, "replica", node_timeout).await?;
+            add_placement(&mut tx, kind, owner_id, r, "replica", node_timeout).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -615,6 +572,64 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The placements of a new database or Kafka cluster: its primary region, then each replica.
+pub(super) async fn add_placements(
+    conn: &mut AnyConnection,
+    kind: &Kind,
+    owner_id: &str,
+    primary_region: &str,
+    replica_regions: &[String],
+    node_timeout: i64,
+) -> Result<(), StoreError> {
+    add_placement(conn, kind, owner_id, primary_region, "primary", node_timeout).await?;
+    for r in replica_regions {
+        add_placement(conn, kind, owner_id, r, "replica", node_timeout).await?;
+    }
+    Ok(())
+}
+
+async fn add_placement(
+    conn: &mut AnyConnection,
+    kind: &Kind,
+    owner_id: &str,
+    region: &str,
+    role: &str,
+    node_timeout: i64,
+) -> Result<(), StoreError> {
+    // The live node of the region serving this kind with room left and the fewest
+    // placements of it; ties go to the smallest id.
+    let rows = sqlx::query(&format!(
+        "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM {p} p WHERE p.node_id = n.id) AS used \
+         FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 AND n.{addr} IS NOT NULL",
+        p = kind.placements,
+        addr = kind.addr,
+    ))
+    .bind(region)
+    .bind(now() - node_timeout)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for r in rows {
+        let capacity: i64 = r.try_get("capacity")?;
+        let used: i64 = r.try_get("used")?;
+        if capacity == 0 || used < capacity {
+            candidates.push((used, r.try_get::<String, _>("id")?));
+        }
+    }
+    let node = candidates.into_iter().min().map(|(_, id)| id);
+    sqlx::query(&format!(
+        "INSERT INTO {} ({}, region, role, node_id) VALUES ($1, $2, $3, $4)",
+        kind.placements, kind.owner
+    ))
+    .bind(owner_id)
+    .bind(region)
+    .bind(role)
+    .bind(node)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Stores a token's SHA-256 for an org unless that hash is stored already.
