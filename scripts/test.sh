@@ -29,7 +29,7 @@ if [ -z "${TERN_TEST_POSTGRES_URL:-}" ]; then
   PG_BIN="$(pg_bin)"
   PG_DIR="$(mktemp -d /tmp/tern-pg.XXXXXX)"
   as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$PG_DIR"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$PG_DIR"; fi
   stop_pg() {
     as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$PG_DIR"
