@@ -45,6 +45,9 @@ impl ApiErr {
 
 impl From<StoreError> for ApiErr {
     fn from(e: StoreError) -> Self {
+        if e.is_conflict() {
+            return ApiErr::new(StatusCode::CONFLICT, "it already exists: another request created it at the same time");
+        }
         tracing::error!(error = %e, "state error");
         ApiErr::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error in the control plane's state (see its log)")
     }

@@ -1,10 +1,17 @@
 //! State: every SQL statement of the control plane. Queries go through sqlx's `Any` driver
 //! with `$N` placeholders and portable SQL, so SQLite and PostgreSQL share this code path.
+//!
+//! Portability rules (ARCHITECTURE.md, "Control plane"): integers are BIGINT and read as
+//! `i64` (booleans too, as 0/1); SQL orders rows by numbers only, text is sorted here by its
+//! bytes, because PostgreSQL orders text by its database's collation (which may ignore '-')
+//! where SQLite compares bytes; "insert unless present" is `ON CONFLICT … DO NOTHING` and
+//! its row count, never a look-up first, which races once PostgreSQL serves requests in
+//! parallel.
 
 use control_api as api;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 /// Migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -39,6 +46,17 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("migration {name} failed: {source}")]
     Migration { name: String, source: sqlx::Error },
+}
+
+impl StoreError {
+    /// A UNIQUE or primary key constraint refused a write: another request created the same
+    /// thing at the same time (the check before it passed for both).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -120,28 +138,37 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-            .execute(&self.pool)
-            .await?;
+        let created = sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await;
+        // PostgreSQL's IF NOT EXISTS is not atomic: when another control plane creates the
+        // table at the same moment, this one fails on a unique index of the catalog. The
+        // table exists then, which is all this statement is for.
+        match created.map_err(StoreError::from) {
+            Err(e) if !e.is_conflict() => return Err(e),
+            _ => {}
+        }
         for (name, sql) in MIGRATIONS {
-            let done = sqlx::query("SELECT name FROM schema_migrations WHERE name = $1")
-                .bind(*name)
-                .fetch_optional(&self.pool)
-                .await?;
-            if done.is_some() {
-                continue;
-            }
             let fail = |source| StoreError::Migration { name: name.to_string(), source };
             let mut tx = self.pool.begin().await.map_err(fail)?;
+            // The migration's row is written first, in its transaction: a second control
+            // plane starting at the same time waits on that row and then finds it there.
+            let claimed = sqlx::query(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(*name)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            if claimed.rows_affected() == 0 {
+                continue;
+            }
             for stmt in split_statements(sql) {
                 sqlx::query(&stmt).execute(&mut *tx).await.map_err(fail)?;
             }
-            sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
-                .bind(*name)
-                .bind(now())
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
             tx.commit().await.map_err(fail)?;
             tracing::info!(migration = name, "applied");
         }
@@ -152,18 +179,21 @@ impl Store {
 
     /// Creates an org and its first token; `None` if the name is taken.
     pub async fn create_org(&self, name: &str) -> Result<Option<api::CreatedOrg>, StoreError> {
-        if self.org_by_name(name).await?.is_some() {
+        let org = api::Org { id: format!("org_{}", random_hex(8)), name: name.to_string() };
+        let mut tx = self.pool.begin().await?;
+        let inserted =
+            sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(&org.id)
+                .bind(&org.name)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+        if inserted.rows_affected() == 0 {
             return Ok(None);
         }
-        let org = api::Org { id: format!("org_{}", random_hex(8)), name: name.to_string() };
-        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(&org.id)
-            .bind(&org.name)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
         let token = format!("tern_{}", random_hex(24));
-        self.add_token(&org.id, &token).await?;
+        insert_token(&mut tx, &org.id, &token).await?;
+        tx.commit().await?;
         Ok(Some(api::CreatedOrg { org, token }))
     }
 
@@ -178,20 +208,8 @@ impl Store {
 
     /// Stores a token (its SHA-256 only) for an org; a token already stored is left alone.
     pub async fn add_token(&self, org_id: &str, token: &str) -> Result<(), StoreError> {
-        let hash = sha256_hex(token);
-        let exists = sqlx::query("SELECT sha256 FROM api_tokens WHERE sha256 = $1")
-            .bind(&hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        if exists.is_none() {
-            sqlx::query("INSERT INTO api_tokens (sha256, org_id, created_at) VALUES ($1, $2, $3)")
-                .bind(&hash)
-                .bind(org_id)
-                .bind(now())
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_token(&mut conn, org_id, token).await
     }
 
     /// The org a token belongs to.
@@ -210,9 +228,7 @@ impl Store {
     // ---- regions and plans
 
     pub async fn regions(&self) -> Result<Vec<api::Region>, StoreError> {
-        let rows = sqlx::query("SELECT code, name, latitude, longitude FROM regions ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query("SELECT code, name, latitude, longitude FROM regions").fetch_all(&self.pool).await?;
         let mut out = Vec::new();
         for r in rows {
             out.push(api::Region {
@@ -222,6 +238,7 @@ impl Store {
                 longitude: r.try_get("longitude")?,
             });
         }
+        out.sort_by(|a, b| a.code.cmp(&b.code));
         Ok(out)
     }
 
@@ -264,11 +281,10 @@ impl Store {
     // ---- databases
 
     pub async fn databases(&self, org_id: &str) -> Result<Vec<DbRow>, StoreError> {
-        let rows = sqlx::query(&format!("{DB_SELECT} WHERE d.org_id = $1 ORDER BY d.name"))
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(db_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&format!("{DB_SELECT} WHERE d.org_id = $1")).bind(org_id).fetch_all(&self.pool).await?;
+        let mut out = rows.iter().map(db_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// A database of this org, by name or id.
@@ -324,51 +340,9 @@ impl Store {
         .bind(now())
         .execute(&mut *tx)
         .await?;
+        add_placements(&mut tx, &REDIS, &id, primary_region, read_regions, node_timeout).await?;
         tx.commit().await?;
-        self.add_placement(&REDIS, &id, primary_region, "primary", node_timeout).await?;
-        for r in read_regions {
-            self.add_placement(&REDIS, &id, r, "replica", node_timeout).await?;
-        }
         Ok(id)
-    }
-
-    async fn add_placement(
-        &self,
-        kind: &Kind,
-        owner_id: &str,
-        region: &str,
-        role: &str,
-        node_timeout: i64,
-    ) -> Result<(), StoreError> {
-        // The live node of the region serving this kind with the fewest placements of it (and
-        // room left).
-        let node = sqlx::query(&format!(
-            "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM {p} p WHERE p.node_id = n.id) AS used \
-             FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 AND n.{addr} IS NOT NULL ORDER BY used, n.id",
-            p = kind.placements,
-            addr = kind.addr,
-        ))
-        .bind(region)
-        .bind(now() - node_timeout)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .find_map(|r| {
-            let capacity: i64 = r.try_get("capacity").ok()?;
-            let used: i64 = r.try_get("used").ok()?;
-            (capacity == 0 || used < capacity).then(|| r.try_get::<String, _>("id").ok()).flatten()
-        });
-        sqlx::query(&format!(
-            "INSERT INTO {} ({}, region, role, node_id) VALUES ($1, $2, $3, $4)",
-            kind.placements, kind.owner
-        ))
-        .bind(owner_id)
-        .bind(region)
-        .bind(role)
-        .bind(node)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Where a database (`REDIS`) or Kafka cluster (`KAFKA`) is placed, primary first.
@@ -376,8 +350,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT p.region, p.role, p.node_id, n.{addr} AS addr, n.last_seen, \
              (SELECT COUNT(*) FROM {observed} t WHERE t.node_id = p.node_id AND t.{owner} = p.{owner}) AS observed \
-             FROM {placements} p LEFT JOIN nodes n ON n.id = p.node_id WHERE p.{owner} = $1 \
-             ORDER BY CASE WHEN p.role = 'primary' THEN 0 ELSE 1 END, p.region",
+             FROM {placements} p LEFT JOIN nodes n ON n.id = p.node_id WHERE p.{owner} = $1",
             addr = kind.addr,
             observed = kind.observed,
             owner = kind.owner,
@@ -397,6 +370,7 @@ impl Store {
                 observed: r.try_get::<i64, _>("observed")? > 0,
             });
         }
+        out.sort_by(|a, b| (a.role != "primary", &a.region).cmp(&(b.role != "primary", &b.region)));
         Ok(out)
     }
 
@@ -438,16 +412,18 @@ impl Store {
             .filter(|p| p.role == "replica")
             .map(|p| p.region)
             .collect();
+        let mut tx = self.pool.begin().await?;
         for r in current.iter().filter(|r| !regions.contains(r)) {
             sqlx::query(&format!("DELETE FROM {} WHERE {} = $1 AND region = $2", kind.placements, kind.owner))
                 .bind(owner_id)
                 .bind(r)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
         for r in regions.iter().filter(|r| !current.contains(r)) {
-            self.add_placement(kind, owner_id, r, "replica", node_timeout).await?;
+            add_placement(&mut tx, kind, owner_id, r, "replica", node_timeout).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -548,7 +524,7 @@ impl Store {
             "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
              pl.max_connections, pl.max_commands_per_second \
              FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
-             WHERE p.node_id = $1 ORDER BY d.id",
+             WHERE p.node_id = $1",
         )
         .bind(node_id)
         .fetch_all(&self.pool)
@@ -566,6 +542,7 @@ impl Store {
             };
             tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits });
         }
+        tenants.sort_by(|a, b| a.id.cmp(&b.id));
         let kafka_clusters = self.kafka_intent(node_id).await?;
         Ok(Some(api::NodeIntent { tenants, kafka_clusters }))
     }
@@ -595,6 +572,77 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The placements of a new database or Kafka cluster: its primary region, then each replica.
+pub(super) async fn add_placements(
+    conn: &mut AnyConnection,
+    kind: &Kind,
+    owner_id: &str,
+    primary_region: &str,
+    replica_regions: &[String],
+    node_timeout: i64,
+) -> Result<(), StoreError> {
+    add_placement(conn, kind, owner_id, primary_region, "primary", node_timeout).await?;
+    for r in replica_regions {
+        add_placement(conn, kind, owner_id, r, "replica", node_timeout).await?;
+    }
+    Ok(())
+}
+
+async fn add_placement(
+    conn: &mut AnyConnection,
+    kind: &Kind,
+    owner_id: &str,
+    region: &str,
+    role: &str,
+    node_timeout: i64,
+) -> Result<(), StoreError> {
+    // The live node of the region serving this kind with room left and the fewest
+    // placements of it; ties go to the smallest id.
+    let rows = sqlx::query(&format!(
+        "SELECT n.id, n.capacity, (SELECT COUNT(*) FROM {p} p WHERE p.node_id = n.id) AS used \
+         FROM nodes n WHERE n.region = $1 AND n.last_seen >= $2 AND n.{addr} IS NOT NULL",
+        p = kind.placements,
+        addr = kind.addr,
+    ))
+    .bind(region)
+    .bind(now() - node_timeout)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for r in rows {
+        let capacity: i64 = r.try_get("capacity")?;
+        let used: i64 = r.try_get("used")?;
+        if capacity == 0 || used < capacity {
+            candidates.push((used, r.try_get::<String, _>("id")?));
+        }
+    }
+    let node = candidates.into_iter().min().map(|(_, id)| id);
+    sqlx::query(&format!(
+        "INSERT INTO {} ({}, region, role, node_id) VALUES ($1, $2, $3, $4)",
+        kind.placements, kind.owner
+    ))
+    .bind(owner_id)
+    .bind(region)
+    .bind(role)
+    .bind(node)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a token's SHA-256 for an org unless that hash is stored already.
+async fn insert_token(conn: &mut AnyConnection, org_id: &str, token: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (sha256, org_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256_hex(token))
+    .bind(org_id)
+    .bind(now())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Splits a migration into statements: each ends with `;` at the end of a line.

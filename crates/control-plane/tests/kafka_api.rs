@@ -1,14 +1,22 @@
 //! `/v1/kafka/clusters…` against the real server: success, validation errors, auth failures,
-//! not found, another org's cluster invisible, and the Kafka part of a node's intent.
+//! not found, another org's cluster invisible, and the Kafka part of a node's intent; on
+//! SQLite and on PostgreSQL.
 
 mod common;
 
-use common::{assert_error, start, SECRET};
+use common::{assert_error, assert_one_created, Server, NAMES_IN_BYTE_ORDER, SECRET};
 use serde_json::{json, Value};
 
-#[test]
-fn cluster_lifecycle() {
-    let s = start();
+on_both_backends!(
+    cluster_lifecycle,
+    cluster_validation_errors,
+    cluster_auth_and_not_found,
+    another_orgs_cluster_is_invisible,
+    kafka_in_node_intent_and_heartbeat,
+    cluster_names_sort_by_bytes_and_race_to_one,
+);
+
+fn cluster_lifecycle(s: &Server) {
     let t = s.org("acme");
     s.kafka_node("k-mad", "mad", "127.0.0.1:9092");
 
@@ -85,9 +93,7 @@ fn cluster_lifecycle() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
-#[test]
-fn cluster_validation_errors() {
-    let s = start();
+fn cluster_validation_errors(s: &Server) {
     let t = s.org("acme");
     let create = |body: Value| s.call("POST", "/v1/kafka/clusters", Some(&t), Some(body));
     assert_error(&create(json!({})), 400, "primary_region is required");
@@ -117,9 +123,7 @@ fn cluster_validation_errors() {
     assert_error(&cred(json!({"scope": {"kind": "everything"}})), 400, "invalid JSON");
 }
 
-#[test]
-fn cluster_auth_and_not_found() {
-    let s = start();
+fn cluster_auth_and_not_found(s: &Server) {
     let t = s.org("acme");
     let (_, c) = s.call("POST", "/v1/kafka/clusters", Some(&t), Some(json!({"name": "x", "primary_region": "mad"})));
     let user = c["credentials"][0]["username"].as_str().unwrap().to_string();
@@ -155,9 +159,7 @@ fn cluster_auth_and_not_found() {
     assert_eq!(s.call("GET", "/v1/kafka/clusters/x", Some(&t), None).0, 200);
 }
 
-#[test]
-fn another_orgs_cluster_is_invisible() {
-    let s = start();
+fn another_orgs_cluster_is_invisible(s: &Server) {
     let a = s.org("alpha");
     let b = s.org("beta");
     let (_, c) =
@@ -183,9 +185,7 @@ fn another_orgs_cluster_is_invisible() {
     assert_eq!((st, &again["credentials"]), (200, &c["credentials"]));
 }
 
-#[test]
-fn kafka_in_node_intent_and_heartbeat() {
-    let s = start();
+fn kafka_in_node_intent_and_heartbeat(s: &Server) {
     let t = s.org("acme");
     // A cluster created before any Kafka node of its region is pending, without an endpoint.
     let (_, c) = s.call(
@@ -246,4 +246,14 @@ fn kafka_in_node_intent_and_heartbeat() {
     s.call("DELETE", "/v1/kafka/clusters/k", Some(&t), None);
     let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(intent["kafka_clusters"], json!([]));
+}
+
+/// Clusters are listed by name in byte order on both backends, and one name created from
+/// many connections at once gives one cluster.
+fn cluster_names_sort_by_bytes_and_race_to_one(s: &Server) {
+    let t = s.org("acme");
+    let names = s.names_listed_after_creating(&t, "/v1/kafka/clusters", json!({"primary_region": "mad"}));
+    assert_eq!(names, NAMES_IN_BYTE_ORDER);
+    let body = json!({"name": "same", "primary_region": "mad"});
+    assert_one_created(&s.concurrently(8, "POST", "/v1/kafka/clusters", &t, body));
 }

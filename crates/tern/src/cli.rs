@@ -166,9 +166,15 @@ struct DevArgs {
 
 #[derive(clap::Args)]
 struct ControlPlaneArgs {
-    /// Where state lives (SQLite file `control-plane.db`).
+    /// Where the cluster secret lives, and the state unless --database-url is given (SQLite
+    /// file `control-plane.db`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The state's database instead of SQLite under DATA_DIR:
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (PostgreSQL, for production), or a
+    /// `sqlite://PATH?mode=rwc` URL. Migrations are applied at start.
+    #[arg(long, env = "TERN_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Address of the HTTP API.
     #[arg(long, default_value = "127.0.0.1:7399")]
     listen: SocketAddr,
@@ -497,7 +503,9 @@ where
         };
         rt.block_on(async move {
             let started = async {
-                let store = control_plane::Store::open(&url).await.with_context(|| format!("opening {url}"))?;
+                let store = control_plane::Store::open(&url)
+                    .await
+                    .with_context(|| format!("opening {}", without_password(&url)))?;
                 let value = setup(store.clone()).await?;
                 let listener = match tokio::net::TcpListener::bind(listen).await {
                     Ok(l) => l,
@@ -524,6 +532,18 @@ where
         });
     })?;
     rx.recv().context("the control plane thread ended")?
+}
+
+/// A database URL fit for logs: the password of `scheme://user:password@host/…` (if any)
+/// replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
 }
 
 /// A secret kept in a file of the data directory, created on first use.
@@ -558,12 +578,16 @@ fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         _ => kept_secret(&secret_file, random_password)?,
     };
     let config = control_plane::Config { cluster_secret: secret, ..Default::default() };
-    let url = control_plane::sqlite_url(&data_dir);
+    let url = match args.database_url {
+        Some(url) if !url.is_empty() => url,
+        _ => control_plane::sqlite_url(&data_dir),
+    };
+    let shown = without_password(&url);
     let (addr, first) = spawn_control_plane(url, args.listen, false, config, |store| async move {
         // The first start creates an org and shows its token once (only its hash is kept).
         Ok(store.create_org("personal").await?)
     })?;
-    println!("Control plane listening on http://{addr} (state in {}).", data_dir.display());
+    println!("Control plane listening on http://{addr} (state in {shown}).");
     println!("Nodes join with: tern node --region REGION --control-plane http://{addr} --cluster-secret SECRET");
     if secret_file.exists() {
         println!("(SECRET is in {})", secret_file.display());
@@ -698,4 +722,26 @@ fn dev_database(api_url: &str, token: &str) -> anyhow::Result<control_api::Datab
         .map_err(crate::reconcile::http_error)
         .context("reading the dev database from the control plane")?;
     Ok(resp.into_json()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn database_urls_are_shown_without_their_password() {
+        assert_eq!(
+            without_password("postgres://tern:s3cr@t@db.internal:5432/tern"),
+            "postgres://tern:***@db.internal:5432/tern"
+        );
+        assert_eq!(
+            without_password("postgres://tern@db/tern?sslmode=require"),
+            "postgres://tern@db/tern?sslmode=require"
+        );
+        assert_eq!(without_password("postgres://db/x@y"), "postgres://db/x@y");
+        assert_eq!(
+            without_password("sqlite:///var/lib/tern/control-plane.db?mode=rwc"),
+            "sqlite:///var/lib/tern/control-plane.db?mode=rwc"
+        );
+    }
 }

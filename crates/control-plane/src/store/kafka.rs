@@ -1,10 +1,10 @@
 //! Kafka clusters in the state: clusters, their SASL credentials, and the intent nodes get.
-//! Placements share `Store::add_placement`/`placements` with databases (`KAFKA` tables).
+//! Placements share `add_placements`/`Store::placements` with databases (`KAFKA` tables).
 
-use super::{now, random_hex, Store, StoreError, KAFKA};
+use super::{add_placements, now, random_hex, Store, StoreError, KAFKA};
 use control_api as api;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// A Kafka cluster row before its placements and credentials are attached.
 pub struct KafkaClusterRow {
@@ -67,13 +67,45 @@ fn generate_username(cluster_name: &str) -> String {
     format!("{stem}-{}", random_hex(5))
 }
 
+/// Stores a new credential (a generated user name and password) of a cluster.
+async fn insert_credential(
+    conn: &mut AnyConnection,
+    cluster_id: &str,
+    cluster_name: &str,
+    access: api::KafkaAccess,
+    scope: &api::KafkaScope,
+) -> Result<api::KafkaCredential, StoreError> {
+    let credential = api::KafkaCredential {
+        username: generate_username(cluster_name),
+        password: random_hex(24),
+        access,
+        scope: scope.clone(),
+        created_at: now(),
+    };
+    let (kind, value) = scope_columns(scope);
+    sqlx::query(
+        "INSERT INTO kafka_credentials (username, cluster_id, password, access, scope_kind, scope_value, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&credential.username)
+    .bind(cluster_id)
+    .bind(&credential.password)
+    .bind(access.as_str())
+    .bind(kind)
+    .bind(value)
+    .bind(credential.created_at)
+    .execute(conn)
+    .await?;
+    Ok(credential)
+}
+
 impl Store {
     pub async fn kafka_clusters(&self, org_id: &str) -> Result<Vec<KafkaClusterRow>, StoreError> {
-        let rows = sqlx::query(&format!("{CLUSTER_SELECT} WHERE c.org_id = $1 ORDER BY c.name"))
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().map(cluster_row).collect::<Result<_, _>>()?)
+        let rows =
+            sqlx::query(&format!("{CLUSTER_SELECT} WHERE c.org_id = $1")).bind(org_id).fetch_all(&self.pool).await?;
+        let mut out = rows.iter().map(cluster_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
     }
 
     /// A Kafka cluster of this org, by name or id.
@@ -98,6 +130,7 @@ impl Store {
         node_timeout: i64,
     ) -> Result<String, StoreError> {
         let id = format!("kc_{}", random_hex(8));
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO kafka_clusters (id, org_id, name, plan, primary_region, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -108,13 +141,11 @@ impl Store {
         .bind(plan)
         .bind(primary_region)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        self.insert_kafka_credential(&id, name, api::KafkaAccess::Full, &api::KafkaScope::All).await?;
-        self.add_placement(&KAFKA, &id, primary_region, "primary", node_timeout).await?;
-        for r in replica_regions {
-            self.add_placement(&KAFKA, &id, r, "replica", node_timeout).await?;
-        }
+        insert_credential(&mut tx, &id, name, api::KafkaAccess::Full, &api::KafkaScope::All).await?;
+        add_placements(&mut tx, &KAFKA, &id, primary_region, replica_regions, node_timeout).await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -125,40 +156,22 @@ impl Store {
         access: api::KafkaAccess,
         scope: &api::KafkaScope,
     ) -> Result<api::KafkaCredential, StoreError> {
-        let credential = api::KafkaCredential {
-            username: generate_username(cluster_name),
-            password: random_hex(24),
-            access,
-            scope: scope.clone(),
-            created_at: now(),
-        };
-        let (kind, value) = scope_columns(scope);
-        sqlx::query(
-            "INSERT INTO kafka_credentials (username, cluster_id, password, access, scope_kind, scope_value, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&credential.username)
-        .bind(cluster_id)
-        .bind(&credential.password)
-        .bind(access.as_str())
-        .bind(kind)
-        .bind(value)
-        .bind(credential.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(credential)
+        let mut conn = self.pool.acquire().await?;
+        insert_credential(&mut conn, cluster_id, cluster_name, access, scope).await
     }
 
     /// A cluster's credentials, oldest first (the first is the one created with the cluster).
     pub async fn kafka_credentials(&self, cluster_id: &str) -> Result<Vec<api::KafkaCredential>, StoreError> {
         let rows = sqlx::query(
             "SELECT username, password, access, scope_kind, scope_value, created_at FROM kafka_credentials \
-             WHERE cluster_id = $1 ORDER BY created_at, username",
+             WHERE cluster_id = $1",
         )
         .bind(cluster_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(credential_row).collect()
+        let mut out = rows.iter().map(credential_row).collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| (a.created_at, &a.username).cmp(&(b.created_at, &b.username)));
+        Ok(out)
     }
 
     /// Removes a credential of the cluster; `false` if it has none of that name.
@@ -189,15 +202,14 @@ impl Store {
     /// Replica placements are recorded intent only: replication is not built, so a replica
     /// region's node hosts nothing (an empty copy would accept writes of its own).
     pub(super) async fn kafka_intent(&self, node_id: &str) -> Result<Vec<api::KafkaClusterIntent>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT cluster_id FROM kafka_placements WHERE node_id = $1 AND role = 'primary' ORDER BY cluster_id",
-        )
-        .bind(node_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: String = r.try_get("cluster_id")?;
+        let rows = sqlx::query("SELECT cluster_id FROM kafka_placements WHERE node_id = $1 AND role = 'primary'")
+            .bind(node_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ids = rows.iter().map(|r| r.try_get::<String, _>("cluster_id")).collect::<Result<Vec<_>, _>>()?;
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
             let credentials = self
                 .kafka_credentials(&id)
                 .await?

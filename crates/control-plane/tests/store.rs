@@ -1,0 +1,28 @@
+//! The state below the API, on SQLite and on PostgreSQL: migrations are applied once, also
+//! when several control planes open a new state at the same moment.
+
+mod common;
+
+use common::TestDb;
+use control_plane::Store;
+
+on_both_backends!(run_on_db: control_planes_starting_together_migrate_once);
+
+fn control_planes_starting_together_migrate_once(db: &TestDb) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // Interleaved on one thread: both find the migrations pending, one applies each of
+        // them while the other waits on its row and then skips it.
+        let (a, b, c) = tokio::join!(Store::open(&db.url), Store::open(&db.url), Store::open(&db.url));
+        let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+        let regions = a.regions().await.unwrap();
+        assert!(!regions.is_empty());
+        assert_eq!(b.regions().await.unwrap().len(), regions.len(), "the seed rows were inserted twice");
+        let created = b.create_org("shared").await.unwrap().unwrap();
+        assert_eq!(c.org_for_token(&created.token).await.unwrap().unwrap().id, created.org.id);
+        // Opening again later applies nothing and keeps the data.
+        let d = Store::open(&db.url).await.unwrap();
+        assert_eq!(d.org_by_name("shared").await.unwrap().unwrap().id, created.org.id);
+        assert!(d.create_org("shared").await.unwrap().is_none());
+    });
+}
