@@ -12,4 +12,5 @@ if [ -z "${SKIP_TANSU:-}" ] && [ ! -x tools/bin/tansu ]; then
     || echo "tansu did not build; running without it" >&2
 fi
 cargo build --release -p tern
+cargo build --release -p kafka-client-tests --example produce_latency
 exec python3 bench/kafka_bench.py "$@"

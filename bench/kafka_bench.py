@@ -11,6 +11,9 @@ Cases (1 KiB records, one partition, confluent-kafka with default settings unles
   consume            MB/s reading back what the acks=1 run wrote (default consumer settings)
   latency            p50/p99 of delivery latency at half the median acks=1 (acks=all) maximum,
                      linger.ms=1 (librdkafka's default linger of 5 ms would dominate)
+  latency-c          the same measured by a C client (librdkafka through the rdkafka crate,
+                     crates/kafka-client-tests/examples/produce_latency.rs), every record
+                     timed, at half of the maximum rate that client reaches against the target
   disk               dd: 1 MiB blocks with oflag=dsync (synced sequential), one fdatasync at
                      the end, and the page cache alone
 """
@@ -49,8 +52,12 @@ def proc_cpu_s(pid):
 
 
 def self_cpu_s():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU of this process and of its finished children (the latency tool)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def machine_cpu_s():
@@ -285,6 +292,35 @@ def case_consume(target, topic, count):
     return result
 
 
+LATENCY_TOOL = ROOT / "target" / "release" / "examples" / "produce_latency"
+
+
+def latency_tool(target, topic, acks, rate, seconds):
+    """Runs the librdkafka latency tool (crates/kafka-client-tests/examples/produce_latency.rs),
+    which times every record; `rate` 0 sends as fast as it can. Returns its JSON line."""
+    conf = target.conf()
+    cmd = [str(LATENCY_TOOL), "--bootstrap", conf["bootstrap.servers"], "--topic", topic,
+           "--acks", "all" if acks == -1 else str(acks), "--rate", str(int(rate)), "--seconds", str(seconds)]
+    if "sasl.username" in conf:
+        cmd += ["--sasl", f"{conf['sasl.username']}:{conf['sasl.password']}", "--mechanism", conf["sasl.mechanisms"]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip()[-300:])
+    return json.loads(out.stdout)
+
+
+def case_latency_rust(target, acks, seconds):
+    """Half-load latency with the librdkafka tool: its own maximum rate against this target
+    first (3 s), then p50/p99 of every record at half of it."""
+    peak = latency_tool(target, f"lmax-{uuid.uuid4().hex[:6]}", acks, 0, 3)["achieved_rec_s"]
+    meter = Meter(target.pid)
+    result = latency_tool(target, f"lhalf-{uuid.uuid4().hex[:6]}", acks, peak / 2, seconds)
+    out = meter.stop(result["records"] * RECORD_BYTES)
+    out.update({k: result[k] for k in ("rate_rec_s", "p50_ms", "p99_ms", "max_ms")})
+    out["peak_rec_s"] = peak
+    return out
+
+
 def case_latency(target, topic, acks, rate, seconds):
     """Delivery latency (librdkafka's own produce() → acknowledgement time) at `rate` rec/s.
     One record in `SAMPLE_EVERY` carries a callback: a Python call per record would make the
@@ -411,9 +447,13 @@ def main():
                         if peak is None or (acks == -1 and not target.durable):
                             continue
                         rate = peak * 1e6 / RECORD_BYTES / 2
-                        record(f"latency acks={'all' if acks == -1 else 1}", name, round_no,
+                        label = 'all' if acks == -1 else 1
+                        record(f"latency acks={label}", name, round_no,
                                lambda a=acks, r=rate: case_latency(target, f"l{a}-{uuid.uuid4().hex[:6]}", a, r,
                                                                    args.latency_seconds))
+                        if LATENCY_TOOL.exists():
+                            record(f"latency-c acks={label}", name, round_no,
+                                   lambda a=acks: case_latency_rust(target, a, args.latency_seconds))
                 finally:
                     target.stop()
 
