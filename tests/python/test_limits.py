@@ -137,6 +137,26 @@ def test_key_and_record_sizes(limited):
     assert c.get("k" * 150) is None
 
 
+def test_strings_grown_in_place_respect_the_record_size(limited):
+    """APPEND, SETRANGE and SETBIT send small arguments but grow a value: the value they
+    would leave is checked against the record size (1 KiB here), and a refused one is unchanged."""
+    c = client(limited, "pw-sizes")
+    c.flushdb()
+    c.set("s", "x" * 1000)
+    with pytest.raises(redis.ResponseError, match="^max single record size exceeded$"):
+        c.append("s", "y" * 100)
+    assert c.append("s", "y" * 24) == 1024
+    with pytest.raises(redis.ResponseError, match="^max single record size exceeded$"):
+        c.setrange("s", 1024, "z")
+    assert c.setrange("s", 0, "z") == 1024
+    with pytest.raises(redis.ResponseError, match="^max single record size exceeded$"):
+        c.setrange("new", 2000, "z")
+    with pytest.raises(redis.ResponseError, match="^max single record size exceeded$"):
+        c.setbit("bits", 1024 * 8, 1)
+    assert c.setbit("bits", 1024 * 8 - 1, 1) == 0
+    assert c.strlen("s") == 1024 and c.strlen("bits") == 1024 and c.exists("new") == 0
+
+
 def test_request_size_closes_only_that_connection(limited):
     s = limited.raw()
     s.sendall(resp_command("AUTH", "pw-sizes"))

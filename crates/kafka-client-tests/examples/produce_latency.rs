@@ -116,12 +116,18 @@ fn send_all(producer: &BaseProducer<LatencyContext>, o: &Options) -> Result<u64,
     let duration = Duration::from_secs_f64(o.seconds);
     let mut sent = 0u64;
     while start.elapsed() < duration {
-        let due = if o.rate_per_s == 0 { sent + 1000 } else { (start.elapsed().as_secs_f64() * o.rate_per_s as f64) as u64 };
+        let due =
+            if o.rate_per_s == 0 { sent + 1000 } else { (start.elapsed().as_secs_f64() * o.rate_per_s as f64) as u64 };
         while sent < due {
-            let record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(&o.topic, Box::new(Instant::now())).payload(&value).partition(0);
+            let record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(&o.topic, Box::new(Instant::now()))
+                .payload(&value)
+                .partition(0);
             match producer.send(record) {
                 Ok(()) => sent += 1,
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), _)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    _,
+                )) => {
                     producer.poll(Duration::from_millis(1));
                 }
                 Err((e, _)) => return Err(format!("produce failed: {e}")),

@@ -80,6 +80,17 @@ fn check_sizes(limits: &TenantLimits, spec: &CommandSpec, args: &[Bytes]) -> Res
     Ok(())
 }
 
+/// For commands that grow a string in place (APPEND, SETRANGE, SETBIT): whether the value
+/// they would leave, `len` bytes, fits the plan's record size. Their arguments alone are
+/// small, so the argument check of `admit` cannot see it.
+pub fn check_grown_record(ctx: &Ctx, len: usize) -> Result<(), CommandError> {
+    let limit = ctx.client.tenant.as_ref().map_or(0, |t| t.limits.read().max_record_bytes);
+    if limit != 0 && len as u64 > limit {
+        return Err(CommandError::Other(RECORD_TOO_LARGE.into()));
+    }
+    Ok(())
+}
+
 /// Makes room for a command that may grow the database: evicts when the database is full
 /// and eviction is on (each eviction goes to the change log as `DEL key`), and says whether
 /// there is room now.

@@ -137,7 +137,10 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             old
         }
-        _ => 0,
+        Some(_) | None => {
+            crate::limits::check_grown_record(ctx, byte + 1)?;
+            0
+        }
     };
     let Some(s) = grown_str(ctx.db, key, byte + 1) else {
         return Err(CommandError::WrongType);

@@ -363,6 +363,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             if len + args[2].len() > MAX_STRING_BYTES {
                 return Err(too_big());
             }
+            crate::limits::check_grown_record(ctx, len + args[2].len())?;
             match ctx.db.get_mut(key) {
                 Some(Value::Str(v)) => {
                     v.extend_from_slice(&args[2]);
@@ -430,6 +431,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if offset.saturating_add(value.len()) > MAX_STRING_BYTES {
         return Err(too_big());
     }
+    crate::limits::check_grown_record(ctx, existing.unwrap_or(0).max(offset + value.len()))?;
     if existing.is_none() {
         ctx.db.insert(key, Value::Str(Blob::new()));
     }
