@@ -399,8 +399,7 @@ fn eviction_choice(a: &CreateArgs, ui: Interaction) -> anyhow::Result<bool> {
         (true, _, _) => Ok(true),
         (_, true, _) | (_, _, Interaction::NoPrompt) => Ok(false),
         (false, false, Interaction::Prompt) => prompt::confirm(
-            "Enable eviction? (when the plan's data size is reached, keys are removed to make room, those with \
-             a TTL first, instead of writes being refused)",
+            "Enable eviction? (when full, remove keys, those with a TTL first, instead of refusing writes)",
             false,
         ),
     }

@@ -27,42 +27,84 @@ impl Interaction {
     }
 }
 
+/// The look of every question; the first one also arranges for Ctrl-C to show the cursor
+/// again (selections hide it, and a process killed by SIGINT would leave it hidden).
 fn theme() -> ColorfulTheme {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(restore_cursor_on_ctrl_c);
     ColorfulTheme::default()
+}
+
+/// Registers the SIGINT handler before returning (so a Ctrl-C at the first question is caught),
+/// then waits for it on a thread of its own.
+fn restore_cursor_on_ctrl_c() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        let interrupts = {
+            let _context = rt.enter();
+            signal(SignalKind::interrupt())
+        };
+        let Ok(mut interrupts) = interrupts else { return };
+        let _ = std::thread::Builder::new().name("ctrl-c".into()).spawn(move || {
+            if rt.block_on(interrupts.recv()).is_some() {
+                end_interrupted();
+            }
+        });
+    }
+}
+
+/// Ends the process as a shell expects after Ctrl-C (status 130), cursor visible.
+fn end_interrupted() -> ! {
+    let _ = dialoguer::console::Term::stderr().show_cursor();
+    eprintln!();
+    std::process::exit(130)
+}
+
+/// An answer, or the end of the process if the question was interrupted: the key reader
+/// raises SIGINT on Ctrl-C, and with the handler above installed its read then fails with
+/// `Interrupted`, which would otherwise surface as an error (exit status 1).
+fn answered<T>(result: dialoguer::Result<T>) -> anyhow::Result<T> {
+    match result {
+        Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => end_interrupted(),
+        other => Ok(other?),
+    }
 }
 
 /// A line of text; blank gives `None`.
 pub(crate) fn optional_text(question: &str) -> anyhow::Result<Option<String>> {
-    let answer: String =
-        dialoguer::Input::with_theme(&theme()).with_prompt(question).allow_empty(true).interact_text()?;
-    Ok(Some(answer.trim().to_string()).filter(|a| !a.is_empty()))
+    let theme = theme();
+    let input = dialoguer::Input::<String>::with_theme(&theme).with_prompt(question).allow_empty(true);
+    let text = answered(input.interact_text())?;
+    Ok(Some(text.trim().to_string()).filter(|a| !a.is_empty()))
 }
 
 /// A line of text with a default shown and taken on a blank answer.
 pub(crate) fn text_with_default(question: &str, default: &str) -> anyhow::Result<String> {
-    let answer: String =
-        dialoguer::Input::with_theme(&theme()).with_prompt(question).default(default.to_string()).interact_text()?;
-    Ok(answer.trim().to_string())
+    let theme = theme();
+    let input = dialoguer::Input::<String>::with_theme(&theme).with_prompt(question).default(default.to_string());
+    Ok(answered(input.interact_text())?.trim().to_string())
 }
 
 /// A secret typed without echo.
 pub(crate) fn secret(question: &str) -> anyhow::Result<String> {
-    Ok(dialoguer::Password::with_theme(&theme()).with_prompt(question).interact()?.trim().to_string())
+    Ok(answered(dialoguer::Password::with_theme(&theme()).with_prompt(question).interact())?.trim().to_string())
 }
 
 /// One of `items` (arrow keys, Enter); returns its index.
 pub(crate) fn select<T: ToString>(question: &str, items: &[T], default: usize) -> anyhow::Result<usize> {
-    Ok(dialoguer::Select::with_theme(&theme()).with_prompt(question).items(items).default(default).interact()?)
+    answered(dialoguer::Select::with_theme(&theme()).with_prompt(question).items(items).default(default).interact())
 }
 
 /// Any of `items` (Space toggles, Enter accepts); returns their indexes.
 pub(crate) fn multi_select<T: ToString>(question: &str, items: &[T]) -> anyhow::Result<Vec<usize>> {
-    Ok(dialoguer::MultiSelect::with_theme(&theme()).with_prompt(question).items(items).interact()?)
+    answered(dialoguer::MultiSelect::with_theme(&theme()).with_prompt(question).items(items).interact())
 }
 
 /// Yes or no.
 pub(crate) fn confirm(question: &str, default: bool) -> anyhow::Result<bool> {
-    Ok(dialoguer::Confirm::with_theme(&theme()).with_prompt(question).default(default).interact()?)
+    answered(dialoguer::Confirm::with_theme(&theme()).with_prompt(question).default(default).interact())
 }
 
 /// The org to work in: `given` (checked against the token), else the token's only org, else a

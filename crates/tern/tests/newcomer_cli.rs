@@ -6,6 +6,7 @@
 mod common;
 
 use common::{start_dev, start_tern, Dev};
+use rexpect::process::wait::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
 use serde_json::Value;
@@ -150,6 +151,15 @@ fn create_answering_every_prompt_on_a_terminal() {
     p.exp_eof().unwrap();
     let cluster = json(&dev, &["kafka", "status", "pty-events"]);
     assert_eq!(cluster["primary_region"], primary, "{cluster}");
+
+    // Ctrl-C at a question ends the command (status 130, cursor shown again), creating nothing.
+    let mut p = on_pty(with_dev_env(&dev, &["redis", "create"]));
+    p.exp_string("Name").unwrap();
+    press(&mut p, &["\x03"]);
+    p.exp_eof().unwrap();
+    let status = p.process.wait().unwrap();
+    assert!(matches!(status, WaitStatus::Exited(_, 130)), "{status:?}");
+    assert_eq!(json(&dev, &["redis", "list"]).as_array().unwrap().len(), 3);
 
     // destroy asks before it destroys.
     let mut p = on_pty(with_dev_env(&dev, &["redis", "destroy", "pty-db"]));
