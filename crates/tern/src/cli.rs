@@ -56,6 +56,10 @@ enum Command {
         #[command(flatten)]
         api: crate::client::ApiArgs,
     },
+    /// Store a control plane URL and API token for the next commands (checked first).
+    Login(crate::config::LoginArgs),
+    /// Forget the stored URL and token.
+    Logout,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +216,8 @@ pub fn main() -> std::process::ExitCode {
         Command::Kafka { api, cmd } | Command::Ext(ExtCmd::Kafka { api, cmd }) => crate::kafka_cli::kafka(&api, cmd),
         Command::Regions { api } => crate::client::regions(&api),
         Command::Orgs { api } => crate::client::orgs(&api),
+        Command::Login(args) => crate::config::login(args),
+        Command::Logout => crate::config::logout(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -278,7 +284,7 @@ fn allocated_bytes() -> u64 {
     }
 }
 
-fn wait_for_ctrl_c() -> anyhow::Result<()> {
+pub(crate) fn wait_for_ctrl_c() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(tokio::signal::ctrl_c())?;
     Ok(())
@@ -693,6 +699,7 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     print_dev_kafka(&api_url, &token)?;
     println!();
     println!("Next: redis-cli -u {url} PING");
+    println!("  or: tern login --api-url {api_url} --token {token}   (then no exports are needed)");
     println!("  or: tern redis create --region {}", args.regions[0]);
     println!("Press Ctrl-C to stop.");
     use std::io::Write;

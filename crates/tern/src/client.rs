@@ -1,12 +1,12 @@
 //! `tern redis ...`, `tern regions`, `tern orgs`: the CLI side of the control plane's API, and
 //! the API client and output helpers `tern kafka ...` shares.
 
+use crate::prompt::{self, Interaction};
 use crate::reconcile::http_error;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use control_api as api;
 use serde::de::DeserializeOwned;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -45,6 +45,10 @@ pub enum RedisCmd {
     },
     /// List the plans.
     Plans,
+    /// Open a local proxy to the database and a redis-cli (or built-in) prompt on it.
+    Connect(crate::redis_connect::ConnectArgs),
+    /// Open a local proxy to the database (port 16379) until Ctrl-C; prints the password.
+    Proxy(crate::redis_connect::ConnectArgs),
 }
 
 #[derive(Args)]
@@ -105,20 +109,16 @@ pub(crate) struct Client {
 }
 
 impl Client {
+    /// A client for the URL and token of the flags, the environment or `tern login`, in that
+    /// order.
     pub(crate) fn new(args: &ApiArgs) -> anyhow::Result<Client> {
-        let Some(base) = args.api_url.clone().filter(|s| !s.is_empty()) else {
-            bail!(
-                "TERN_API_URL is not set: start the platform with `tern dev` and paste the `export` lines it \
-                 prints, or pass --api-url"
-            );
-        };
-        let Some(token) = args.token.clone().filter(|s| !s.is_empty()) else {
-            bail!(
-                "TERN_API_TOKEN is not set: paste the `export TERN_API_TOKEN=...` line of `tern dev`, or pass --token"
-            );
-        };
+        let login = crate::config::resolve(args.api_url.as_deref(), args.token.as_deref())?;
+        Ok(Client::from_login(&login))
+    }
+
+    pub(crate) fn from_login(login: &crate::config::Login) -> Client {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Ok(Client { base: base.trim_end_matches('/').to_string(), token, agent })
+        Client { base: login.api_url.trim_end_matches('/').to_string(), token: login.token.clone(), agent }
     }
 
     pub(crate) fn send<T: DeserializeOwned>(
@@ -148,7 +148,12 @@ impl Client {
             Ok(r) => Ok(r),
             Err(ureq::Error::Transport(t)) => bail!(
                 "cannot reach the control plane at {}: {t}\nIs it running? Start it with `tern dev` (or `tern control-plane`) \
-                 and check TERN_API_URL",
+                 and check TERN_API_URL (or `tern login --api-url`)",
+                self.base
+            ),
+            Err(ureq::Error::Status(401, _)) => bail!(
+                "the control plane at {} refused the API token (HTTP 401): run `tern login` again or check \
+                 TERN_API_TOKEN",
                 self.base
             ),
             Err(e) => Err(http_error(e)),
@@ -197,6 +202,9 @@ pub(crate) fn regions_or_none(r: &[String]) -> String {
         r.join(", ")
     }
 }
+
+/// The plan a database gets when none is chosen (pay as you go).
+const DEFAULT_PLAN: &str = "payg";
 
 fn eviction(b: bool) -> String {
     if b { "Enabled" } else { "Disabled" }.into()
@@ -254,6 +262,8 @@ pub fn redis(args: &ApiArgs, cmd: RedisCmd) -> anyhow::Result<()> {
     let c = Client::new(args)?;
     match cmd {
         RedisCmd::Create(a) => create(&c, args.json, a),
+        RedisCmd::Connect(a) => crate::redis_connect::run(&c, a, crate::redis_connect::Front::Prompt),
+        RedisCmd::Proxy(a) => crate::redis_connect::run(&c, a, crate::redis_connect::Front::ProxyOnly),
         RedisCmd::List => {
             let dbs: Vec<api::Database> = c.get("/v1/databases")?;
             if args.json {
@@ -373,41 +383,69 @@ pub(crate) fn confirm_destroy(yes: bool, name: &str, what: &str) -> anyhow::Resu
     if yes {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
+    if Interaction::detect() == Interaction::NoPrompt {
         bail!("destroying '{name}' cannot be undone: pass -y/--yes to confirm");
     }
-    eprint!("Destroy {what} '{name}' and all its data on every node? This cannot be undone. [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+    let question = format!("Destroy {what} '{name}' and all its data on every node? This cannot be undone");
+    if !prompt::confirm(&question, false)? {
         bail!("not destroyed");
     }
     Ok(())
 }
 
-/// Checks that the token belongs to `org` when one is named (`-o/--org`).
-pub(crate) fn check_org(c: &Client, org: Option<&str>) -> anyhow::Result<()> {
-    let Some(org) = org else { return Ok(()) };
-    let orgs: Vec<api::Org> = c.get("/v1/orgs")?;
-    if !orgs.iter().any(|o| o.name == org || o.id == org) {
-        let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
-        bail!("your token does not belong to org '{org}' (it belongs to: {})", names.join(", "));
+/// Eviction from the flags, else asked, else off.
+fn eviction_choice(a: &CreateArgs, ui: Interaction) -> anyhow::Result<bool> {
+    match (a.enable_eviction, a.disable_eviction, ui) {
+        (true, _, _) => Ok(true),
+        (_, true, _) | (_, _, Interaction::NoPrompt) => Ok(false),
+        (false, false, Interaction::Prompt) => prompt::confirm(
+            "Enable eviction? (when full, remove keys, those with a TTL first, instead of refusing writes)",
+            false,
+        ),
     }
-    Ok(())
 }
 
-fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
-    check_org(c, a.org.as_deref())?;
-    let Some(region) = a.region else {
-        bail!("missing --region: the primary region (can't be changed later); `tern regions` lists them");
-    };
-    let req = api::CreateDatabase {
-        name: a.name,
-        primary_region: Some(region),
-        read_regions: if a.no_replicas { Vec::new() } else { a.replica_regions },
-        plan: a.plan,
-        eviction: a.enable_eviction,
-    };
+/// The plan from `--plan`, else chosen (pay-as-you-go first), else the API's default.
+fn plan_choice(c: &Client, given: Option<String>, ui: Interaction) -> anyhow::Result<Option<String>> {
+    if given.is_some() || ui == Interaction::NoPrompt {
+        return Ok(given);
+    }
+    let plans: Vec<api::Plan> = c.get("/v1/plans")?;
+    if plans.is_empty() {
+        return Ok(None);
+    }
+    let labels: Vec<String> =
+        plans.iter().map(|p| format!("{:<14} {:<8} {}", p.name, size(p.max_data_bytes), price(p))).collect();
+    let default = plans.iter().position(|p| p.name == DEFAULT_PLAN).unwrap_or(0);
+    let i = prompt::select("Plan", &labels, default)?;
+    Ok(Some(plans[i].name.clone()))
+}
+
+/// Replica regions from the flags, else chosen, else none.
+fn replica_choice(
+    a: &mut CreateArgs,
+    regions: &[api::Region],
+    primary: &str,
+    ui: Interaction,
+) -> anyhow::Result<Vec<String>> {
+    if a.no_replicas || !a.replica_regions.is_empty() {
+        return Ok(std::mem::take(&mut a.replica_regions));
+    }
+    prompt::replica_regions(regions, primary, ui)
+}
+
+fn create(c: &Client, json: bool, mut a: CreateArgs) -> anyhow::Result<()> {
+    // The order of the questions is the product's: org, name, primary region, eviction, plan,
+    // replica regions.
+    let ui = Interaction::detect();
+    prompt::org(c, a.org.as_deref(), ui)?;
+    let name = prompt::name(a.name.take(), ui)?;
+    let regions = prompt::regions_if_asking(c, ui)?;
+    let region = prompt::primary_region(a.region.take(), &regions, ui)?;
+    let eviction = eviction_choice(&a, ui)?;
+    let plan = plan_choice(c, a.plan.take(), ui)?;
+    let read_regions = replica_choice(&mut a, &regions, &region, ui)?;
+    let req = api::CreateDatabase { name, primary_region: Some(region), read_regions, plan, eviction };
     let mut d: api::Database = c.send("POST", "/v1/databases", Some(serde_json::to_value(&req)?))?;
     if !a.no_wait {
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -428,7 +466,7 @@ fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
         }
     }
     println!();
-    if d.plan == "payg" {
+    if d.plan == DEFAULT_PLAN {
         println!(
             "Billing: pay as you go, $0.20 per 100K commands after 10,000 free commands a day. Queue pollers such as \
              Sidekiq or BullMQ send commands constantly and may fit a fixed plan better (`tern redis plans`)."

@@ -2,12 +2,12 @@
 //! plane's API; topics through the Kafka protocol, straight to the cluster's endpoint with a
 //! full credential (`kafka_wire.rs`), so the cluster itself stays the one record of its topics.
 
-use crate::client::{check_org, confirm_destroy, print_json, regions_or_none, table, vertical, ApiArgs, Client};
+use crate::client::{confirm_destroy, print_json, regions_or_none, table, vertical, ApiArgs, Client};
 use crate::kafka_wire::{KafkaAdmin, TopicInfo, TopicSetting};
+use crate::prompt::{self, Interaction};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use control_api as api;
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 /// How long `create` waits for the primary region's node to serve the new cluster.
@@ -196,40 +196,18 @@ pub fn print_exports(cluster: &api::KafkaCluster) {
     }
 }
 
-/// Asks on the terminal; only called when stdin is one.
-fn prompt(question: &str) -> anyhow::Result<String> {
-    eprint!("{question} ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(answer.trim().to_string())
-}
-
-fn create(c: &Client, json: bool, mut a: CreateArgs) -> anyhow::Result<()> {
-    check_org(c, a.org.as_deref())?;
-    let interactive = std::io::stdin().is_terminal();
-    if interactive && a.name.is_none() {
-        a.name = Some(prompt("Name (blank for a generated one):")?).filter(|n| !n.is_empty());
-    }
-    if interactive && a.region.is_none() {
-        let regions: Vec<api::Region> = c.get("/v1/regions")?;
-        let codes: Vec<&str> = regions.iter().map(|r| r.code.as_str()).collect();
-        a.region = Some(prompt(&format!("Primary region, can't be changed later ({}):", codes.join(", ")))?)
-            .filter(|r| !r.is_empty());
-    }
-    let Some(region) = a.region else {
-        bail!("missing --region: the primary region (can't be changed later); `tern regions` lists them");
+fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
+    // Questions in the product's order: org, name, primary region, replica regions.
+    let ui = Interaction::detect();
+    prompt::org(c, a.org.as_deref(), ui)?;
+    let name = prompt::name(a.name, ui)?;
+    let regions = prompt::regions_if_asking(c, ui)?;
+    let region = prompt::primary_region(a.region, &regions, ui)?;
+    let replica_regions = match a.replica_regions {
+        Some(given) => given.into_iter().filter(|r| !r.is_empty()).collect(),
+        None => prompt::replica_regions(&regions, &region, ui)?,
     };
-    if interactive && a.replica_regions.is_none() {
-        let answer = prompt("Replica regions, comma-separated, can be changed later (blank for none):")?;
-        a.replica_regions =
-            Some(answer.split(',').map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect());
-    }
-    let req = api::CreateKafkaCluster {
-        name: a.name,
-        primary_region: Some(region),
-        replica_regions: a.replica_regions.unwrap_or_default(),
-        plan: None,
-    };
+    let req = api::CreateKafkaCluster { name, primary_region: Some(region), replica_regions, plan: None };
     let mut cluster: api::KafkaCluster = c.send("POST", "/v1/kafka/clusters", Some(serde_json::to_value(&req)?))?;
     if !a.no_wait {
         let deadline = Instant::now() + READY_WAIT;

@@ -6,10 +6,14 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
 mod client;
+mod config;
 mod kafka_cli;
 mod kafka_wire;
 mod limits;
+mod prompt;
 mod reconcile;
+mod redis_connect;
+mod repl;
 
 fn main() -> std::process::ExitCode {
     cli::main()
