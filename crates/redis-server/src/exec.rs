@@ -102,7 +102,12 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             spec.name
         ));
     }
-    call(ctx, spec, args)
+    let reply = call(ctx, spec, args);
+    if ctx.block.is_none() {
+        // A command that waits is counted when it is answered (`conn.rs`).
+        crate::usage::record(ctx.client, spec, &reply);
+    }
+    reply
 }
 
 /// Starts a MULTI block (used by the MULTI command).
