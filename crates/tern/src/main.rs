@@ -9,7 +9,9 @@ mod client;
 mod kafka_cli;
 mod kafka_wire;
 mod limits;
+mod metering;
 mod reconcile;
+mod usage_cli;
 
 fn main() -> std::process::ExitCode {
     cli::main()
