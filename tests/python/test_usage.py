@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import redis
+from redis.maint_notifications import MaintNotificationsConfig
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -92,9 +93,15 @@ def kafka_conf(dev):
     }
 
 
+def client(url, **kw):
+    """A client that sends only HELLO/AUTH on connect (free, and before the connection has a
+    database): no CLIENT SETINFO, no CLIENT MAINT_NOTIFICATIONS (redis-py 8)."""
+    return redis.Redis.from_url(url, driver_info=None, lib_name=None, lib_version=None,
+                                maint_notifications_config=MaintNotificationsConfig(enabled=False), **kw)
+
+
 def run_redis_commands(dev):
-    # No CLIENT SETINFO on connect: only AUTH, which is free and belongs to no database yet.
-    r = redis.Redis.from_url(dev.redis_url, lib_name=None, lib_version=None, decode_responses=True)
+    r = client(dev.redis_url, decode_responses=True)
     for i in range(BILLABLE_SETS):
         r.set(f"k{i}", "v" * 100)
     for i in range(BILLABLE_GETS):
@@ -154,7 +161,7 @@ def test_usage_is_counted_reported_and_survives_restarts():
         try:
             time.sleep(5)
             assert dev.counts() == counts, "a restart reset or doubled the counts"
-            r = redis.Redis.from_url(dev.redis_url, lib_name=None, lib_version=None)
+            r = client(dev.redis_url)
             for i in range(5):
                 r.set(f"after-restart-{i}", "x")
             r.close()
