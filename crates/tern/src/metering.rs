@@ -103,7 +103,13 @@ impl Meter {
         for c in broker.map(|b| b.clusters()).unwrap_or_default() {
             let s = c.usage.sample();
             let counters = [s.messages_produced, s.messages_consumed, s.bytes_produced, s.bytes_consumed];
-            readings.push(Reading { kind: UsageKind::Kafka, id: c.id.0.clone(), counters, data_bytes: 0, connections: 0 });
+            readings.push(Reading {
+                kind: UsageKind::Kafka,
+                id: c.id.0.clone(),
+                counters,
+                data_bytes: 0,
+                connections: 0,
+            });
         }
         let hour = now_s - now_s.rem_euclid(HOUR_S);
         let mut seen = HashMap::with_capacity(readings.len());
@@ -126,7 +132,9 @@ impl Meter {
             hour,
             ..Default::default()
         });
-        for (field, (now, before)) in counter_fields(reading.kind, record).into_iter().zip(reading.counters.iter().zip(previous)) {
+        for (field, (now, before)) in
+            counter_fields(reading.kind, record).into_iter().zip(reading.counters.iter().zip(previous))
+        {
             let delta = if reset { *now } else { now - before };
             if delta > 0 {
                 *field += delta;
