@@ -7,6 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod usage;
+pub use usage::*;
+
 /// Every error reply: `{"error": "...", "status": N}` with the HTTP status repeated.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ApiError {
@@ -89,6 +92,9 @@ pub struct Database {
     pub url: Option<String>,
     pub regions: Vec<RegionStatus>,
     pub created_at: i64,
+    /// Usage today, once a node reported some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<DatabaseUsage>,
 }
 
 /// `POST /v1/databases`. Missing fields take defaults: a generated name, plan `payg`,
@@ -269,6 +275,9 @@ pub struct KafkaCluster {
     pub regions: Vec<RegionStatus>,
     pub credentials: Vec<KafkaCredential>,
     pub created_at: i64,
+    /// Usage today, once a node reported some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<KafkaUsage>,
 }
 
 /// `POST /v1/kafka/clusters`. Missing fields take defaults: a generated name, plan `payg`, no

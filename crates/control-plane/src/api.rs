@@ -1,6 +1,7 @@
 //! HTTP handlers: authentication, validation, and the JSON shape of every reply.
 
 mod kafka;
+mod usage;
 
 use crate::store::{self, DbRow, PlacementRow, StoreError};
 use crate::AppState;
@@ -27,6 +28,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/nodes/register", post(register_node))
         .route("/v1/nodes/{id}/heartbeat", post(heartbeat))
         .route("/v1/nodes/{id}/intent", get(intent))
+        .route("/v1/nodes/{id}/usage", post(usage::report))
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/notifications", get(usage::notifications))
         .fallback(|| async { ApiErr::new(StatusCode::NOT_FOUND, "no such API route") })
         .with_state(state)
 }
@@ -151,7 +155,9 @@ async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
         }
         regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.addr });
     }
+    let usage = usage::database_usage(s, &d.id).await?;
     Ok(api::Database {
+        usage,
         id: d.id,
         name: d.name,
         org: d.org_name,

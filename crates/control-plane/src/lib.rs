@@ -3,6 +3,7 @@
 //! It never sits on the data path: nodes fetch their intent from it and report what they host.
 
 mod api;
+pub mod billing;
 pub mod names;
 pub mod store;
 

@@ -17,9 +17,11 @@ use sqlx::{AnyConnection, AnyPool, Row};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_kafka", include_str!("../migrations/0002_kafka.sql")),
+    ("0003_usage", include_str!("../migrations/0003_usage.sql")),
 ];
 
 mod kafka;
+pub mod usage;
 pub use kafka::KafkaClusterRow;
 
 /// The tables of one kind of placed thing (Redis databases or Kafka clusters): placement

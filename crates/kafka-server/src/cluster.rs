@@ -106,6 +106,8 @@ pub struct Cluster {
     pub storage: Arc<crate::partition::Storage>,
     /// Notified whenever records are appended to any partition (Fetch long polls wait on it).
     pub arrivals: Arc<tokio::sync::Notify>,
+    /// Messages and bytes produced and consumed, for billing (`usage.rs`).
+    pub usage: crate::usage::ClusterUsage,
 }
 
 impl Cluster {
@@ -127,6 +129,7 @@ impl Cluster {
             groups,
             storage,
             arrivals: Arc::new(tokio::sync::Notify::new()),
+            usage: Default::default(),
         };
         let file = cluster.metadata_path();
         if file.exists() {

@@ -17,6 +17,7 @@ pub mod session;
 #[cfg(test)]
 pub mod testing;
 pub mod topic_config;
+pub mod usage;
 
 pub use access::{Access, ClusterId, CredentialConfig, TopicScope};
 pub use broker::{Broker, BrokerLimits, ClusterConfig};

@@ -34,7 +34,8 @@ impl Flags {
     pub const NO_MULTI_QUEUE: Flags = Flags(1 << 8);
     /// Allowed while a RESP2 connection is in subscribe mode.
     pub const SUBSCRIBE_CONTEXT: Flags = Flags(1 << 9);
-    /// Never billed (AUTH, HELLO, PING, QUIT, INFO, COMMAND).
+    /// Never billed (AUTH, HELLO, PING, QUIT, INFO, COMMAND; MULTI, EXEC, DISCARD, whose
+    /// inner commands are billed): see `usage::billing`.
     pub const FREE: Flags = Flags(1 << 10);
     pub const FAST: Flags = Flags(1 << 11);
     pub const LOADING: Flags = Flags(1 << 12);

@@ -218,6 +218,7 @@ impl Connection {
                     if n == 0 {
                         return Ok(Outcome::Closed);
                     }
+                    self.count_bytes_in(n);
                     if n < spare {
                         // The read drained the socket. Say so to the reactor now, so the next
                         // read waits for readiness instead of first making a recv() syscall
@@ -304,7 +305,13 @@ impl Connection {
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 self.flush_out().await?;
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
-                    Some(reply) => self.emit(reply),
+                    Some(reply) => {
+                        // `next` already points past the command that waited.
+                        if let Some(spec) = crate::command::COMMANDS.lookup(&requests[next - 1][0]) {
+                            crate::usage::record(&self.client, spec, &reply);
+                        }
+                        self.emit(reply);
+                    }
                     None => return Ok(false),
                 }
             }
@@ -440,10 +447,21 @@ impl Connection {
             }
         }
         if !self.out.is_empty() {
+            if let Some(tenant) = &self.client.tenant {
+                tenant.usage.add_bytes_out(self.out.len());
+            }
             self.stream.write_all(&self.out).await?;
             self.out.clear();
         }
         Ok(())
+    }
+
+    /// Bytes read from the client, billed as bandwidth to the tenant it is authenticated to
+    /// (bytes read before AUTH belong to no database and are not counted).
+    fn count_bytes_in(&self, bytes: usize) {
+        if let Some(tenant) = &self.client.tenant {
+            tenant.usage.add_bytes_in(bytes);
+        }
     }
 
     /// Publishes what CLIENT LIST shows about this connection (once per batch, not per command).
@@ -499,7 +517,10 @@ impl Connection {
                             self.cancel_wait(tenant, waiter, &mut rx).await;
                             break Ok(None);
                         }
-                        Ok(_) => continue,
+                        Ok(n) => {
+                            self.count_bytes_in(n);
+                            continue;
+                        }
                     }
                 }
             }

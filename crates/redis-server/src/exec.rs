@@ -102,7 +102,13 @@ pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             spec.name
         ));
     }
-    call(ctx, spec, args)
+    let reply = call(ctx, spec, args);
+    if ctx.block.is_none() && ctx.script_thread != crate::context::ScriptThread::HandOver {
+        // A command that waits is counted when it is answered (`conn.rs`); a script handed
+        // over to a script thread when it runs there.
+        crate::usage::record(ctx.client, spec, &reply);
+    }
+    reply
 }
 
 /// Starts a MULTI block (used by the MULTI command).

@@ -22,6 +22,7 @@ pub mod snapshotter;
 pub mod tenant;
 #[cfg(test)]
 pub mod testing;
+pub mod usage;
 
 pub use keyspace::Eviction;
 pub use limits::TenantLimits;

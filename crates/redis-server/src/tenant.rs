@@ -52,6 +52,8 @@ pub struct Tenant {
     pub limits: RwLock<TenantLimits>,
     /// Command-rate bucket (taken once per batch of requests, never under the state lock).
     pub rate: Mutex<crate::limits::RateBucket>,
+    /// Commands and bytes counted for billing (`usage.rs`).
+    pub usage: crate::usage::Usage,
 }
 
 impl Tenant {
@@ -71,7 +73,16 @@ impl Tenant {
             scripting: crate::scripting::ScriptState::default(),
             limits: RwLock::new(tenant_limits),
             rate: Mutex::new(crate::limits::RateBucket::new(tenant_limits.max_commands_per_second)),
+            usage: crate::usage::Usage::default(),
         }
+    }
+
+    /// The usage counters with the data size and connection count now. The data size is
+    /// read only if the lock is free (a script may hold it for long); else the last one.
+    pub fn usage_sample(&self) -> crate::usage::UsageSample {
+        let data_bytes = self.state.try_lock().map(|mut state| state.db.used_bytes());
+        let connections = self.clients.lock().len() as u64;
+        self.usage.sample(data_bytes, connections)
     }
 
     /// Applies new plan limits to the live database (a plan or eviction change).

@@ -75,6 +75,17 @@ impl TestClient {
         (reply, block)
     }
 
+    /// Runs a command as a worker thread does: a script not known to be quick is not run but
+    /// handed over. Returns the reply and where the script would run.
+    pub fn run_on_worker(&mut self, args: &[&str]) -> (Reply, crate::context::ScriptThread) {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let mut guard = self.tenant.state.lock();
+        let mut ctx = Ctx::new(&mut guard.db, &mut self.client, &self.node);
+        ctx.script_thread = crate::context::ScriptThread::Worker;
+        let reply = dispatch(&mut ctx, &args);
+        (reply, ctx.script_thread)
+    }
+
     /// Runs a command given as string arguments and returns its reply.
     pub fn cmd(&mut self, args: &[&str]) -> Reply {
         let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();

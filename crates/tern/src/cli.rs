@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// How often a node fetches its intent from the control plane.
 const RECONCILE_PERIOD: Duration = Duration::from_secs(1);
+/// How often `tern dev` nodes report usage (production nodes: `--usage-report-secs`).
+const DEV_USAGE_REPORT_PERIOD: Duration = Duration::from_secs(2);
 
 #[derive(Parser)]
 #[command(name = "tern", version, about = "Managed, pay-as-you-go Redis and Kafka across regions")]
@@ -60,6 +62,12 @@ enum Command {
     Login(crate::config::LoginArgs),
     /// Forget the stored URL and token.
     Logout,
+    /// Usage per day and the running bill for the month (of one database or cluster with NAME).
+    Usage {
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +140,10 @@ struct NodeArgs {
     /// Address for Kafka clients; without it the node serves no Kafka.
     #[arg(long)]
     kafka_addr: Option<SocketAddr>,
+    /// How often usage is reported to the control plane, in seconds (kept in
+    /// DATA_DIR/usage.json meanwhile).
+    #[arg(long, env = "TERN_USAGE_REPORT_SECS", default_value_t = 3600)]
+    usage_report_secs: u64,
     /// A Kafka cluster to host with one full-access SASL user, as CLUSTER:USER:PASSWORD
     /// (repeatable).
     #[arg(long = "kafka-cluster", value_parser = parse_kafka_cluster)]
@@ -218,6 +230,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Orgs { api } => crate::client::orgs(&api),
         Command::Login(args) => crate::config::login(args),
         Command::Logout => crate::config::logout(),
+        Command::Usage { api, name } => crate::usage_cli::usage(&api, name),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -387,7 +400,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             redis_addr: advertised,
             kafka_addr: kafka.as_ref().map(|k| kafka_advertised(&k.broker)),
         };
-        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka);
+        let usage_file = args.data_dir.as_ref().map(|d| d.join("usage.json"));
+        let meter = crate::metering::Meter::open(usage_file, Duration::from_secs(args.usage_report_secs))?;
+        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka).with_meter(meter);
         if let Err(e) = reconciler.sync_once() {
             tracing::warn!(error = format!("{e:#}"), "first sync with the control plane failed; retrying every second");
         }
@@ -675,7 +690,9 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             kafka_addr: Some(kafka_advertised(&broker)),
         };
         let kafka = KafkaSide { broker, pinned: Vec::new() };
-        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new(), Some(kafka));
+        let usage_file = data_dir.join("redis").join(region).join("usage.json");
+        let meter = crate::metering::Meter::open(Some(usage_file), DEV_USAGE_REPORT_PERIOD)?;
+        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new(), Some(kafka)).with_meter(meter);
         reconciler.sync_once().with_context(|| format!("connecting the {region} node to the control plane"))?;
         reconciler.spawn(RECONCILE_PERIOD)?;
         nodes.push((region.clone(), bound, kafka_bound, node));

@@ -375,6 +375,7 @@ fn status(d: &api::Database) {
     for r in &d.regions {
         rows.push(("Region", format!("{} ({}): {}", r.region, r.role, r.status)));
     }
+    rows.extend(crate::usage_cli::database_rows(d.usage.as_ref()));
     vertical(&rows);
 }
 

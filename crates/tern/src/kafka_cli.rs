@@ -271,8 +271,7 @@ fn status(k: &api::KafkaCluster) {
     for r in k.regions.iter().filter(|r| r.role != "primary") {
         rows.push(("Replica", format!("{}: {}", r.region, r.status)));
     }
-    rows.push(("Messages Today", "not metered yet".into()));
-    rows.push(("Storage", "not metered yet".into()));
+    rows.extend(crate::usage_cli::kafka_rows(k.usage.as_ref()));
     vertical(&rows);
 }
 

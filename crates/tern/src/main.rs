@@ -10,10 +10,12 @@ mod config;
 mod kafka_cli;
 mod kafka_wire;
 mod limits;
+mod metering;
 mod prompt;
 mod reconcile;
 mod redis_connect;
 mod repl;
+mod usage_cli;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -98,12 +98,41 @@ pub struct Reconciler {
     kafka: Option<KafkaSide>,
     agent: ureq::Agent,
     registered: bool,
+    /// Usage metering, reported through this loop (`metering.rs`).
+    meter: Option<crate::metering::Meter>,
 }
 
 impl Reconciler {
     pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>, kafka: Option<KafkaSide>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        Reconciler { link, node, pinned, kafka, agent, registered: false }
+        Reconciler { link, node, pinned, kafka, agent, registered: false, meter: None }
+    }
+
+    /// Meters usage and reports it to the control plane (after each sync once due).
+    pub fn with_meter(mut self, meter: crate::metering::Meter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Samples the usage counters, saves them, and reports them when due. Runs whether or not
+    /// the control plane answers: counting must not stop while it is away.
+    fn meter_once(&mut self) -> anyhow::Result<()> {
+        let Some(meter) = self.meter.as_mut() else { return Ok(()) };
+        let now_s = control_plane::store::now();
+        meter.sample(&self.node, self.kafka.as_ref().map(|k| &*k.broker), now_s);
+        let due = self.registered && meter.report_due();
+        // Saved before it is reported: the control plane never holds more than the disk.
+        meter.persist(due)?;
+        if !due {
+            return Ok(());
+        }
+        let report = meter.report();
+        let path = format!("/v1/nodes/{}/usage", self.link.node_id);
+        self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&report).map_err(http_error)?;
+        if let Some(meter) = self.meter.as_mut() {
+            meter.reported(now_s);
+        }
+        Ok(())
     }
 
     fn url(&self, path: &str) -> String {
@@ -176,7 +205,16 @@ impl Reconciler {
     /// serving what it has.
     pub fn run(mut self, period: Duration) {
         let mut failing = false;
+        let mut metering_failing = false;
         loop {
+            match self.meter_once() {
+                Ok(()) => metering_failing = false,
+                Err(e) if !metering_failing => {
+                    tracing::warn!(error = format!("{e:#}"), "usage not saved or reported; retrying");
+                    metering_failing = true;
+                }
+                Err(_) => {}
+            }
             match self.sync_once() {
                 Ok(()) if failing => {
                     tracing::info!("control plane reachable again");

@@ -43,6 +43,7 @@ async fn to_api(s: &AppState, c: KafkaClusterRow) -> Res<api::KafkaCluster> {
         }
     }
     Ok(api::KafkaCluster {
+        usage: super::usage::kafka_usage(s, &c.id).await?,
         credentials: s.store.kafka_credentials(&c.id).await?,
         id: c.id,
         name: c.name,

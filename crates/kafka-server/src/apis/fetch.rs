@@ -38,10 +38,13 @@ pub async fn fetch(session: &mut Session, mut request: Request) -> anyhow::Resul
         let notified = arrivals.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (topics, records) = read_all(session, &cluster, &body, max_bytes);
+        let (topics, records, fetch_offsets) = read_all(session, &cluster, &body, max_bytes);
         let bytes: u64 = records.iter().map(ReadSlice::len).sum();
         let now = Instant::now();
         if bytes >= body.min_bytes.max(1) as u64 || now >= deadline {
+            for (slice, offset) in records.iter().zip(fetch_offsets) {
+                cluster.usage.count_consumed(slice, offset);
+            }
             let response = FetchResponse::default().with_responses(topics);
             let encoding = if version >= 12 { BytesEncoding::Compact } else { BytesEncoding::Classic };
             return frame::encode_body_with_files(&response, version, encoding, records);
@@ -51,15 +54,17 @@ pub async fn fetch(session: &mut Session, mut request: Request) -> anyhow::Resul
 }
 
 /// One pass over the requested partitions; returns the answers, whose records fields are
-/// placeholders, and the records found for them, in the same order.
+/// placeholders, the records found for them, in the same order, and the offset each read
+/// started at (for metering).
 fn read_all(
     session: &Session,
     cluster: &Arc<Cluster>,
     body: &FetchRequest,
     max_bytes: usize,
-) -> (Vec<FetchableTopicResponse>, Vec<ReadSlice>) {
+) -> (Vec<FetchableTopicResponse>, Vec<ReadSlice>, Vec<i64>) {
     let mut total = 0usize;
     let mut found = Vec::new();
+    let mut fetch_offsets = Vec::new();
     let mut topics = Vec::with_capacity(body.topics.len());
     for wanted in &body.topics {
         let topic = if wanted.topic_id.is_nil() {
@@ -101,6 +106,7 @@ fn read_all(
                                 total += records.len() as usize;
                                 data.records = Some(frame::records_placeholder());
                                 found.push(records);
+                                fetch_offsets.push(p.fetch_offset);
                             }
                         }
                         Err(e) => {
@@ -123,5 +129,5 @@ fn read_all(
                 .with_partitions(partitions),
         );
     }
-    (topics, found)
+    (topics, found, fetch_offsets)
 }

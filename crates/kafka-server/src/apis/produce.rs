@@ -87,6 +87,9 @@ pub fn append(session: &mut Session, mut request: Request) -> anyhow::Result<Ans
                 (None, Some(_), None) => {}
                 (None, Some(partition), Some(records)) => match partition.append(records) {
                     Ok(outcome) => {
+                        if !outcome.duplicate {
+                            cluster.usage.count_produced(records);
+                        }
                         response.base_offset = outcome.base_offset;
                         response.log_append_time_ms = outcome.log_append_time_ms;
                         response.log_start_offset = outcome.log_start_offset;

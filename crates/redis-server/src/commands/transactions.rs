@@ -7,6 +7,8 @@ use bytes::Bytes;
 use resp::Reply;
 
 const T: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST);
+/// MULTI, EXEC and DISCARD frame a transaction: the commands inside are billed, not them.
+const FRAME: Flags = T.union(Flags::NO_MULTI_QUEUE).union(Flags::FREE);
 
 const fn t(
     name: &'static str,
@@ -19,9 +21,9 @@ const fn t(
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    t("multi", 1, T.union(Flags::NO_MULTI_QUEUE).union(Flags::ALLOW_BUSY), KeySpec::NONE, multi),
-    t("exec", 1, T.union(Flags::NO_MULTI_QUEUE).difference(Flags::FAST), KeySpec::NONE, exec),
-    t("discard", 1, T.union(Flags::NO_MULTI_QUEUE), KeySpec::NONE, discard),
+    t("multi", 1, FRAME.union(Flags::ALLOW_BUSY), KeySpec::NONE, multi),
+    t("exec", 1, FRAME.difference(Flags::FAST), KeySpec::NONE, exec),
+    t("discard", 1, FRAME, KeySpec::NONE, discard),
     t("watch", -2, T.union(Flags::NO_MULTI_QUEUE), KeySpec::ALL, watch),
     t("unwatch", 1, T, KeySpec::NONE, unwatch),
 ];
@@ -75,7 +77,11 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let mut replies = Vec::with_capacity(multi.queue.len());
     for (args, spec) in multi.queue.iter().zip(specs) {
         let reply = match spec {
-            Some(spec) => crate::exec::call(ctx, spec, args),
+            Some(spec) => {
+                let reply = crate::exec::call(ctx, spec, args);
+                crate::usage::record(ctx.client, spec, &reply);
+                reply
+            }
             None => Reply::error("ERR unknown command"),
         };
         replies.push(reply);
