@@ -1,10 +1,16 @@
 //! Usage reports from nodes, usage per day, the bill, and the free-allowance notification,
-//! against the real server with in-memory SQLite.
+//! against the real server on SQLite and on PostgreSQL.
 
 mod common;
 
-use common::{assert_error, start, SECRET};
+use common::{assert_error, Server, SECRET};
 use serde_json::{json, Value};
+
+on_both_backends!(
+    reports_are_upserts_and_bill_follows_the_plan,
+    report_validation_and_auth,
+    kafka_clusters_and_fixed_plans_are_billed,
+);
 
 fn this_hour() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
@@ -15,9 +21,7 @@ fn report(s: &common::Server, node: &str, records: Value) -> (u16, Value) {
     s.call("POST", &format!("/v1/nodes/{node}/usage"), Some(SECRET), Some(json!({ "records": records })))
 }
 
-#[test]
-fn reports_are_upserts_and_bill_follows_the_plan() {
-    let s = start();
+fn reports_are_upserts_and_bill_follows_the_plan(s: &Server) {
     let t = s.org("acme");
     s.node("n-mad", "mad", "127.0.0.1:7001");
     let (st, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "cache", "primary_region": "mad"})));
@@ -68,9 +72,7 @@ fn reports_are_upserts_and_bill_follows_the_plan() {
     assert_error(&s.call("GET", "/v1/usage?name=cache", Some(&t2), None), 404, "no database");
 }
 
-#[test]
-fn report_validation_and_auth() {
-    let s = start();
+fn report_validation_and_auth(s: &Server) {
     let t = s.org("acme");
     s.node("n-mad", "mad", "127.0.0.1:7001");
     let hour = this_hour();
@@ -86,9 +88,7 @@ fn report_validation_and_auth() {
     assert_eq!(report(&s, "n-mad", ok).0, 204);
 }
 
-#[test]
-fn kafka_clusters_and_fixed_plans_are_billed() {
-    let s = start();
+fn kafka_clusters_and_fixed_plans_are_billed(s: &Server) {
     let t = s.org("acme");
     s.kafka_node("n-mad", "mad", "127.0.0.1:9092");
     let (st, c) =
