@@ -34,9 +34,9 @@ fn reports_are_upserts_and_bill_follows_the_plan(s: &Server) {
                 "bytes_in": 100, "bytes_out": 200, "peak_data_bytes": 1000, "data_bytes": 900, "connections": 2}])
     };
     // The same hour reported three times (a retry, then a later total): replaced, not added.
-    assert_eq!(report(&s, "n-mad", rec(4_000)).0, 204);
-    assert_eq!(report(&s, "n-mad", rec(4_000)).0, 204);
-    assert_eq!(report(&s, "n-mad", rec(12_000)).0, 204);
+    assert_eq!(report(s, "n-mad", rec(4_000)).0, 204);
+    assert_eq!(report(s, "n-mad", rec(4_000)).0, 204);
+    assert_eq!(report(s, "n-mad", rec(12_000)).0, 204);
     let (st, v) = s.call("GET", "/v1/usage?name=cache", Some(&t), None);
     assert_eq!(st, 200, "{v}");
     let days = &v["resources"][0]["days"];
@@ -54,7 +54,7 @@ fn reports_are_upserts_and_bill_follows_the_plan(s: &Server) {
     // Another node's counts add to this one's.
     s.node("n-mad-2", "mad", "127.0.0.1:7002");
     let other = json!([{"kind": "redis", "id": id, "hour": hour, "billable_commands": 1, "connections": 1}]);
-    assert_eq!(report(&s, "n-mad-2", other).0, 204);
+    assert_eq!(report(s, "n-mad-2", other).0, 204);
     let (_, db) = s.call("GET", "/v1/databases/cache", Some(&t), None);
     assert_eq!(db["usage"]["billable_commands_today"], 12_001, "{db}");
     assert_eq!(db["usage"]["connections"], 3, "{db}");
@@ -82,10 +82,10 @@ fn report_validation_and_auth(s: &Server) {
         401,
         "cluster secret",
     );
-    assert_error(&report(&s, "nope", ok.clone()), 404, "not registered");
+    assert_error(&report(s, "nope", ok.clone()), 404, "not registered");
     let bad = json!([{"kind": "redis", "id": "db_x", "hour": hour + 5}]);
-    assert_error(&report(&s, "n-mad", bad), 400, "start of an hour");
-    assert_eq!(report(&s, "n-mad", ok).0, 204);
+    assert_error(&report(s, "n-mad", bad), 400, "start of an hour");
+    assert_eq!(report(s, "n-mad", ok).0, 204);
 }
 
 fn kafka_clusters_and_fixed_plans_are_billed(s: &Server) {
@@ -100,7 +100,7 @@ fn kafka_clusters_and_fixed_plans_are_billed(s: &Server) {
     let hour = this_hour();
     let rec = json!([{"kind": "kafka", "id": cid, "hour": hour, "messages_produced": 60_000, "messages_consumed": 40_000,
                       "bytes_produced": 1234}]);
-    assert_eq!(report(&s, "n-mad", rec).0, 204);
+    assert_eq!(report(s, "n-mad", rec).0, 204);
     let (_, v) = s.call("GET", "/v1/usage", Some(&t), None);
     let line = |name: &str| -> i64 {
         v["bill"]
