@@ -14,6 +14,7 @@ mod prompt;
 mod reconcile;
 mod redis_connect;
 mod repl;
+mod saved_intent;
 
 fn main() -> std::process::ExitCode {
     cli::main()
