@@ -378,3 +378,34 @@ fn a_password_reset_while_the_node_is_down_holds_when_it_returns() {
     assert!(refused(&mad.addr, &old), "the old password still works after the reset");
     wait_ready(&cp, "pw", "mad", &mad.addr);
 }
+
+/// Live nodes of `code` as `tern regions --json` shows them.
+fn live_nodes(cp: &ControlPlane, code: &str) -> i64 {
+    let regions = cp.json(&["regions"]);
+    let region = regions.as_array().unwrap().iter().find(|r| r["code"] == code).expect("a seeded region");
+    region["nodes"].as_i64().expect("a node count")
+}
+
+/// Only a region with a live node takes a database: `tern regions` says which, lists them
+/// first, and `create` elsewhere fails naming them; a node that stops counts no more.
+#[test]
+fn only_regions_with_a_live_node_take_databases() {
+    let dir = TempDir::new("live-regions");
+    let cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    wait_for(10, "mad counted as live", || (live_nodes(&cp, "mad") == 1).then_some(()));
+    assert_eq!(live_nodes(&cp, "cdg"), 0);
+    let (ok, out, err) = cp.tern(&["regions"]);
+    assert!(ok, "{err}");
+    let first_row = out.lines().nth(1).unwrap_or_default();
+    assert!(first_row.starts_with("mad ") && first_row.contains(" 1 "), "{out}");
+
+    let (ok, _, err) = cp.tern(&["redis", "create", "--name", "x", "--region", "cdg"]);
+    assert!(!ok && err.contains("no node serves region cdg yet; regions with nodes: mad"), "{err}");
+    create(&cp, "x", "mad", &[]);
+
+    mad.kill();
+    wait_for(10, "mad no longer live", || (live_nodes(&cp, "mad") == 0).then_some(()));
+    let (ok, _, err) = cp.tern(&["redis", "create", "--name", "y", "--region", "mad"]);
+    assert!(!ok && err.contains("no node serves region mad yet; regions with nodes: none"), "{err}");
+}
