@@ -42,6 +42,13 @@ pub struct Region {
     pub name: String,
     pub latitude: f64,
     pub longitude: f64,
+    /// Nodes of the region heard from lately (within the control plane's node timeout): only
+    /// a region with one can take a new database.
+    #[serde(default)]
+    pub nodes: i64,
+    /// Those of them that serve Kafka: only a region with one can take a new Kafka cluster.
+    #[serde(default)]
+    pub kafka_nodes: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -117,7 +117,7 @@ async fn list_orgs(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Ve
 
 async fn list_regions(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Region>>> {
     org(&s, &headers).await?;
-    Ok(Json(s.store.regions().await?))
+    Ok(Json(s.store.regions(s.config.node_timeout_secs).await?))
 }
 
 async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Plan>>> {
@@ -127,12 +127,13 @@ async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<V
 
 // ---- databases
 
-/// `ready` (its node reported hosting it), `pending` (not placed or not applied yet), or
+/// `ready` (its node reported hosting it), `pending` (not applied yet), `pending: …` (no node
+/// of the region with room when it was placed), or
 /// `unreachable: …` (its node has not been heard from within the timeout).
 fn placement_status(s: &AppState, p: &PlacementRow) -> String {
     let now = store::now();
     match (&p.node_id, p.last_seen) {
-        (None, _) => "pending".to_string(),
+        (None, _) => format!("pending: waiting for a node of region {} with room", p.region),
         (Some(node), Some(seen)) if now - seen > s.config.node_timeout_secs => {
             format!("unreachable: node {node} last seen {}s ago", now - seen)
         }
@@ -218,6 +219,54 @@ async fn check_regions(s: &AppState, primary: &str, read: &[String]) -> Res<()> 
     Ok(())
 }
 
+/// What a region's nodes must serve to take a new database or Kafka cluster.
+#[derive(Clone, Copy)]
+pub(crate) enum Service {
+    Redis,
+    Kafka,
+}
+
+impl Service {
+    /// Live nodes of `region` serving this.
+    fn nodes(self, region: &api::Region) -> i64 {
+        match self {
+            Service::Redis => region.nodes,
+            Service::Kafka => region.kafka_nodes,
+        }
+    }
+
+    fn node(self) -> &'static str {
+        match self {
+            Service::Redis => "node",
+            Service::Kafka => "Kafka node",
+        }
+    }
+}
+
+/// Refuses `wanted` regions without a live node serving `service`. Placed there, a database
+/// would only wait for a node that may never come, its name taken and `create` reporting
+/// success; refusing says at once where it can go instead.
+pub(crate) async fn check_live<'a>(
+    s: &AppState,
+    service: Service,
+    wanted: impl IntoIterator<Item = &'a String>,
+) -> Res<()> {
+    let regions = s.store.regions(s.config.node_timeout_secs).await?;
+    let live: Vec<&str> = regions.iter().filter(|r| service.nodes(r) > 0).map(|r| r.code.as_str()).collect();
+    match wanted.into_iter().find(|w| !live.contains(&w.as_str())) {
+        None => Ok(()),
+        Some(region) => Err(ApiErr::new(
+            StatusCode::CONFLICT,
+            format!(
+                "no {} serves region {region} yet; regions with {}s: {}",
+                service.node(),
+                service.node(),
+                if live.is_empty() { "none".to_string() } else { live.join(", ") }
+            ),
+        )),
+    }
+}
+
 async fn check_plan(s: &AppState, org_id: &str, plan: &str) -> Res<()> {
     if !s.store.plan_exists(plan).await? {
         return Err(ApiErr::bad(format!("unknown plan '{plan}'; `tern redis plans` lists them")));
@@ -264,6 +313,7 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
     let name = chosen_name(req.name.as_deref())?;
     let primary = required_primary(req.primary_region)?;
     check_regions(&s, &primary, &req.read_regions).await?;
+    check_live(&s, Service::Redis, std::iter::once(&primary).chain(&req.read_regions)).await?;
     let plan = req.plan.unwrap_or_else(|| "payg".into());
     check_plan(&s, &org.id, &plan).await?;
     if s.store.database(&org.id, &name).await?.is_some() {
@@ -326,6 +376,8 @@ async fn update_database(
         &d.name,
     )?;
     check_regions(&s, &d.primary_region, &read).await?;
+    // Only regions being added need a node now: one of the current ones may be down.
+    check_live(&s, Service::Redis, read.iter().filter(|r| !current.contains(r))).await?;
     if let Some(plan) = &req.plan {
         if *plan != d.plan {
             check_plan(&s, &org.id, plan).await?;

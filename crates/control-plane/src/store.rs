@@ -229,8 +229,19 @@ impl Store {
 
     // ---- regions and plans
 
-    pub async fn regions(&self) -> Result<Vec<api::Region>, StoreError> {
-        let rows = sqlx::query("SELECT code, name, latitude, longitude FROM regions").fetch_all(&self.pool).await?;
+    /// Every region, with how many of its nodes were heard from within `node_timeout` seconds
+    /// and how many of those serve Kafka.
+    pub async fn regions(&self, node_timeout: i64) -> Result<Vec<api::Region>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.code, r.name, r.latitude, r.longitude, \
+             (SELECT COUNT(*) FROM nodes n WHERE n.region = r.code AND n.last_seen >= $1) AS nodes, \
+             (SELECT COUNT(*) FROM nodes n WHERE n.region = r.code AND n.last_seen >= $1 \
+              AND n.kafka_addr IS NOT NULL) AS kafka_nodes \
+             FROM regions r",
+        )
+        .bind(now() - node_timeout)
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::new();
         for r in rows {
             out.push(api::Region {
@@ -238,6 +249,8 @@ impl Store {
                 name: r.try_get("name")?,
                 latitude: r.try_get("latitude")?,
                 longitude: r.try_get("longitude")?,
+                nodes: r.try_get("nodes")?,
+                kafka_nodes: r.try_get("kafka_nodes")?,
             });
         }
         out.sort_by(|a, b| a.code.cmp(&b.code));

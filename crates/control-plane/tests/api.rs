@@ -57,6 +57,17 @@ fn regions_and_plans(s: &Server) {
     let fixed = plans.iter().find(|p| p["name"] == "fixed-250mb").unwrap();
     assert_eq!(fixed["monthly_price_cents"], 1000);
 
+    // Live nodes per region: a node that serves Redis only counts for Redis.
+    let counts = |code: &str| {
+        let (_, v) = s.call("GET", "/v1/regions", Some(&t), None);
+        let r = v.as_array().unwrap().iter().find(|r| r["code"] == code).unwrap().clone();
+        (r["nodes"].as_i64().unwrap(), r["kafka_nodes"].as_i64().unwrap())
+    };
+    assert_eq!(counts("mad"), (0, 0));
+    s.live_nodes(&["mad"]);
+    s.node("redis-only", "mad", "127.0.0.1:7001");
+    assert_eq!((counts("mad"), counts("ams")), ((2, 1), (0, 0)));
+
     assert_error(&s.call("GET", "/v1/regions", None, None), 401, "API token");
     assert_error(&s.call("GET", "/v1/plans", Some("nope"), None), 401, "API token");
 }
@@ -64,6 +75,7 @@ fn regions_and_plans(s: &Server) {
 fn database_lifecycle(s: &Server) {
     let t = s.org("acme");
     s.node("n-mad", "mad", "127.0.0.1:7001");
+    s.live_nodes(&["ams", "iad", "fra"]);
 
     // Create: generated name, defaults, placement on the live node of the region.
     let (st, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"primary_region": "mad"})));
@@ -78,13 +90,21 @@ fn database_lifecycle(s: &Server) {
     assert_eq!(db["url"], format!("redis://default:{password}@127.0.0.1:7001"));
     assert_eq!(db["regions"][0]["status"], "pending");
 
-    // Named, with a read region that has no node yet.
+    // Named, with a read region whose node has not reported it yet.
     let body = json!({"name": "cache", "primary_region": "mad", "read_regions": ["ams"], "plan": "fixed-250mb", "eviction": true});
     let (st, db2) = s.call("POST", "/v1/databases", Some(&t), Some(body));
     assert_eq!(st, 201, "{db2}");
     assert_eq!(db2["read_regions"], json!(["ams"]));
     assert_eq!(db2["regions"][1]["status"], "pending");
-    assert_eq!(db2["regions"][1]["endpoint"], Value::Null);
+    assert_eq!(db2["regions"][1]["endpoint"], "127.0.0.1:7900");
+    // A region without a live node is refused, naming those that have one.
+    let refused = json!({"name": "nowhere", "primary_region": "cdg"});
+    let message = "no node serves region cdg yet; regions with nodes: ams, fra, iad, mad";
+    assert_error(&s.call("POST", "/v1/databases", Some(&t), Some(refused)), 409, message);
+    let refused = json!({"name": "nowhere", "primary_region": "mad", "read_regions": ["cdg"]});
+    assert_error(&s.call("POST", "/v1/databases", Some(&t), Some(refused)), 409, message);
+    let add = json!({"add_read_regions": ["cdg"]});
+    assert_error(&s.call("PATCH", "/v1/databases/cache", Some(&t), Some(add)), 409, message);
 
     // List and get (by name and by id).
     let (st, list) = s.call("GET", "/v1/databases", Some(&t), None);
@@ -127,6 +147,7 @@ fn database_lifecycle(s: &Server) {
 
 fn database_validation_errors(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad", "ams"]);
     let create = |body: Value| s.call("POST", "/v1/databases", Some(&t), Some(body));
     assert_error(&create(json!({})), 400, "primary_region is required");
     assert_error(&create(json!({"primary_region": "xyz"})), 400, "unknown region 'xyz'");
@@ -152,6 +173,7 @@ fn database_validation_errors(s: &Server) {
 
 fn database_auth_and_not_found(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad"]);
     assert_eq!(s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "x", "primary_region": "mad"}))).0, 201);
     for (method, path) in [
         ("GET", "/v1/databases"),
@@ -180,6 +202,7 @@ fn database_auth_and_not_found(s: &Server) {
 fn another_orgs_database_is_invisible(s: &Server) {
     let a = s.org("alpha");
     let b = s.org("beta");
+    s.live_nodes(&["mad"]);
     let (_, db) = s.call("POST", "/v1/databases", Some(&a), Some(json!({"name": "secret", "primary_region": "mad"})));
     let id = db["id"].as_str().unwrap();
     let (_, list) = s.call("GET", "/v1/databases", Some(&b), None);
@@ -203,10 +226,9 @@ fn another_orgs_database_is_invisible(s: &Server) {
 
 fn nodes_register_heartbeat_intent(s: &Server) {
     let t = s.org("acme");
-    // A database created before any node exists in its region is pending, then placed.
-    let (_, db) = s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "a", "primary_region": "ams"})));
-    assert_eq!(db["regions"][0]["status"], "pending");
-    let id = db["id"].as_str().unwrap().to_string();
+    // No database before a node of its region exists.
+    let create = || s.call("POST", "/v1/databases", Some(&t), Some(json!({"name": "a", "primary_region": "ams"})));
+    assert_error(&create(), 409, "no node serves region ams yet; regions with nodes: none");
 
     let reg = |body: Value, token: &str| s.call("POST", "/v1/nodes/register", Some(token), Some(body));
     assert_error(&reg(json!({"region": "ams", "redis_addr": "127.0.0.1:1"}), &t), 401, "cluster secret");
@@ -215,6 +237,9 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     let (st, n) = reg(json!({"region": "ams", "redis_addr": "127.0.0.1:7002"}), SECRET);
     assert_eq!(st, 200, "{n}");
     let node = n["id"].as_str().unwrap().to_string();
+    let (st, db) = create();
+    assert_eq!((st, &db["regions"][0]["status"]), (201, &json!("pending")), "{db}");
+    let id = db["id"].as_str().unwrap().to_string();
     // Same id, other region: refused.
     assert_error(&reg(json!({"id": node, "region": "mad", "redis_addr": "127.0.0.1:1"}), SECRET), 409, "registered in");
 
@@ -258,6 +283,7 @@ fn nodes_register_heartbeat_intent(s: &Server) {
 /// the PostgreSQL test database's collation (like en_US.UTF-8) would ignore the '-'.
 fn lists_sort_names_by_bytes(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad"]);
     let names = s.names_listed_after_creating(&t, "/v1/databases", json!({"primary_region": "mad"}));
     assert_eq!(names, NAMES_IN_BYTE_ORDER);
 }
@@ -267,6 +293,7 @@ fn lists_sort_names_by_bytes(s: &Server) {
 fn concurrent_creates_of_one_name_create_it_once(s: &Server) {
     assert_one_created(&s.concurrently(8, "POST", "/v1/orgs", SECRET, json!({"name": "race"})));
     let t = s.org("acme");
+    s.live_nodes(&["mad"]);
     let body = json!({"name": "same", "primary_region": "mad"});
     assert_one_created(&s.concurrently(8, "POST", "/v1/databases", &t, body));
     let (_, list) = s.call("GET", "/v1/databases", Some(&t), None);
@@ -288,6 +315,8 @@ fn placement_picks_the_least_loaded_node_with_room(s: &Server) {
     };
     assert_eq!(endpoint("first"), json!("127.0.0.1:7102"));
     assert_eq!(endpoint("second"), json!("127.0.0.1:7101"));
-    // Both nodes are full: the third waits for room.
+    // Both nodes are full: the third waits for room, and says so.
     assert_eq!(endpoint("third"), Value::Null);
+    let (_, third) = s.call("GET", "/v1/databases/third", Some(&t), None);
+    assert_eq!(third["regions"][0]["status"], "pending: waiting for a node of region mad with room", "{third}");
 }

@@ -19,6 +19,7 @@ on_both_backends!(
 fn cluster_lifecycle(s: &Server) {
     let t = s.org("acme");
     s.kafka_node("k-mad", "mad", "127.0.0.1:9092");
+    s.live_nodes(&["ams", "iad", "fra"]);
 
     // Create: generated name, payg, a first full credential, placed on the Kafka node.
     let (st, c) = s.call("POST", "/v1/kafka/clusters", Some(&t), Some(json!({"primary_region": "mad"})));
@@ -95,6 +96,7 @@ fn cluster_lifecycle(s: &Server) {
 
 fn cluster_validation_errors(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad", "ams"]);
     let create = |body: Value| s.call("POST", "/v1/kafka/clusters", Some(&t), Some(body));
     assert_error(&create(json!({})), 400, "primary_region is required");
     assert_error(&create(json!({"primary_region": "xyz"})), 400, "unknown region 'xyz'");
@@ -125,6 +127,7 @@ fn cluster_validation_errors(s: &Server) {
 
 fn cluster_auth_and_not_found(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad"]);
     let (_, c) = s.call("POST", "/v1/kafka/clusters", Some(&t), Some(json!({"name": "x", "primary_region": "mad"})));
     let user = c["credentials"][0]["username"].as_str().unwrap().to_string();
     let revoke = format!("/v1/kafka/clusters/x/credentials/{user}");
@@ -162,6 +165,7 @@ fn cluster_auth_and_not_found(s: &Server) {
 fn another_orgs_cluster_is_invisible(s: &Server) {
     let a = s.org("alpha");
     let b = s.org("beta");
+    s.live_nodes(&["mad"]);
     let (_, c) =
         s.call("POST", "/v1/kafka/clusters", Some(&a), Some(json!({"name": "secret", "primary_region": "mad"})));
     let id = c["id"].as_str().unwrap();
@@ -187,18 +191,11 @@ fn another_orgs_cluster_is_invisible(s: &Server) {
 
 fn kafka_in_node_intent_and_heartbeat(s: &Server) {
     let t = s.org("acme");
-    // A cluster created before any Kafka node of its region is pending, without an endpoint.
-    let (_, c) = s.call(
-        "POST",
-        "/v1/kafka/clusters",
-        Some(&t),
-        Some(json!({"name": "k", "primary_region": "ams", "replica_regions": ["mad"]})),
-    );
-    assert_eq!((c["status"].as_str(), &c["endpoint"]), (Some("pending"), &Value::Null));
-    let id = c["id"].as_str().unwrap().to_string();
-
-    // A node without Kafka never gets it.
+    let body = json!({"name": "k", "primary_region": "ams", "replica_regions": ["mad"]});
+    let create = || s.call("POST", "/v1/kafka/clusters", Some(&t), Some(body.clone()));
+    // A node without Kafka never gets it: no cluster before a Kafka node of its region exists.
     s.node("redis-only", "ams", "127.0.0.1:7001");
+    assert_error(&create(), 409, "no Kafka node serves region ams yet; regions with Kafka nodes: none");
     let (_, intent) = s.call("GET", "/v1/nodes/redis-only/intent", Some(SECRET), None);
     assert_eq!(intent["kafka_clusters"], json!([]));
     let bad = json!({"region": "ams", "redis_addr": "127.0.0.1:1", "kafka_addr": "nothing"});
@@ -206,6 +203,9 @@ fn kafka_in_node_intent_and_heartbeat(s: &Server) {
 
     let node = s.kafka_node("k-ams", "ams", "127.0.0.1:9093");
     let replica_node = s.kafka_node("k-mad", "mad", "127.0.0.1:9094");
+    let (st, c) = create();
+    assert_eq!(st, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_string();
     let (st, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(st, 200);
     let clusters = intent["kafka_clusters"].as_array().unwrap();
@@ -252,6 +252,7 @@ fn kafka_in_node_intent_and_heartbeat(s: &Server) {
 /// many connections at once gives one cluster.
 fn cluster_names_sort_by_bytes_and_race_to_one(s: &Server) {
     let t = s.org("acme");
+    s.live_nodes(&["mad"]);
     let names = s.names_listed_after_creating(&t, "/v1/kafka/clusters", json!({"primary_region": "mad"}));
     assert_eq!(names, NAMES_IN_BYTE_ORDER);
     let body = json!({"name": "same", "primary_region": "mad"});

@@ -15,9 +15,9 @@ fn control_planes_starting_together_migrate_once(db: &TestDb) {
         // them while the other waits on its row and then skips it.
         let (a, b, c) = tokio::join!(Store::open(&db.url), Store::open(&db.url), Store::open(&db.url));
         let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-        let regions = a.regions().await.unwrap();
+        let regions = a.regions(15).await.unwrap();
         assert!(!regions.is_empty());
-        assert_eq!(b.regions().await.unwrap().len(), regions.len(), "the seed rows were inserted twice");
+        assert_eq!(b.regions(15).await.unwrap().len(), regions.len(), "the seed rows were inserted twice");
         let created = b.create_org("shared").await.unwrap().unwrap();
         assert_eq!(c.org_for_token(&created.token).await.unwrap().unwrap().id, created.org.id);
         // Opening again later applies nothing and keeps the data.

@@ -197,6 +197,10 @@ struct ControlPlaneArgs {
     /// Secret shared with the nodes (default: generated once, kept in DATA_DIR/cluster-secret).
     #[arg(long, env = "TERN_CLUSTER_SECRET", hide_env_values = true)]
     cluster_secret: Option<String>,
+    /// A node not heard from for this many seconds is shown as unreachable, its region as
+    /// without live nodes, and gets no new databases (nodes report every second).
+    #[arg(long, default_value_t = control_plane::Config::default().node_timeout_secs)]
+    node_timeout_secs: i64,
 }
 
 /// `ID:PASSWORD [NAME=VALUE ...]`: a database and its limits (see `limits::parse_options`).
@@ -388,10 +392,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     }
     if let (Some(url), Some(secret)) = (args.control_plane.clone(), args.cluster_secret.clone()) {
         let advertised = args.advertise_addr.clone().unwrap_or_else(|| addr.to_string());
-        let node_id = args
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-{}", args.region, advertised.replace([':', '.', '[', ']'], "-")));
+        let node_id = node_id(&args, &advertised)?;
         let link = ControlPlaneLink {
             url,
             cluster_secret: secret,
@@ -403,6 +404,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         let usage_file = args.data_dir.as_ref().map(|d| d.join("usage.json"));
         let meter = crate::metering::Meter::open(usage_file, Duration::from_secs(args.usage_report_secs))?;
         let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka).with_meter(meter);
+        if let Some(dir) = &args.data_dir {
+            reconciler = reconciler.with_saved_intent(dir);
+        }
         if let Err(e) = reconciler.sync_once() {
             tracing::warn!(error = format!("{e:#}"), "first sync with the control plane failed; retrying every second");
         }
@@ -413,6 +417,21 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
     wait_for_ctrl_c()
+}
+
+/// The node's id at the control plane: `--node-id`, else the one kept in the data folder
+/// (`DATA_DIR/node-id`, written at the first start), else REGION-HOST-PORT. Placements belong
+/// to a node id, so a node restarted with its data folder on another port (`--redis-addr
+/// 127.0.0.1:0`, a new machine address) must stay the node that holds those databases.
+fn node_id(args: &NodeArgs, advertised: &str) -> anyhow::Result<String> {
+    if let Some(id) = &args.node_id {
+        return Ok(id.clone());
+    }
+    let generated = || format!("{}-{}", args.region, advertised.replace([':', '.', '[', ']'], "-"));
+    match &args.data_dir {
+        Some(dir) => kept_in_file(&dir.join("node-id"), generated),
+        None => Ok(generated()),
+    }
 }
 
 /// What to do when a listening port is taken.
@@ -567,8 +586,9 @@ fn without_password(url: &str) -> String {
     }
 }
 
-/// A secret kept in a file of the data directory, created on first use.
-fn kept_secret(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+/// A value (a secret, a token, the node id) kept in an owner-only file of the data directory,
+/// created on first use.
+fn kept_in_file(path: &std::path::Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         _ => {
@@ -596,9 +616,10 @@ fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let secret_file = data_dir.join("cluster-secret");
     let secret = match args.cluster_secret {
         Some(s) if !s.is_empty() => s,
-        _ => kept_secret(&secret_file, random_password)?,
+        _ => kept_in_file(&secret_file, random_password)?,
     };
-    let config = control_plane::Config { cluster_secret: secret, ..Default::default() };
+    anyhow::ensure!(args.node_timeout_secs > 0, "--node-timeout-secs must be at least 1");
+    let config = control_plane::Config { cluster_secret: secret, node_timeout_secs: args.node_timeout_secs };
     let url = match args.database_url {
         Some(url) if !url.is_empty() => url,
         _ => control_plane::sqlite_url(&data_dir),
@@ -629,9 +650,9 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let regions = args.regions.clone();
     let Some(first_region) = regions.first().cloned() else { anyhow::bail!("--regions must name at least one region") };
     // Secrets and the dev database's password are kept across runs so saved URLs keep working.
-    let secret = kept_secret(&data_dir.join("cluster-secret"), random_password)?;
-    let token = kept_secret(&data_dir.join("dev-token"), || format!("tern_{}", random_password()))?;
-    let dev_password = kept_secret(&data_dir.join("dev-password"), random_password)?;
+    let secret = kept_in_file(&data_dir.join("cluster-secret"), random_password)?;
+    let token = kept_in_file(&data_dir.join("dev-token"), || format!("tern_{}", random_password()))?;
+    let dev_password = kept_in_file(&data_dir.join("dev-password"), random_password)?;
     let config = control_plane::Config { cluster_secret: secret.clone(), ..Default::default() };
     let url = control_plane::sqlite_url(&data_dir);
     let setup_token = token.clone();

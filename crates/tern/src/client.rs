@@ -236,15 +236,28 @@ fn price(p: &api::Plan) -> String {
 
 pub fn regions(args: &ApiArgs) -> anyhow::Result<()> {
     let c = Client::new(args)?;
-    let regions: Vec<api::Region> = c.get("/v1/regions")?;
+    let mut regions: Vec<api::Region> = c.get("/v1/regions")?;
     if args.json {
         return print_json(&regions);
     }
+    // Regions that can take a database first (a stable sort keeps the API's order within each).
+    regions.sort_by_key(|r| r.nodes == 0);
     let rows: Vec<Vec<String>> = regions
         .iter()
-        .map(|r| vec![r.code.clone(), r.name.clone(), format!("{:.4}, {:.4}", r.latitude, r.longitude)])
+        .map(|r| {
+            vec![
+                r.code.clone(),
+                r.name.clone(),
+                r.nodes.to_string(),
+                r.kafka_nodes.to_string(),
+                format!("{:.4}, {:.4}", r.latitude, r.longitude),
+            ]
+        })
         .collect();
-    table(&["Code", "Name", "Coordinates"], &rows);
+    table(&["Code", "Name", "Live Nodes", "Kafka Nodes", "Coordinates"], &rows);
+    if regions.iter().all(|r| r.nodes == 0) {
+        println!("No region has a live node yet: start one with `tern node --region CODE --control-plane URL`.");
+    }
     Ok(())
 }
 
@@ -441,7 +454,7 @@ fn create(c: &Client, json: bool, mut a: CreateArgs) -> anyhow::Result<()> {
     let ui = Interaction::detect();
     prompt::org(c, a.org.as_deref(), ui)?;
     let name = prompt::name(a.name.take(), ui)?;
-    let regions = prompt::regions_if_asking(c, ui)?;
+    let regions = prompt::regions_if_asking(c, ui, prompt::Hosting::Redis)?;
     let region = prompt::primary_region(a.region.take(), &regions, ui)?;
     let eviction = eviction_choice(&a, ui)?;
     let plan = plan_choice(c, a.plan.take(), ui)?;

@@ -201,7 +201,7 @@ fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
     let ui = Interaction::detect();
     prompt::org(c, a.org.as_deref(), ui)?;
     let name = prompt::name(a.name, ui)?;
-    let regions = prompt::regions_if_asking(c, ui)?;
+    let regions = prompt::regions_if_asking(c, ui, prompt::Hosting::Kafka)?;
     let region = prompt::primary_region(a.region, &regions, ui)?;
     let replica_regions = match a.replica_regions {
         Some(given) => given.into_iter().filter(|r| !r.is_empty()).collect(),

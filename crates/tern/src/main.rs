@@ -15,6 +15,7 @@ mod prompt;
 mod reconcile;
 mod redis_connect;
 mod repl;
+mod saved_intent;
 mod usage_cli;
 
 fn main() -> std::process::ExitCode {

@@ -149,7 +149,10 @@ pub(crate) fn primary_region(
 ) -> anyhow::Result<String> {
     match (given, ui) {
         (Some(r), _) => Ok(r),
-        (None, Interaction::Prompt) if !regions.is_empty() => {
+        (None, Interaction::Prompt) if regions.is_empty() => {
+            bail!("no region has a live node to take it yet; `tern regions` shows the nodes of each")
+        }
+        (None, Interaction::Prompt) => {
             let labels: Vec<String> = regions.iter().map(region_label).collect();
             let i = select("Primary region (can't be changed later)", &labels, 0)?;
             Ok(regions[i].code.clone())
@@ -169,10 +172,45 @@ pub(crate) fn replica_regions(regions: &[api::Region], primary: &str, ui: Intera
     Ok(picked.into_iter().map(|i| others[i].code.clone()).collect())
 }
 
+/// What is being placed in a region: a Redis database or a Kafka cluster.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Hosting {
+    Redis,
+    Kafka,
+}
+
+/// The regions that can take `what` now (a live node serving it), in the control plane's
+/// order. The others are not offered: the control plane refuses them.
+pub(crate) fn hosting_regions(regions: Vec<api::Region>, what: Hosting) -> Vec<api::Region> {
+    let live = |r: &api::Region| match what {
+        Hosting::Redis => r.nodes > 0,
+        Hosting::Kafka => r.kafka_nodes > 0,
+    };
+    regions.into_iter().filter(live).collect()
+}
+
 /// The regions to choose from, fetched only when there will be a question about them.
-pub(crate) fn regions_if_asking(c: &Client, ui: Interaction) -> anyhow::Result<Vec<api::Region>> {
+pub(crate) fn regions_if_asking(c: &Client, ui: Interaction, what: Hosting) -> anyhow::Result<Vec<api::Region>> {
     match ui {
-        Interaction::Prompt => c.get("/v1/regions"),
+        Interaction::Prompt => Ok(hosting_regions(c.get("/v1/regions")?, what)),
         Interaction::NoPrompt => Ok(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(code: &str, nodes: i64, kafka_nodes: i64) -> api::Region {
+        let name = code.to_uppercase();
+        api::Region { code: code.into(), name, latitude: 0.0, longitude: 0.0, nodes, kafka_nodes }
+    }
+
+    #[test]
+    fn only_regions_with_a_live_node_are_offered() {
+        let all = vec![region("ams", 1, 0), region("cdg", 0, 0), region("mad", 2, 1)];
+        let codes = |what| hosting_regions(all.clone(), what).into_iter().map(|r| r.code).collect::<Vec<_>>();
+        assert_eq!(codes(Hosting::Redis), ["ams", "mad"]);
+        assert_eq!(codes(Hosting::Kafka), ["mad"]);
     }
 }

@@ -2,6 +2,7 @@
 //! the control plane's intent (`--control-plane`), through the same `apply_tenants`; and the
 //! node's Kafka clusters match the intent's (`apply_kafka_clusters`).
 
+use crate::saved_intent::SavedIntent;
 use anyhow::Context;
 use control_api as api;
 use kafka_server::{Broker, ClusterConfig, ClusterId};
@@ -100,12 +101,16 @@ pub struct Reconciler {
     registered: bool,
     /// Usage metering, reported through this loop (`metering.rs`).
     meter: Option<crate::metering::Meter>,
+    /// The last intent, kept in the node's data folder (none without `--data-dir`).
+    saved: Option<SavedIntent>,
+    /// Whether an intent (the control plane's or the saved one) was applied since start.
+    applied: bool,
 }
 
 impl Reconciler {
     pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>, kafka: Option<KafkaSide>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        Reconciler { link, node, pinned, kafka, agent, registered: false, meter: None }
+        Reconciler { link, node, pinned, kafka, agent, registered: false, meter: None, saved: None, applied: false }
     }
 
     /// Meters usage and reports it to the control plane (after each sync once due).
@@ -163,42 +168,118 @@ impl Reconciler {
         Ok(())
     }
 
-    /// One round: register if needed, fetch the intent, apply it, report what is hosted.
-    pub fn sync_once(&mut self) -> anyhow::Result<()> {
+    /// Keeps the last intent in `data_dir` and serves it when the control plane cannot be
+    /// reached at start (`saved_intent.rs`).
+    pub fn with_saved_intent(mut self, data_dir: &std::path::Path) -> Self {
+        self.saved = Some(SavedIntent::open(data_dir, &self.link.node_id));
+        self
+    }
+
+    /// Registers if needed, then fetches this node's intent.
+    fn fetch_intent(&mut self) -> anyhow::Result<api::NodeIntent> {
         if !self.registered {
             self.register()?;
         }
         let path = format!("/v1/nodes/{}/intent", self.link.node_id);
-        let intent: api::NodeIntent = match self.agent.get(&self.url(&path)).set("Authorization", &self.auth()).call() {
-            Ok(r) => r.into_json()?,
+        match self.agent.get(&self.url(&path)).set("Authorization", &self.auth()).call() {
+            Ok(r) => Ok(r.into_json()?),
             Err(ureq::Error::Status(404, _)) => {
                 // The control plane lost this node (new state): register again next round.
                 self.registered = false;
-                anyhow::bail!("the control plane does not know this node; registering again");
+                anyhow::bail!("the control plane does not know this node; registering again")
             }
-            Err(e) => return Err(http_error(e)),
-        };
-        let wanted: Vec<TenantConfig> = intent
-            .tenants
-            .into_iter()
-            .map(|t| TenantConfig {
-                id: TenantId(t.id),
-                password: t.password,
-                limits: crate::limits::from_intent(&t.limits),
-            })
-            .collect();
-        apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
-        let mut kafka_clusters = Vec::new();
-        if let Some(kafka) = &self.kafka {
-            let wanted: Vec<ClusterConfig> = intent.kafka_clusters.into_iter().map(kafka_cluster_config).collect();
-            apply_kafka_clusters(&kafka.broker, &wanted, &kafka.pinned);
-            kafka_clusters = kafka.broker.clusters().iter().map(|c| c.id.0.clone()).collect();
+            Err(e) => Err(http_error(e)),
         }
+    }
+
+    /// One round: register if needed, fetch the intent, apply it, report what is hosted. When
+    /// the control plane cannot be reached before any intent was applied, the saved one is.
+    pub fn sync_once(&mut self) -> anyhow::Result<()> {
+        let intent = match self.fetch_intent() {
+            Ok(intent) => intent,
+            Err(e) => {
+                self.serve_saved_intent();
+                return Err(e);
+            }
+        };
+        self.forget_dropped(&intent);
+        self.apply(&intent);
+        self.applied = true;
+        if let Some(saved) = &mut self.saved {
+            if let Err(e) = saved.save(&intent) {
+                tracing::error!(error = format!("{e:#}"), "cannot keep the intent on disk");
+            }
+        }
+        let kafka_clusters = match &self.kafka {
+            Some(kafka) => kafka.broker.clusters().iter().map(|c| c.id.0.clone()).collect(),
+            None => Vec::new(),
+        };
         let hosted =
             api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(), kafka_clusters };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
         self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;
         Ok(())
+    }
+
+    /// Makes the node's databases and Kafka clusters those of `intent`.
+    fn apply(&self, intent: &api::NodeIntent) {
+        let wanted: Vec<TenantConfig> = intent
+            .tenants
+            .iter()
+            .map(|t| TenantConfig {
+                id: TenantId(t.id.clone()),
+                password: t.password.clone(),
+                limits: crate::limits::from_intent(&t.limits),
+            })
+            .collect();
+        apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
+        if let Some(kafka) = &self.kafka {
+            let wanted: Vec<ClusterConfig> = intent.kafka_clusters.iter().cloned().map(kafka_cluster_config).collect();
+            apply_kafka_clusters(&kafka.broker, &wanted, &kafka.pinned);
+        }
+    }
+
+    /// Serves the saved intent, once, if nothing was applied since start: the data plane
+    /// does not wait for the control plane.
+    fn serve_saved_intent(&mut self) {
+        if self.applied {
+            return;
+        }
+        self.applied = true;
+        let Some(intent) = self.saved.as_ref().and_then(|s| s.last()).cloned() else { return };
+        tracing::warn!(
+            databases = intent.tenants.len(),
+            kafka_clusters = intent.kafka_clusters.len(),
+            "control plane unreachable: serving the last intent saved in the data folder"
+        );
+        self.apply(&intent);
+    }
+
+    /// Deletes the files of databases and Kafka clusters of the saved intent that `intent` no
+    /// longer lists and that are not loaded (destroyed while this node was down): loaded
+    /// ones are removed with their files by `apply`.
+    fn forget_dropped(&self, intent: &api::NodeIntent) {
+        let Some(saved) = self.saved.as_ref().and_then(|s| s.last()) else { return };
+        for t in &saved.tenants {
+            let id = TenantId(t.id.clone());
+            let kept = intent.tenants.iter().any(|w| w.id == t.id) || self.pinned.iter().any(|p| p.id == id);
+            if !kept && self.node.tenants.get(&id).is_none() {
+                if let Some(persistence) = &self.node.persistence {
+                    tracing::info!(tenant = %id, "database destroyed while this node was away: deleting its files");
+                    persistence.destroy(&id);
+                }
+            }
+        }
+        let Some(kafka) = &self.kafka else { return };
+        let loaded = kafka.broker.clusters();
+        for c in &saved.kafka_clusters {
+            let id = ClusterId(c.id.clone());
+            let kept = intent.kafka_clusters.iter().any(|w| w.id == c.id) || kafka.pinned.contains(&id);
+            if !kept && !loaded.iter().any(|l| l.id == id) {
+                tracing::info!(cluster = %id, "Kafka cluster destroyed while this node was away: deleting its files");
+                remove_folder(&kafka.broker.data_dir.join(&c.id));
+            }
+        }
     }
 
     /// Syncs every `period` forever. While the control plane is unreachable the node keeps
@@ -238,6 +319,16 @@ impl Reconciler {
             .spawn(move || self.run(period))
             .context("starting the reconciler thread")?;
         Ok(())
+    }
+}
+
+/// Deletes a folder and everything in it; an absent one is fine, a failure is logged.
+fn remove_folder(path: &std::path::Path) {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::error!(path = %path.display(), error = %e, "cannot delete a destroyed cluster's files")
+        }
+        _ => {}
     }
 }
 

@@ -1,7 +1,10 @@
 //! `/v1/kafka/clusters…`: Kafka clusters and their credentials, with the same auth,
 //! validation-error and not-found conventions as databases (another org's cluster is a 404).
 
-use super::{check_regions, chosen_name, merge_regions, org, parse, placement_status, required_primary, ApiErr, Res};
+use super::{
+    check_live, check_regions, chosen_name, merge_regions, org, parse, placement_status, required_primary, ApiErr, Res,
+    Service,
+};
 use crate::store::{self, KafkaClusterRow};
 use crate::AppState;
 use axum::body::Bytes;
@@ -79,6 +82,7 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     let name = chosen_name(req.name.as_deref())?;
     let primary = required_primary(req.primary_region)?;
     check_regions(&s, &primary, &req.replica_regions).await?;
+    check_live(&s, Service::Kafka, std::iter::once(&primary).chain(&req.replica_regions)).await?;
     let plan = req.plan.unwrap_or_else(|| "payg".into());
     if !s.store.plan_exists(&plan).await? {
         return Err(ApiErr::bad(format!("unknown plan '{plan}'; `tern redis plans` lists them")));
@@ -134,6 +138,7 @@ pub async fn update(
         &c.name,
     )?;
     check_regions(&s, &c.primary_region, &replicas).await?;
+    check_live(&s, Service::Kafka, replicas.iter().filter(|r| !current.contains(r))).await?;
     if replicas != current {
         s.store.set_replica_regions(&store::KAFKA, &c.id, &replicas, s.config.node_timeout_secs).await?;
     }

@@ -204,6 +204,21 @@ impl Server {
         assert_eq!(st, 200, "{v}");
     }
 
+    /// Registers a node serving Redis (127.0.0.1:790N) and Kafka (127.0.0.1:990N) in each of
+    /// `regions`, N being its position: databases and Kafka clusters may be created there.
+    pub fn live_nodes(&self, regions: &[&str]) {
+        for (i, region) in regions.iter().enumerate() {
+            let body = json!({
+                "id": format!("live-{region}"),
+                "region": region,
+                "redis_addr": format!("127.0.0.1:{}", 7900 + i),
+                "kafka_addr": format!("127.0.0.1:{}", 9900 + i),
+            });
+            let (st, v) = self.call("POST", "/v1/nodes/register", Some(SECRET), Some(body));
+            assert_eq!(st, 200, "{v}");
+        }
+    }
+
     /// Registers a node that serves Kafka at `kafka_addr`; returns its id.
     pub fn kafka_node(&self, id: &str, region: &str, kafka_addr: &str) -> String {
         let body = json!({"id": id, "region": region, "redis_addr": "127.0.0.1:6379", "kafka_addr": kafka_addr});

@@ -1,0 +1,411 @@
+//! Reconciliation with real processes: a `tern control-plane` and `tern node`s (each its own
+//! process, data in its own folder) killed with SIGKILL and restarted in turn. Databases come
+//! back with their keys, intent converges, a destroyed database never reappears and a reset
+//! password stays reset. Every wait polls against a deadline.
+
+mod common;
+
+use common::{start_tern, tern, Dev};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "reconciliation-test-secret";
+/// The control plane's node timeout in these tests: a killed node shows as unreachable
+/// (and its region as without live nodes) after this many seconds.
+const NODE_TIMEOUT_SECS: &str = "2";
+
+/// A fresh folder for one test, removed when the test ends (also when it fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("tern-recon-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Polls `ready` every 100 ms until it gives a value; panics with `what` after `secs`.
+fn wait_for<T>(secs: u64, what: &str, mut ready: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The control plane process, restartable on the same port and state.
+struct ControlPlane {
+    dir: PathBuf,
+    url: String,
+    token: String,
+    process: Option<Dev>,
+}
+
+impl ControlPlane {
+    fn start(dir: &Path) -> ControlPlane {
+        let dir = dir.join("control-plane");
+        let process = start_tern_owned(&control_plane_args(&dir, "127.0.0.1:0"), "export TERN_API_TOKEN=");
+        let url = process.export("TERN_API_URL");
+        let token = process.export("TERN_API_TOKEN");
+        ControlPlane { dir, url, token, process: Some(process) }
+    }
+
+    fn kill(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it again on the same address and state (an existing state prints no token).
+    fn restart(&mut self) {
+        self.kill();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        self.process = Some(start_tern_owned(&control_plane_args(&self.dir, &listen), "Nodes join with"));
+    }
+
+    fn tern(&self, args: &[&str]) -> (bool, String, String) {
+        tern(&self.url, &self.token, args)
+    }
+
+    /// `tern ARGS --json`, which must succeed.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (ok, out, err) = self.tern(&all);
+        assert!(ok, "tern {args:?} failed: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("tern {args:?} printed no JSON ({e}): {out}"))
+    }
+
+    /// The database as `tern redis status` shows it, `None` once it is not found.
+    fn status(&self, name: &str) -> Option<Value> {
+        let (ok, out, err) = self.tern(&["redis", "status", name, "--json"]);
+        if !ok {
+            assert!(err.contains("not found"), "status {name}: {err}");
+            return None;
+        }
+        Some(serde_json::from_str(&out).unwrap())
+    }
+}
+
+fn control_plane_args(dir: &Path, listen: &str) -> Vec<String> {
+    let dir = dir.to_string_lossy().to_string();
+    ["control-plane", "--data-dir", &dir, "--listen", listen, "--cluster-secret", SECRET]
+        .into_iter()
+        .chain(["--node-timeout-secs", NODE_TIMEOUT_SECS])
+        .map(String::from)
+        .collect()
+}
+
+fn start_tern_owned(args: &[String], last: &'static str) -> Dev {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    start_tern(&args, last)
+}
+
+/// A node process of one region with its data folder, restartable on a new port.
+struct NodeProcess {
+    region: String,
+    data_dir: PathBuf,
+    control_plane: String,
+    /// Where the node writes its bound address once it listens.
+    ready_file: PathBuf,
+    addr: String,
+    process: Option<Dev>,
+}
+
+impl NodeProcess {
+    fn start(dir: &Path, region: &str, control_plane: &ControlPlane) -> NodeProcess {
+        let mut node = NodeProcess {
+            region: region.to_string(),
+            data_dir: dir.join(format!("node-{region}")),
+            control_plane: control_plane.url.clone(),
+            ready_file: dir.join(format!("node-{region}.addr")),
+            addr: String::new(),
+            process: None,
+        };
+        node.restart();
+        node
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(&mut self) {
+        self.process = None;
+    }
+
+    /// Starts it (again) with the same data folder, on a free port.
+    fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.ready_file);
+        let data_dir = self.data_dir.to_string_lossy().to_string();
+        let ready = self.ready_file.to_string_lossy().to_string();
+        let args = [
+            "node",
+            "--region",
+            &self.region,
+            "--redis-addr",
+            "127.0.0.1:0",
+            "--threads",
+            "2",
+            "--data-dir",
+            &data_dir,
+            "--fsync",
+            "always",
+            "--control-plane",
+            &self.control_plane,
+            "--cluster-secret",
+            SECRET,
+            "--ready-file",
+            &ready,
+        ];
+        self.process = Some(start_tern_owned(&args.map(String::from), ""));
+        let file = self.ready_file.clone();
+        self.addr =
+            wait_for(20, "the node's ready file", || std::fs::read_to_string(&file).ok().filter(|a| !a.is_empty()));
+    }
+
+    /// The folder of one database's files on this node.
+    fn database_dir(&self, id: &str) -> PathBuf {
+        self.data_dir.join(id)
+    }
+}
+
+/// A connection authenticated with `password`, or why not.
+fn connect(addr: &str, password: &str) -> Result<redis::Connection, String> {
+    let client = redis::Client::open(format!("redis://default:{password}@{addr}")).map_err(|e| e.to_string())?;
+    client.get_connection_with_timeout(Duration::from_secs(2)).map_err(|e| e.to_string())
+}
+
+fn refused(addr: &str, password: &str) -> bool {
+    match connect(addr, password) {
+        Ok(mut con) => redis::cmd("PING").query::<String>(&mut con).is_err(),
+        Err(_) => true,
+    }
+}
+
+const KEYS: usize = 50;
+
+fn write_keys(addr: &str, password: &str) {
+    let mut con = connect(addr, password).unwrap();
+    for i in 0..KEYS {
+        let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(format!("value-{i}")).query(&mut con).unwrap();
+    }
+}
+
+/// All keys `write_keys` wrote, read back; `Err` while the database is not served there.
+fn read_keys(addr: &str, password: &str) -> Result<Vec<Option<String>>, String> {
+    let mut con = connect(addr, password)?;
+    (0..KEYS).map(|i| redis::cmd("GET").arg(format!("key:{i}")).query(&mut con).map_err(|e| e.to_string())).collect()
+}
+
+fn expected_keys() -> Vec<Option<String>> {
+    (0..KEYS).map(|i| Some(format!("value-{i}"))).collect()
+}
+
+/// The keys become readable at `addr` with `password` within the deadline, all of them.
+fn assert_keys_served(addr: &str, password: &str) {
+    let keys = wait_for(15, &format!("the database served at {addr}"), || read_keys(addr, password).ok());
+    assert_eq!(keys, expected_keys(), "the keys came back different");
+}
+
+fn region_status<'a>(db: &'a Value, region: &str) -> &'a Value {
+    let regions = db["regions"].as_array().expect("regions");
+    regions.iter().find(|r| r["region"] == region).unwrap_or_else(|| panic!("no region {region} in {db}"))
+}
+
+/// Waits until the region's status is `ready` with `endpoint`.
+fn wait_ready(cp: &ControlPlane, name: &str, region: &str, endpoint: &str) -> Value {
+    wait_for(15, &format!("{name} ready in {region} at {endpoint}"), || {
+        let db = cp.status(name)?;
+        let r = region_status(&db, region);
+        (r["status"] == "ready" && r["endpoint"] == endpoint).then_some(db)
+    })
+}
+
+fn create(cp: &ControlPlane, name: &str, region: &str, replicas: &[&str]) -> Value {
+    let replicas = replicas.join(",");
+    let mut args = vec!["redis", "create", "--name", name, "--region", region];
+    if replicas.is_empty() {
+        args.push("--no-replicas");
+    } else {
+        args.extend(["--replica-regions", &replicas]);
+    }
+    let db = cp.json(&args);
+    assert_eq!(region_status(&db, region)["status"], "ready", "{db}");
+    db
+}
+
+fn password(db: &Value) -> String {
+    db["password"].as_str().expect("a password").to_string()
+}
+
+fn id(db: &Value) -> String {
+    db["id"].as_str().expect("an id").to_string()
+}
+
+/// The primary's node is killed while a replica region's node keeps running: the API says so,
+/// and once the node is back (new port, same folder) it serves every acknowledged key again.
+#[test]
+fn a_killed_node_comes_back_with_its_keys() {
+    let dir = TempDir::new("node-restart");
+    let cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let _ams = NodeProcess::start(&dir.0, "ams", &cp);
+    let db = create(&cp, "kv", "mad", &["ams"]);
+    let pw = password(&db);
+    wait_ready(&cp, "kv", "ams", &_ams.addr);
+    write_keys(&mad.addr, &pw);
+
+    mad.kill();
+    let db = wait_for(10, "mad shown as not ready while its node is down", || {
+        let db = cp.status("kv")?;
+        (region_status(&db, "mad")["status"] != "ready").then_some(db)
+    });
+    let shown = region_status(&db, "mad")["status"].as_str().unwrap_or_default().to_string();
+    assert!(shown.starts_with("unreachable"), "{db}");
+    assert_eq!(region_status(&db, "ams")["status"], "ready", "{db}");
+
+    mad.restart();
+    let db = wait_ready(&cp, "kv", "mad", &mad.addr);
+    assert_eq!(db["url"], format!("redis://default:{pw}@{}", mad.addr), "{db}");
+    assert_keys_served(&mad.addr, &pw);
+}
+
+/// With the control plane down the nodes keep serving, and a node restarted meanwhile serves
+/// what it hosted from its folder; once the control plane is back, intent converges and
+/// create and destroy work again.
+#[test]
+fn nodes_serve_without_the_control_plane() {
+    let dir = TempDir::new("cp-down");
+    let mut cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let db = create(&cp, "kept", "mad", &[]);
+    let pw = password(&db);
+    write_keys(&mad.addr, &pw);
+
+    cp.kill();
+    // Several reconcile rounds fail meanwhile; the database is served throughout.
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        assert_eq!(
+            read_keys(&mad.addr, &pw).as_ref().ok(),
+            Some(&expected_keys()),
+            "not served while the control plane is down"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    mad.restart();
+    assert_keys_served(&mad.addr, &pw);
+
+    cp.restart();
+    wait_ready(&cp, "kept", "mad", &mad.addr);
+    let fresh = create(&cp, "fresh", "mad", &[]);
+    write_keys(&mad.addr, &password(&fresh));
+    let (ok, _, err) = cp.tern(&["redis", "destroy", "kept", "-y"]);
+    assert!(ok, "{err}");
+    wait_for(10, "the destroyed database's password refused", || refused(&mad.addr, &pw).then_some(()));
+    wait_for(10, "the destroyed database's files deleted", || (!mad.database_dir(&id(&db)).exists()).then_some(()));
+    assert_keys_served(&mad.addr, &password(&fresh));
+}
+
+/// A database destroyed while its node is down is deleted there when the node comes back,
+/// and stays deleted across further restarts of the node and of the control plane.
+#[test]
+fn a_database_destroyed_while_its_node_is_down_never_reappears() {
+    let dir = TempDir::new("destroy-down");
+    let mut cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let gone = create(&cp, "gone", "mad", &[]);
+    let kept = create(&cp, "kept", "mad", &[]);
+    let (gone_pw, kept_pw) = (password(&gone), password(&kept));
+    write_keys(&mad.addr, &gone_pw);
+    write_keys(&mad.addr, &kept_pw);
+    let gone_dir = mad.database_dir(&id(&gone));
+    assert!(gone_dir.exists(), "no folder {} for the database", gone_dir.display());
+
+    mad.kill();
+    let (ok, _, err) = cp.tern(&["redis", "destroy", "gone", "-y"]);
+    assert!(ok, "destroy while the node is down: {err}");
+
+    let check_gone = |cp: &ControlPlane, mad: &NodeProcess, when: &str| {
+        // Once the other database is served again, the node has applied an intent.
+        assert_keys_served(&mad.addr, &kept_pw);
+        wait_for(10, &format!("the destroyed database's files deleted ({when})"), || {
+            (!gone_dir.exists()).then_some(())
+        });
+        assert!(refused(&mad.addr, &gone_pw), "the destroyed database's password works ({when})");
+        assert!(cp.status("gone").is_none(), "the destroyed database is listed again ({when})");
+    };
+    mad.restart();
+    check_gone(&cp, &mad, "node restarted");
+    mad.restart();
+    check_gone(&cp, &mad, "node restarted twice");
+    cp.restart();
+    wait_ready(&cp, "kept", "mad", &mad.addr);
+    check_gone(&cp, &mad, "control plane restarted");
+    mad.restart();
+    wait_ready(&cp, "kept", "mad", &mad.addr);
+    check_gone(&cp, &mad, "both restarted");
+}
+
+/// A password reset while the node is down: when the node is back, the new password works
+/// and the old one is refused.
+#[test]
+fn a_password_reset_while_the_node_is_down_holds_when_it_returns() {
+    let dir = TempDir::new("reset-down");
+    let cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let db = create(&cp, "pw", "mad", &[]);
+    let old = password(&db);
+    write_keys(&mad.addr, &old);
+
+    mad.kill();
+    let reset = cp.json(&["redis", "reset", "pw"]);
+    let new = password(&reset);
+    assert_ne!(new, old);
+
+    mad.restart();
+    assert_keys_served(&mad.addr, &new);
+    assert!(refused(&mad.addr, &old), "the old password still works after the reset");
+    wait_ready(&cp, "pw", "mad", &mad.addr);
+}
+
+/// Live nodes of `code` as `tern regions --json` shows them.
+fn live_nodes(cp: &ControlPlane, code: &str) -> i64 {
+    let regions = cp.json(&["regions"]);
+    let region = regions.as_array().unwrap().iter().find(|r| r["code"] == code).expect("a seeded region");
+    region["nodes"].as_i64().expect("a node count")
+}
+
+/// Only a region with a live node takes a database: `tern regions` says which, lists them
+/// first, and `create` elsewhere fails naming them; a node that stops counts no more.
+#[test]
+fn only_regions_with_a_live_node_take_databases() {
+    let dir = TempDir::new("live-regions");
+    let cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    wait_for(10, "mad counted as live", || (live_nodes(&cp, "mad") == 1).then_some(()));
+    assert_eq!(live_nodes(&cp, "cdg"), 0);
+    let (ok, out, err) = cp.tern(&["regions"]);
+    assert!(ok, "{err}");
+    let first_row = out.lines().nth(1).unwrap_or_default();
+    assert!(first_row.starts_with("mad ") && first_row.contains(" 1 "), "{out}");
+
+    let (ok, _, err) = cp.tern(&["redis", "create", "--name", "x", "--region", "cdg"]);
+    assert!(!ok && err.contains("no node serves region cdg yet; regions with nodes: mad"), "{err}");
+    create(&cp, "x", "mad", &[]);
+
+    mad.kill();
+    wait_for(10, "mad no longer live", || (live_nodes(&cp, "mad") == 0).then_some(()));
+    let (ok, _, err) = cp.tern(&["redis", "create", "--name", "y", "--region", "mad"]);
+    assert!(!ok && err.contains("no node serves region mad yet; regions with nodes: none"), "{err}");
+}
