@@ -91,6 +91,7 @@ fn report_validation_and_auth(s: &Server) {
 fn kafka_clusters_and_fixed_plans_are_billed(s: &Server) {
     let t = s.org("acme");
     s.kafka_node("n-mad", "mad", "127.0.0.1:9092");
+    s.node("n-ams", "ams", "127.0.0.1:7002");
     let (st, c) =
         s.call("POST", "/v1/kafka/clusters", Some(&t), Some(json!({"name": "events", "primary_region": "mad"})));
     assert_eq!(st, 201, "{c}");

@@ -116,7 +116,7 @@ fn kafka_cluster_topics_and_credentials_through_the_cli() {
         "{out}"
     );
     let (ok, out, _) = dev.tern(&["ext", "kafka", "status", "shop"]);
-    assert!(ok && out.contains("ready") && out.contains(&endpoint) && out.contains("not metered yet"), "{out}");
+    assert!(ok && out.contains("ready") && out.contains(&endpoint) && out.contains("Usage"), "{out}");
 
     // Topics: create with settings, list, describe, delete.
     let created = json_ok(
