@@ -51,6 +51,8 @@ struct Options {
     seconds: f64,
     record_bytes: usize,
     linger_ms: String,
+    /// Extra librdkafka settings, `--set key=value` (repeatable).
+    extra: Vec<(String, String)>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -64,6 +66,7 @@ fn parse_options() -> Result<Options, String> {
         seconds: 5.0,
         record_bytes: 1024,
         linger_ms: "1".into(),
+        extra: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -83,6 +86,10 @@ fn parse_options() -> Result<Options, String> {
             "--seconds" => o.seconds = number(&value)?,
             "--record-bytes" => o.record_bytes = number(&value)? as usize,
             "--linger-ms" => o.linger_ms = value,
+            "--set" => {
+                let (key, v) = value.split_once('=').ok_or("--set takes KEY=VALUE")?;
+                o.extra.push((key.to_string(), v.to_string()));
+            }
             other => return Err(format!("unknown option {other}")),
         }
         i += 2;
@@ -98,6 +105,9 @@ fn producer(o: &Options) -> Result<BaseProducer<LatencyContext>, String> {
         .set("linger.ms", &o.linger_ms)
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576");
+    for (key, value) in &o.extra {
+        config.set(key, value);
+    }
     if let Some((user, password)) = &o.sasl {
         config
             .set("security.protocol", "SASL_PLAINTEXT")
