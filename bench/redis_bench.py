@@ -8,6 +8,7 @@ Both servers require a password (tern always does), both keep no persistence.
 Memory: used_memory delta after loading 1M keys with 16-byte values.
 `--durable`: SET throughput with persistence on both sides, per fsync policy: redis-server with
 `appendonly yes` and the matching `appendfsync`, tern with `--data-dir` and `--fsync`.
+`--scripts`: EVAL of a one-line script (an INCR), pipeline 1 and 16, both layouts.
 """
 
 import argparse
@@ -83,10 +84,18 @@ class Server:
         self.tmp.cleanup()
 
 
+# Tests that are not redis-benchmark's own (`-t`): the command line to send.
+CUSTOM_TESTS = {
+    # One short script: an INCR of a random key (what job-queue scripts do most, in miniature).
+    "eval": ["EVAL", "return redis.call('incr', KEYS[1])", "1", "counter:__rand_int__"],
+}
+
+
 def run_benchmark(port, test, pipeline, requests, client_cpus, keyspace):
     prefix = ["taskset", "-c", client_cpus] if client_cpus else []
+    what = CUSTOM_TESTS.get(test) or ["-t", test]
     cmd = prefix + ["redis-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-n", str(requests),
-                    "-P", str(pipeline), "-t", test, "-r", str(keyspace), "--csv"]
+                    "-P", str(pipeline), "-r", str(keyspace), "--csv", *what]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     row = rows[0]
@@ -104,6 +113,7 @@ def summarize(values):
 
 THROUGHPUT_CASES = [("set", 1, 300_000), ("get", 1, 300_000), ("set", 16, 2_000_000), ("get", 16, 2_000_000)]
 DURABLE_CASES = [("set", 1, 200_000), ("set", 16, 1_000_000)]
+SCRIPT_CASES = [("eval", 1, 200_000), ("eval", 16, 1_000_000)]
 
 
 def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace, cases=THROUGHPUT_CASES, fsync=None):
@@ -169,9 +179,12 @@ def main():
     ap.add_argument("--layouts", default="pinned,free")
     ap.add_argument("--out", default=None)
     ap.add_argument("--durable", action="store_true", help="SET with persistence (always, everysec) instead")
+    ap.add_argument("--scripts", action="store_true", help="EVAL of a one-line script instead (both layouts)")
     args = ap.parse_args()
     if args.durable:
         return durable_main(args)
+    if args.scripts:
+        return scripts_main(args)
     args.out = args.out or str(ROOT / "bench" / "results" / "redis-latest.md")
     for tool in ("redis-server", "redis-benchmark", "redis-cli", "taskset"):
         if shutil.which(tool) is None:
@@ -208,15 +221,29 @@ def main():
 def durable_main(args):
     rows = []
     for fsync in ("always", "everysec"):
-        for r in throughput_layout(f"free, fsync {fsync}", None, None, args.tern_bin, args.runs, args.keyspace,
-                                   DURABLE_CASES, fsync):
-            rows.append(r)
+        rows += throughput_layout(f"free, fsync {fsync}", None, None, args.tern_bin, args.runs, args.keyspace,
+                                  DURABLE_CASES, fsync)
+    setting = " with `appendonly yes`, `appendfsync` as named; tern with `--data-dir` and `--fsync` as named"
+    write_report(args, rows, "setting", setting, "redis-durable-latest.md")
+
+
+def scripts_main(args):
+    rows = []
+    layouts = {"pinned": ("0", "1"), "free": (None, None)}
+    for name in args.layouts.split(","):
+        server_cpus, client_cpus = layouts[name]
+        rows += throughput_layout(name, server_cpus, client_cpus, args.tern_bin, args.runs, args.keyspace, SCRIPT_CASES)
+    write_report(args, rows, "layout", "", "redis-scripts-latest.md")
+
+
+def write_report(args, rows, first_column, server_note, default_name):
+    """Writes and prints the Markdown table of `rows` (from `throughput_layout`)."""
     lines = [
         f"redis-server: {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.strip()}"
-        " with `appendonly yes`, `appendfsync` as named; tern with `--data-dir` and `--fsync` as named",
+        + server_note,
         f"runs: {args.runs} measured (+1 discarded) per case, interleaved; 50 clients; keyspace {args.keyspace}",
         "",
-        "| setting | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
+        f"| {first_column} | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -225,7 +252,7 @@ def durable_main(args):
             f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} |"
         )
     text = "\n".join(lines) + "\n"
-    out = Path(args.out or ROOT / "bench" / "results" / "redis-durable-latest.md")
+    out = Path(args.out or ROOT / "bench" / "results" / default_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(text)
