@@ -220,16 +220,27 @@ impl Db {
             self.cow_position(p);
         }
         self.signal_modified(key);
-        self.detach(key);
+        let new_entry = Entry { value, expire_at_ms: 0 };
+        // The whole value is known here, so its estimate is settled at once (one lookup per
+        // SET); a key this command already detached is counted by its settle instead.
+        let account_now = !self.is_detached(key);
+        let new_bytes = if account_now { memory::entry_bytes(key, &new_entry) } else { 0 };
+        let mut old_bytes = 0;
         match position.and_then(|p| self.entries.get_index_mut(p)) {
             Some(entry) => {
+                if account_now {
+                    old_bytes = memory::entry_bytes(key, entry);
+                }
                 let had_ttl = entry.expire_at_ms != 0;
-                *entry = Entry { value, expire_at_ms: 0 };
+                *entry = new_entry;
                 if had_ttl {
                     self.volatile.swap_remove(key);
                 }
             }
-            None => self.entries.insert_new(blob(key), Entry { value, expire_at_ms: 0 }),
+            None => self.entries.insert_new(blob(key), new_entry),
+        }
+        if account_now {
+            self.account_replaced(old_bytes, new_bytes);
         }
     }
 

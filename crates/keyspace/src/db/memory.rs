@@ -193,6 +193,17 @@ impl Db {
         self.memory.detached.insert(crate::value::blob(key));
     }
 
+    /// Whether `key` was detached by the command running now (its settle will count it).
+    pub(super) fn is_detached(&self, key: &[u8]) -> bool {
+        !self.memory.detached.is_empty() && self.memory.detached.contains(key)
+    }
+
+    /// A key replaced whole (`insert`): the old estimate leaves and the new one enters at
+    /// once, without detaching (no remembered key, no second lookup at settle time).
+    pub(super) fn account_replaced(&mut self, old_bytes: u64, new_bytes: u64) {
+        self.memory.used_bytes = self.memory.used_bytes.saturating_sub(old_bytes) + new_bytes;
+    }
+
     /// `detach` for a key that may be absent (TTL changes): an absent key is not remembered.
     pub(super) fn detach_if_present(&mut self, key: &[u8]) {
         if self.entries.contains_key(key) {
