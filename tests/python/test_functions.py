@@ -155,9 +155,7 @@ def test_functions_survive_restarts_and_snapshots(tmp_path):
         c.function_delete("gone")
         c.fcall("set", 1, "k", "v")
     finally:
-        n.proc.terminate()
-        n.proc.wait(5)
-        n.log.close()
+        n.stop()
     # Restart: the log is replayed.
     n = TernNode(extra_args=("--data-dir", str(tmp_path), "--fsync", "always"))
     try:
@@ -174,9 +172,7 @@ def test_functions_survive_restarts_and_snapshots(tmp_path):
         snapshots = list((tmp_path / "alpha").glob("snapshot.*.tern"))
         assert snapshots, "BGSAVE wrote a snapshot"
     finally:
-        n.proc.terminate()
-        n.proc.wait(5)
-        n.log.close()
+        n.stop()
     n = TernNode(extra_args=("--data-dir", str(tmp_path), "--fsync", "always"))
     try:
         c = n.client(decode_responses=True)
