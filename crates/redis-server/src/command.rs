@@ -5,7 +5,6 @@
 use crate::context::Ctx;
 use crate::error::CommandResult;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// Handler of one command. `args[0]` is the command name as the client sent it.
@@ -211,47 +210,58 @@ impl CommandSpec {
     }
 }
 
-/// Every command the server knows, looked up by lower-case name.
+/// Longest command name the table holds; longer names are unknown without a look.
+const MAX_NAME_LEN: usize = 32;
+/// Buckets per name length: the first byte's low five bits (letters and `_`, any case).
+const FIRST_BYTE_BUCKETS: usize = 32;
+
+/// Every command the server knows. A lookup runs on every request, so it avoids hashing and
+/// UTF-8 checks: names are bucketed by length and first letter (a bucket holds one to three
+/// names) and compared without regard to ASCII case.
 pub struct CommandTable {
-    by_name: HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>,
+    buckets: Vec<Vec<&'static CommandSpec>>,
+    count: usize,
 }
 
 impl CommandTable {
+    fn bucket(len: usize, first: u8) -> usize {
+        len * FIRST_BYTE_BUCKETS + usize::from(first & 0x1f)
+    }
+
     pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
-        if name.len() > 32 {
+        let (&first, _) = name.split_first()?;
+        if name.len() > MAX_NAME_LEN {
             return None;
         }
-        let mut buf = [0u8; 32];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name);
-        lower.make_ascii_lowercase();
-        let lower = std::str::from_utf8(lower).ok()?;
-        self.by_name.get(lower).copied()
+        let bucket = &self.buckets[Self::bucket(name.len(), first)];
+        bucket.iter().copied().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
     }
 
     pub fn len(&self) -> usize {
-        self.by_name.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
+        self.count == 0
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &'static CommandSpec> + '_ {
-        self.by_name.values().copied()
+        self.buckets.iter().flatten().copied()
     }
 }
 
 pub static COMMANDS: LazyLock<CommandTable> = LazyLock::new(|| {
-    let mut by_name = HashMap::with_hasher(foldhash::fast::FixedState::default());
+    let mut table = CommandTable { buckets: vec![Vec::new(); (MAX_NAME_LEN + 1) * FIRST_BYTE_BUCKETS], count: 0 };
     for family in crate::commands::FAMILIES {
         for spec in family.iter() {
-            let previous = by_name.insert(spec.name, spec);
-            assert!(previous.is_none(), "command {} is declared twice", spec.name);
+            assert!(!spec.name.is_empty() && spec.name.len() <= MAX_NAME_LEN, "command name {} is too long", spec.name);
+            assert!(table.lookup(spec.name.as_bytes()).is_none(), "command {} is declared twice", spec.name);
             assert_eq!(spec.name, spec.name.to_ascii_lowercase(), "command names are lower case");
+            table.buckets[CommandTable::bucket(spec.name.len(), spec.name.as_bytes()[0])].push(spec);
+            table.count += 1;
         }
     }
-    CommandTable { by_name }
+    table
 });
 
 #[cfg(test)]
@@ -271,6 +281,13 @@ mod tests {
         }
         assert!(COMMANDS.lookup(b"GeT").is_some());
         assert!(COMMANDS.lookup(b"nope").is_none());
+        assert!(COMMANDS.lookup(b"").is_none());
+        assert!(COMMANDS.lookup(&[b'g'; 40]).is_none());
+        // Bytes that only differ from a name in bit 5 outside letters must not match.
+        assert!(COMMANDS.lookup(b"\x07et").is_none());
+        for spec in COMMANDS.iter() {
+            assert!(std::ptr::eq(COMMANDS.lookup(spec.name.to_ascii_uppercase().as_bytes()).unwrap(), spec));
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::blocking::{serve_ready_keys, Waiter, WaiterId};
 use crate::context::{unix_time_ms, ClientHandle, ClientState, Ctx, ReplyMode, ScriptThread};
-use crate::exec::dispatch;
+use crate::exec::{dispatch, dispatch_spec};
 use crate::node::Node;
 use crate::pubsub::PushMessage;
 use crate::tenant::Tenant;
@@ -276,7 +276,8 @@ impl Connection {
     /// Runs parsed requests; returns false when the connection must close.
     async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<bool> {
         let mut next = 0;
-        let rate_deadline = std::time::Instant::now() + crate::limits::MAX_RATE_DELAY;
+        // Set by the first rate check of a rate-limited tenant, right after the read.
+        let mut rate_deadline = None;
         while next < requests.len() {
             if requests[next].is_empty() {
                 if let Some(msg) = self.pending_protocol_error.take() {
@@ -291,7 +292,7 @@ impl Connection {
                 next += 1;
                 continue;
             }
-            let granted = self.admit_rate(requests.len() - next, rate_deadline).await;
+            let granted = self.admit_rate(requests.len() - next, &mut rate_deadline).await;
             if granted == 0 {
                 self.emit(Reply::error(crate::limits::RATE_EXCEEDED));
                 next += 1;
@@ -327,16 +328,25 @@ impl Connection {
 
     /// How many of the next `want` requests the tenant's command rate lets run now. When the
     /// bucket is empty the connection waits for a token (never under the tenant lock), but
-    /// not past `deadline` (`MAX_RATE_DELAY` after the requests were read); 0 means the next
-    /// request is to be refused.
-    async fn admit_rate(&self, want: usize, deadline: std::time::Instant) -> usize {
+    /// not past `deadline` (`MAX_RATE_DELAY` after the first check of these requests, made
+    /// as soon as they were read); 0 means the next request is to be refused. A tenant
+    /// without a rate limit costs no clock reading.
+    async fn admit_rate(&self, want: usize, deadline: &mut Option<std::time::Instant>) -> usize {
         let Some(tenant) = &self.client.tenant else { return want };
-        let now = std::time::Instant::now();
-        let (granted, wait) = tenant.rate.lock().take(want, now);
-        if granted > 0 || now + wait > deadline {
-            return granted;
-        }
-        tokio::time::sleep(wait).await;
+        let now = {
+            let mut bucket = tenant.rate.lock();
+            if bucket.is_unlimited() {
+                return want;
+            }
+            let now = std::time::Instant::now();
+            let (granted, wait) = bucket.take(want, now);
+            let deadline = *deadline.get_or_insert(now + crate::limits::MAX_RATE_DELAY);
+            if granted > 0 || now + wait > deadline {
+                return granted;
+            }
+            now + wait
+        };
+        tokio::time::sleep_until(now.into()).await;
         tenant.rate.lock().take(want, std::time::Instant::now()).0
     }
 
@@ -362,10 +372,12 @@ impl Connection {
         let mut guard = tenant.state.lock();
         let state = &mut *guard;
         let offset_before = state.db.change_log.last_offset();
+        let first = *next;
         let mut end = BatchEnd::Done;
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
-            let script_thread = match script::runs_script(&self.client, args) {
+            let spec = crate::command::COMMANDS.lookup(&args[0]);
+            let script_thread = match script::runs_script(&self.client, spec) {
                 script::ScriptRun::No => ScriptThread::Here,
                 script::ScriptRun::MaybeHere => ScriptThread::Worker,
                 script::ScriptRun::OnScriptThread => {
@@ -377,7 +389,7 @@ impl Connection {
             let (reply, block, script_thread) = {
                 let mut ctx = Ctx::new(&mut state.db, &mut self.client, &node);
                 ctx.script_thread = script_thread;
-                let reply = dispatch(&mut ctx, args);
+                let reply = dispatch_spec(&mut ctx, spec, args);
                 (reply, ctx.block.take(), ctx.script_thread)
             };
             if script_thread == ScriptThread::HandOver {
@@ -402,10 +414,10 @@ impl Connection {
                         push_tx: self.client.push_tx.clone(),
                     },
                 );
-                let offset_after = state.db.change_log.last_offset();
+                let (offset_after, now_ms) = (state.db.change_log.last_offset(), state.db.now_ms());
                 drop(guard);
                 self.after_writes(&tenant, offset_before, offset_after);
-                self.note_activity();
+                self.note_activity(now_ms);
                 return BatchEnd::Block { tenant, waiter, rx, req };
             }
             self.emit(reply);
@@ -414,9 +426,12 @@ impl Connection {
             }
         }
         let offset_after = state.db.change_log.last_offset();
+        // The clock of the batch's last command; a batch that ran none (a script is next)
+        // reads it again.
+        let now_ms = if *next > first { state.db.now_ms() } else { unix_time_ms() };
         drop(guard);
         self.after_writes(&tenant, offset_before, offset_after);
-        self.note_activity();
+        self.note_activity(now_ms);
         self.apply_pending();
         end
     }
@@ -465,9 +480,9 @@ impl Connection {
     }
 
     /// Publishes what CLIENT LIST shows about this connection (once per batch, not per command).
-    fn note_activity(&self) {
-        let now = unix_time_ms();
-        self.client.handle.last_interaction_ms.store(now, std::sync::atomic::Ordering::Relaxed);
+    /// `now_ms` is the clock of the batch's last command (read once per command anyway).
+    fn note_activity(&self, now_ms: u64) {
+        self.client.handle.last_interaction_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
         let mut info = self.client.handle.info.lock();
         if !std::ptr::eq(info.last_command, self.client.last_command) {
             info.last_command = self.client.last_command;

@@ -58,7 +58,12 @@ pub fn printable(arg: &[u8], max: usize) -> String {
 /// Validates and runs one top-level command from a client. A blocking command that has to
 /// wait leaves its request in `ctx.block`.
 pub fn dispatch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(spec) = COMMANDS.lookup(&args[0]) else {
+    dispatch_spec(ctx, COMMANDS.lookup(&args[0]), args)
+}
+
+/// `dispatch` for a caller that already looked the command up (`None`: unknown command).
+pub fn dispatch_spec(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, args: &[Bytes]) -> Reply {
+    let Some(spec) = spec else {
         if let Some(multi) = ctx.client.multi.as_mut() {
             multi.aborted = true;
         }

@@ -113,7 +113,8 @@ pub fn admit(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes], may_grow: bool) 
     }
     let Some(limits) = ctx.client.tenant.as_ref().map(|t| *t.limits.read()) else { return Ok(()) };
     check_sizes(&limits, spec, args)?;
-    if may_grow && spec.flags.contains(Flags::DENYOOM) && make_room(ctx) == Room::Full {
+    // `is_full` first: the common case (room left) makes no call that builds an eviction list.
+    if may_grow && spec.flags.contains(Flags::DENYOOM) && ctx.db.is_full() && make_room(ctx) == Room::Full {
         return Err(CommandError::Other(QUOTA_EXCEEDED.into()));
     }
     Ok(())
@@ -142,6 +143,11 @@ impl RateBucket {
             self.rate = rate;
             self.tokens = self.tokens.min(rate as f64);
         }
+    }
+
+    /// Whether this bucket grants everything (the plan has no command rate).
+    pub fn is_unlimited(&self) -> bool {
+        self.rate == 0
     }
 
     /// Takes up to `want` tokens; returns how many it got and, when none, how long until one

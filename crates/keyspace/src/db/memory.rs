@@ -238,10 +238,14 @@ impl Db {
 
     /// Adds the new estimates of the keys changed since the last call. The server calls it
     /// after every command; it costs one lookup and one estimate per changed key.
+    #[inline]
     pub fn settle_memory(&mut self) {
-        if self.memory.detached.is_empty() {
-            return;
+        if !self.memory.detached.is_empty() {
+            self.settle_detached();
         }
+    }
+
+    fn settle_detached(&mut self) {
         let detached = std::mem::take(&mut self.memory.detached);
         for key in &detached {
             if let Some(entry) = self.entries.get(key.as_slice()) {
@@ -283,6 +287,7 @@ impl Db {
     }
 
     /// Whether the database is at or past its size limit.
+    #[inline]
     pub fn is_full(&mut self) -> bool {
         let max = self.memory.policy.max_data_bytes;
         max != 0 && self.used_bytes() >= max

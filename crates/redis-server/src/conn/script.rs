@@ -4,7 +4,7 @@
 
 use super::Connection;
 use crate::blocking::serve_ready_keys;
-use crate::command::{Flags, COMMANDS};
+use crate::command::{CommandSpec, Flags, COMMANDS};
 use crate::context::{unix_time_ms, ClientState, Ctx};
 use crate::exec::dispatch;
 use crate::scripting::busy;
@@ -14,7 +14,7 @@ use resp::Reply;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Whether running `args` now runs a script, and where it may run.
+/// Whether running the command `spec` now runs a script, and where it may run.
 pub(super) enum ScriptRun {
     No,
     /// A script command: the worker thread may run it if it is known to be quick.
@@ -24,8 +24,8 @@ pub(super) enum ScriptRun {
     OnScriptThread,
 }
 
-pub(super) fn runs_script(client: &ClientState, args: &[Bytes]) -> ScriptRun {
-    let Some(spec) = COMMANDS.lookup(&args[0]) else { return ScriptRun::No };
+pub(super) fn runs_script(client: &ClientState, spec: Option<&CommandSpec>) -> ScriptRun {
+    let Some(spec) = spec else { return ScriptRun::No };
     let Some(multi) = &client.multi else {
         return if spec.flags.contains(Flags::RUNS_SCRIPT) { ScriptRun::MaybeHere } else { ScriptRun::No };
     };
@@ -147,7 +147,7 @@ impl Connection {
         self.out = out;
         *next += ran.max(1);
         self.after_writes(&tenant, before, after);
-        self.note_activity();
+        self.note_activity(unix_time_ms());
         self.apply_pending();
         Ok(())
     }
