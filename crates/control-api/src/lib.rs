@@ -49,6 +49,18 @@ pub struct Region {
     /// Those of them that serve Kafka: only a region with one can take a new Kafka cluster.
     #[serde(default)]
     pub kafka_nodes: i64,
+    /// Live nodes of the region that keep databases of another control plane state than
+    /// this one (they refuse to delete them until restarted with `--adopt-control-plane`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<NodeHeldBack>,
+}
+
+/// A node of a region holding back deletions (`Region::held_back`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeHeldBack {
+    pub node: String,
+    #[serde(flatten)]
+    pub held_back: HeldBack,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -162,6 +174,36 @@ pub struct RegisterNode {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RegisteredNode {
     pub id: String,
+    /// The identity of the control plane's state (absent from an older control plane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<DeploymentId>,
+}
+
+/// The identity of one control plane state: random, created once with the state and never
+/// changed. A node compares it with the one it served before deleting anything: another one
+/// means the control plane runs on another (perhaps new, empty) state, whose intent must not
+/// delete data it never knew.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(transparent)]
+pub struct DeploymentId(pub String);
+
+impl std::fmt::Display for DeploymentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A node holding back deletions because its intent comes from another control plane state
+/// than the one it served (reported in its heartbeat, shown by `GET /v1/regions`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The deployment the node served, whose databases it keeps.
+    pub served_deployment: DeploymentId,
+    /// Databases it keeps that the intent does not list.
+    pub kept_tenants: Vec<String>,
+    /// Kafka clusters it keeps that the intent does not list.
+    #[serde(default)]
+    pub kept_kafka_clusters: Vec<String>,
 }
 
 /// `POST /v1/nodes/{id}/heartbeat` (cluster secret): the databases the node hosts now.
@@ -171,6 +213,9 @@ pub struct Heartbeat {
     /// Ids of the Kafka clusters the node hosts now.
     #[serde(default)]
     pub kafka_clusters: Vec<String>,
+    /// Set while the node refuses the intent's deletions (another control plane state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_back: Option<HeldBack>,
 }
 
 /// Limits a node enforces for one database, from its plan and settings. 0 means no limit;
@@ -205,6 +250,9 @@ pub struct NodeIntent {
     /// Kafka clusters whose primary region this node serves (empty for a node without Kafka).
     #[serde(default)]
     pub kafka_clusters: Vec<KafkaClusterIntent>,
+    /// The control plane state this intent comes from (absent from an older control plane).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<DeploymentId>,
 }
 
 // ---- Kafka clusters (`/v1/kafka/clusters...`, org API token)

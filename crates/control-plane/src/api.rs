@@ -267,17 +267,32 @@ pub(crate) async fn check_live<'a>(
     }
 }
 
+fn second_free_database() -> ApiErr {
+    ApiErr::new(StatusCode::CONFLICT, "this org already has its one free database; choose another plan")
+}
+
+/// Checks the plan exists and, for the free plan, that the org has no free database yet. The
+/// check gives the friendly message; the unique index `databases_one_free_per_org` refuses a
+/// second free database that another request writes between this check and the write
+/// (`free_plan_conflict`).
 async fn check_plan(s: &AppState, org_id: &str, plan: &str) -> Res<()> {
     if !s.store.plan_exists(plan).await? {
         return Err(ApiErr::bad(format!("unknown plan '{plan}'; `tern redis plans` lists them")));
     }
     if plan == "free" && s.store.count_plan(org_id, "free").await? > 0 {
-        return Err(ApiErr::new(
-            StatusCode::CONFLICT,
-            "this org already has its one free database; choose another plan",
-        ));
+        return Err(second_free_database());
     }
     Ok(())
+}
+
+/// The error of a write of a database with `plan`: a unique violation while the org now has a
+/// free database is the one-free-database rule (another request won the race), answered as
+/// the check before the write answers it.
+async fn free_plan_conflict(s: &AppState, org_id: &str, plan: &str, e: StoreError) -> ApiErr {
+    if e.is_conflict() && plan == "free" && s.store.count_plan(org_id, "free").await.is_ok_and(|n| n > 0) {
+        return second_free_database();
+    }
+    e.into()
 }
 
 async fn list_databases(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Database>>> {
@@ -320,7 +335,7 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
         return Err(ApiErr::new(StatusCode::CONFLICT, format!("a database named '{name}' already exists in this org")));
     }
     let password = store::random_hex(16);
-    let id = s
+    let inserted = s
         .store
         .insert_database(
             &org.id,
@@ -332,7 +347,11 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
             &password,
             s.config.node_timeout_secs,
         )
-        .await?;
+        .await;
+    let id = match inserted {
+        Ok(id) => id,
+        Err(e) => return Err(free_plan_conflict(&s, &org.id, &plan, e).await),
+    };
     let d = find(&s, &org.id, &id).await?;
     Ok((StatusCode::CREATED, Json(to_api(&s, d).await?)))
 }
@@ -385,7 +404,9 @@ async fn update_database(
     }
     // Validated: now apply.
     if let Some(plan) = &req.plan {
-        s.store.set_plan(&d.id, plan).await?;
+        if let Err(e) = s.store.set_plan(&d.id, plan).await {
+            return Err(free_plan_conflict(&s, &org.id, plan, e).await);
+        }
     }
     if let Some(eviction) = req.eviction {
         s.store.set_eviction(&d.id, eviction).await?;
@@ -437,7 +458,7 @@ async fn register_node(State(s): State<AppState>, headers: HeaderMap, body: Byte
         return Err(ApiErr::bad("kafka_addr must be HOST:PORT"));
     }
     match s.store.register_node(&req).await? {
-        Ok(id) => Ok(Json(api::RegisteredNode { id })),
+        Ok(id) => Ok(Json(api::RegisteredNode { id, deployment_id: Some(s.store.deployment_id().clone()) })),
         Err(msg) => Err(ApiErr::new(StatusCode::CONFLICT, msg)),
     }
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/0001_init.sql")),
     ("0002_kafka", include_str!("../migrations/0002_kafka.sql")),
     ("0003_usage", include_str!("../migrations/0003_usage.sql")),
+    ("0004_deployment", include_str!("../migrations/0004_deployment.sql")),
 ];
 
 mod kafka;
@@ -64,6 +65,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// This state's identity (`deployment` table), read once at open: it never changes.
+    deployment_id: api::DeploymentId,
 }
 
 pub fn now() -> i64 {
@@ -134,49 +137,70 @@ impl Store {
         // keeps an in-memory database a single database.
         let max = if url.starts_with("sqlite:") { 1 } else { 10 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
-        let store = Store { pool };
-        store.migrate().await?;
-        Ok(store)
+        migrate(&pool).await?;
+        let deployment_id = deployment_id(&pool).await?;
+        Ok(Store { pool, deployment_id })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let created = sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    /// The identity of this state, sent with every node intent.
+    pub fn deployment_id(&self) -> &api::DeploymentId {
+        &self.deployment_id
+    }
+}
+
+/// The state's identity: created by the first control plane opening it (a second one starting
+/// at the same moment inserts nothing and reads the winner's), then only read.
+async fn deployment_id(pool: &AnyPool) -> Result<api::DeploymentId, StoreError> {
+    sqlx::query(
+        "INSERT INTO deployment (singleton, id, created_at) VALUES (1, $1, $2) ON CONFLICT (singleton) DO NOTHING",
+    )
+    .bind(format!("dep_{}", random_hex(16)))
+    .bind(now())
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT id FROM deployment WHERE singleton = 1").fetch_one(pool).await?;
+    Ok(api::DeploymentId(row.try_get("id")?))
+}
+
+/// Applies the migrations not applied yet, in order.
+async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
+    let created =
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .execute(pool)
+            .await;
+    // PostgreSQL's IF NOT EXISTS is not atomic: when another control plane creates the
+    // table at the same moment, this one fails on a unique index of the catalog. The
+    // table exists then, which is all this statement is for.
+    match created.map_err(StoreError::from) {
+        Err(e) if !e.is_conflict() => return Err(e),
+        _ => {}
+    }
+    for (name, sql) in MIGRATIONS {
+        let fail = |source| StoreError::Migration { name: name.to_string(), source };
+        let mut tx = pool.begin().await.map_err(fail)?;
+        // The migration's row is written first, in its transaction: a second control
+        // plane starting at the same time waits on that row and then finds it there.
+        let claimed = sqlx::query(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
-        .execute(&self.pool)
-        .await;
-        // PostgreSQL's IF NOT EXISTS is not atomic: when another control plane creates the
-        // table at the same moment, this one fails on a unique index of the catalog. The
-        // table exists then, which is all this statement is for.
-        match created.map_err(StoreError::from) {
-            Err(e) if !e.is_conflict() => return Err(e),
-            _ => {}
+        .bind(*name)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if claimed.rows_affected() == 0 {
+            continue;
         }
-        for (name, sql) in MIGRATIONS {
-            let fail = |source| StoreError::Migration { name: name.to_string(), source };
-            let mut tx = self.pool.begin().await.map_err(fail)?;
-            // The migration's row is written first, in its transaction: a second control
-            // plane starting at the same time waits on that row and then finds it there.
-            let claimed = sqlx::query(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            )
-            .bind(*name)
-            .bind(now())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-            if claimed.rows_affected() == 0 {
-                continue;
-            }
-            for stmt in split_statements(sql) {
-                sqlx::query(&stmt).execute(&mut *tx).await.map_err(fail)?;
-            }
-            tx.commit().await.map_err(fail)?;
-            tracing::info!(migration = name, "applied");
+        for stmt in split_statements(sql) {
+            sqlx::query(&stmt).execute(&mut *tx).await.map_err(fail)?;
         }
-        Ok(())
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(migration = name, "applied");
     }
+    Ok(())
+}
 
+impl Store {
     // ---- orgs and tokens
 
     /// Creates an org and its first token; `None` if the name is taken.
@@ -251,9 +275,37 @@ impl Store {
                 longitude: r.try_get("longitude")?,
                 nodes: r.try_get("nodes")?,
                 kafka_nodes: r.try_get("kafka_nodes")?,
+                held_back: Vec::new(),
             });
         }
+        for (region, held) in self.held_back_nodes(node_timeout).await? {
+            if let Some(r) = out.iter_mut().find(|r| r.code == region) {
+                r.held_back.push(held);
+            }
+        }
         out.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(out)
+    }
+
+    /// Live nodes that keep databases of another state, with their region, by node id.
+    async fn held_back_nodes(&self, node_timeout: i64) -> Result<Vec<(String, api::NodeHeldBack)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, region, held_back FROM nodes WHERE held_back IS NOT NULL AND last_seen >= $1")
+                .bind(now() - node_timeout)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let node: String = r.try_get("id")?;
+            let json: String = r.try_get("held_back")?;
+            // Written by `heartbeat` from a parsed report; a row that no longer parses (an
+            // older format) is left out rather than failing the whole list.
+            match serde_json::from_str(&json) {
+                Ok(held_back) => out.push((r.try_get("region")?, api::NodeHeldBack { node, held_back })),
+                Err(e) => tracing::warn!(node = %node, error = %e, "unreadable held_back report; not shown"),
+            }
+        }
+        out.sort_by(|a, b| a.1.node.cmp(&b.1.node));
         Ok(out)
     }
 
@@ -559,7 +611,7 @@ impl Store {
         }
         tenants.sort_by(|a, b| a.id.cmp(&b.id));
         let kafka_clusters = self.kafka_intent(node_id).await?;
-        Ok(Some(api::NodeIntent { tenants, kafka_clusters }))
+        Ok(Some(api::NodeIntent { tenants, kafka_clusters, deployment_id: Some(self.deployment_id.clone()) }))
     }
 
     /// Records what a node hosts now; `false` for an unknown node.
@@ -567,7 +619,14 @@ impl Store {
         if self.touch_node(node_id).await?.is_none() {
             return Ok(false);
         }
+        let held_back =
+            hb.held_back.as_ref().map(serde_json::to_string).transpose().map_err(|e| sqlx::Error::Encode(e.into()))?;
         let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE nodes SET held_back = $1 WHERE id = $2")
+            .bind(held_back)
+            .bind(node_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM node_tenants WHERE node_id = $1").bind(node_id).execute(&mut *tx).await?;
         for t in &hb.tenants {
             sqlx::query("INSERT INTO node_tenants (node_id, database_id) VALUES ($1, $2)")

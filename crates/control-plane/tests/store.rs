@@ -24,5 +24,23 @@ fn control_planes_starting_together_migrate_once(db: &TestDb) {
         let d = Store::open(&db.url).await.unwrap();
         assert_eq!(d.org_by_name("shared").await.unwrap().unwrap().id, created.org.id);
         assert!(d.create_org("shared").await.unwrap().is_none());
+        // One identity for the state, whoever created it, kept across restarts.
+        let id = a.deployment_id().clone();
+        assert!(id.0.starts_with("dep_") && id.0.len() > 20, "{id}");
+        for other in [&b, &c, &d] {
+            assert_eq!(other.deployment_id(), &id);
+        }
+    });
+}
+
+on_both_backends!(run_on_db: another_state_has_another_deployment_id);
+
+fn another_state_has_another_deployment_id(db: &TestDb) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let other = TestDb::create(common::Backend::Sqlite).unwrap();
+        let a = Store::open(&db.url).await.unwrap();
+        let b = Store::open(&other.url).await.unwrap();
+        assert_ne!(a.deployment_id(), b.deployment_id());
     });
 }

@@ -125,6 +125,11 @@ struct NodeArgs {
     /// Secret shared by the nodes and the control plane.
     #[arg(long, env = "TERN_CLUSTER_SECRET", hide_env_values = true)]
     cluster_secret: Option<String>,
+    /// Accept the control plane's state even if it is not the one this node served (kept in
+    /// DATA_DIR/deployment-id), and apply its intent fully: databases it does not list are
+    /// deleted. Without it, a control plane on another (say new, empty) state can only add.
+    #[arg(long, requires = "control_plane")]
+    adopt_control_plane: bool,
     /// This node's id at the control plane (default: REGION-HOST-PORT of the advertised address).
     #[arg(long)]
     node_id: Option<String>,
@@ -178,6 +183,10 @@ struct DevArgs {
     /// the `dev` Kafka cluster.
     #[arg(long, value_delimiter = ',', default_value = "mad,ams,iad")]
     regions: Vec<String>,
+    /// Let the nodes accept a control plane state other than the one they served (a deleted
+    /// control-plane.db) and delete the databases it does not list.
+    #[arg(long)]
+    adopt_control_plane: bool,
 }
 
 #[derive(clap::Args)]
@@ -403,7 +412,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         };
         let usage_file = args.data_dir.as_ref().map(|d| d.join("usage.json"));
         let meter = crate::metering::Meter::open(usage_file, Duration::from_secs(args.usage_report_secs))?;
-        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka).with_meter(meter);
+        let mut reconciler = Reconciler::new(link, node.clone(), args.tenants.clone(), kafka)
+            .with_meter(meter)
+            .with_served_deployment(args.data_dir.as_deref(), adoption(args.adopt_control_plane))?;
         if let Some(dir) = &args.data_dir {
             reconciler = reconciler.with_saved_intent(dir);
         }
@@ -431,6 +442,14 @@ fn node_id(args: &NodeArgs, advertised: &str) -> anyhow::Result<String> {
     match &args.data_dir {
         Some(dir) => kept_in_file(&dir.join("node-id"), generated),
         None => Ok(generated()),
+    }
+}
+
+/// What a node does with another control plane state (`--adopt-control-plane`).
+fn adoption(adopt_control_plane: bool) -> crate::saved_intent::Adoption {
+    match adopt_control_plane {
+        true => crate::saved_intent::Adoption::AdoptNew,
+        false => crate::saved_intent::Adoption::KeepServed,
     }
 }
 
@@ -711,9 +730,11 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             kafka_addr: Some(kafka_advertised(&broker)),
         };
         let kafka = KafkaSide { broker, pinned: Vec::new() };
-        let usage_file = data_dir.join("redis").join(region).join("usage.json");
-        let meter = crate::metering::Meter::open(Some(usage_file), DEV_USAGE_REPORT_PERIOD)?;
-        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new(), Some(kafka)).with_meter(meter);
+        let node_dir = data_dir.join("redis").join(region);
+        let meter = crate::metering::Meter::open(Some(node_dir.join("usage.json")), DEV_USAGE_REPORT_PERIOD)?;
+        let mut reconciler = Reconciler::new(link, node.clone(), Vec::new(), Some(kafka))
+            .with_meter(meter)
+            .with_served_deployment(Some(&node_dir), adoption(args.adopt_control_plane))?;
         reconciler.sync_once().with_context(|| format!("connecting the {region} node to the control plane"))?;
         reconciler.spawn(RECONCILE_PERIOD)?;
         nodes.push((region.clone(), bound, kafka_bound, node));

@@ -203,7 +203,15 @@ mod tests {
 
     fn region(code: &str, nodes: i64, kafka_nodes: i64) -> api::Region {
         let name = code.to_uppercase();
-        api::Region { code: code.into(), name, latitude: 0.0, longitude: 0.0, nodes, kafka_nodes }
+        api::Region {
+            code: code.into(),
+            name,
+            latitude: 0.0,
+            longitude: 0.0,
+            nodes,
+            kafka_nodes,
+            held_back: Vec::new(),
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Makes a node's tenants match a wanted set: from a tenants file (`--tenants-file`) or from
 //! the control plane's intent (`--control-plane`), through the same `apply_tenants`; and the
-//! node's Kafka clusters match the intent's (`apply_kafka_clusters`).
+//! node's Kafka clusters match the intent's (`apply_kafka_clusters`). An intent from another
+//! control plane state than the one the node served only adds (`ServedDeployment`).
 
-use crate::saved_intent::SavedIntent;
+use crate::saved_intent::{Adoption, SavedIntent, ServedDeployment, Verdict};
 use anyhow::Context;
 use control_api as api;
 use kafka_server::{Broker, ClusterConfig, ClusterId};
@@ -14,11 +15,7 @@ use std::time::Duration;
 /// whatever the source says). New ones are added, changed passwords revoke the old ones at
 /// once, others are removed (their clients disconnected).
 pub fn apply_tenants(node: &std::sync::Arc<Node>, wanted: &[TenantConfig], pinned: &[TenantConfig], source: &str) {
-    for t in wanted {
-        if let Err(e) = node.upsert_tenant(t) {
-            tracing::error!(tenant = %t.id, error = %e, "cannot host database");
-        }
-    }
+    add_tenants(node, wanted);
     for id in node.tenants.ids() {
         let listed = wanted.iter().chain(pinned).any(|t| t.id == id);
         if !listed {
@@ -28,16 +25,30 @@ pub fn apply_tenants(node: &std::sync::Arc<Node>, wanted: &[TenantConfig], pinne
     }
 }
 
-/// Makes the broker host exactly `wanted` plus `pinned` (clusters given with `--kafka-cluster`).
-/// Credentials follow the intent: a removed or changed one stops authenticating new
-/// connections at once, and its open connections are closed at their next request
-/// (`Session::is_authenticated`). A cluster no longer wanted is removed with its data.
-pub fn apply_kafka_clusters(broker: &Broker, wanted: &[ClusterConfig], pinned: &[ClusterId]) {
+/// Hosts `wanted` (new ones added, changed ones updated), removing nothing.
+fn add_tenants(node: &Arc<Node>, wanted: &[TenantConfig]) {
+    for t in wanted {
+        if let Err(e) = node.upsert_tenant(t) {
+            tracing::error!(tenant = %t.id, error = %e, "cannot host database");
+        }
+    }
+}
+
+/// Hosts the Kafka clusters `wanted` (new ones added, changed ones updated), removing nothing.
+fn add_kafka_clusters(broker: &Broker, wanted: &[ClusterConfig]) {
     for cluster in wanted {
         if let Err(e) = broker.upsert_cluster(cluster) {
             tracing::error!(cluster = %cluster.id, error = format!("{e:#}"), "cannot host Kafka cluster");
         }
     }
+}
+
+/// Makes the broker host exactly `wanted` plus `pinned` (clusters given with `--kafka-cluster`).
+/// Credentials follow the intent: a removed or changed one stops authenticating new
+/// connections at once, and its open connections are closed at their next request
+/// (`Session::is_authenticated`). A cluster no longer wanted is removed with its data.
+pub fn apply_kafka_clusters(broker: &Broker, wanted: &[ClusterConfig], pinned: &[ClusterId]) {
+    add_kafka_clusters(broker, wanted);
     for cluster in broker.clusters() {
         let listed = wanted.iter().any(|c| c.id == cluster.id) || pinned.contains(&cluster.id);
         if !listed {
@@ -45,6 +56,24 @@ pub fn apply_kafka_clusters(broker: &Broker, wanted: &[ClusterConfig], pinned: &
             broker.remove_cluster(&cluster.id);
         }
     }
+}
+
+/// The databases of an intent as the node hosts them.
+fn tenant_configs(intent: &api::NodeIntent) -> Vec<TenantConfig> {
+    intent
+        .tenants
+        .iter()
+        .map(|t| TenantConfig {
+            id: TenantId(t.id.clone()),
+            password: t.password.clone(),
+            limits: crate::limits::from_intent(&t.limits),
+        })
+        .collect()
+}
+
+/// The Kafka clusters of an intent as the broker hosts them.
+fn kafka_cluster_configs(intent: &api::NodeIntent) -> Vec<ClusterConfig> {
+    intent.kafka_clusters.iter().cloned().map(kafka_cluster_config).collect()
 }
 
 /// The broker's form of a cluster in the intent.
@@ -105,12 +134,53 @@ pub struct Reconciler {
     saved: Option<SavedIntent>,
     /// Whether an intent (the control plane's or the saved one) was applied since start.
     applied: bool,
+    /// The control plane state whose intents may delete data here.
+    served: ServedDeployment,
+    /// What to do with an intent of another state; `--adopt-control-plane` adopts the one of
+    /// the first intent fetched by this process only, so a later change is held back again.
+    adoption: Adoption,
+    /// What is held back now (logged once per change of it), reported in heartbeats.
+    held_back: Option<HeldBackState>,
+}
+
+/// The deployment pair a node currently holds back for.
+#[derive(PartialEq)]
+struct HeldBackState {
+    served: api::DeploymentId,
+    offered: api::DeploymentId,
 }
 
 impl Reconciler {
     pub fn new(link: ControlPlaneLink, node: Arc<Node>, pinned: Vec<TenantConfig>, kafka: Option<KafkaSide>) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
-        Reconciler { link, node, pinned, kafka, agent, registered: false, meter: None, saved: None, applied: false }
+        Reconciler {
+            link,
+            node,
+            pinned,
+            kafka,
+            agent,
+            registered: false,
+            meter: None,
+            saved: None,
+            applied: false,
+            served: ServedDeployment::in_memory(),
+            adoption: Adoption::KeepServed,
+            held_back: None,
+        }
+    }
+
+    /// Keeps the served control plane state in `data_dir` and sets what to do with another
+    /// one (`saved_intent.rs`). Without it the state is remembered in memory only.
+    pub fn with_served_deployment(
+        mut self,
+        data_dir: Option<&std::path::Path>,
+        adoption: Adoption,
+    ) -> anyhow::Result<Self> {
+        if let Some(dir) = data_dir {
+            self.served = ServedDeployment::open(dir)?;
+        }
+        self.adoption = adoption;
+        Ok(self)
     }
 
     /// Meters usage and reports it to the control plane (after each sync once due).
@@ -163,7 +233,8 @@ impl Reconciler {
             .send_json(&body)
             .map_err(http_error)?
             .into_json()?;
-        tracing::info!(node = %reply.id, region = %self.link.region, "registered with the control plane");
+        tracing::info!(node = %reply.id, region = %self.link.region, deployment = ?reply.deployment_id.map(|d| d.0),
+            "registered with the control plane");
         self.registered = true;
         Ok(())
     }
@@ -202,40 +273,107 @@ impl Reconciler {
                 return Err(e);
             }
         };
-        self.forget_dropped(&intent);
-        self.apply(&intent);
-        self.applied = true;
-        if let Some(saved) = &mut self.saved {
-            if let Err(e) = saved.save(&intent) {
-                tracing::error!(error = format!("{e:#}"), "cannot keep the intent on disk");
+        let verdict = self.served.check(intent.deployment_id.as_ref(), self.adoption);
+        // Only the first intent of the process may be adopted (`--adopt-control-plane`).
+        self.adoption = Adoption::KeepServed;
+        let held_back = match verdict {
+            Verdict::Apply => {
+                self.apply_fully(&intent);
+                None
             }
-        }
+            Verdict::HoldBack { served } => Some(self.apply_additions(&intent, served)),
+        };
+        self.applied = true;
         let kafka_clusters = match &self.kafka {
             Some(kafka) => kafka.broker.clusters().iter().map(|c| c.id.0.clone()).collect(),
             None => Vec::new(),
         };
-        let hosted =
-            api::Heartbeat { tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(), kafka_clusters };
+        let hosted = api::Heartbeat {
+            tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(),
+            kafka_clusters,
+            held_back,
+        };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
         self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;
         Ok(())
     }
 
+    /// Applies an intent of the served state with its deletions, and keeps it on disk.
+    fn apply_fully(&mut self, intent: &api::NodeIntent) {
+        if self.held_back.take().is_some() {
+            tracing::info!("the control plane's state is the one this node serves again: applying its intent");
+        }
+        self.forget_dropped(intent);
+        self.apply(intent);
+        if let Some(saved) = &mut self.saved {
+            if let Err(e) = saved.save(intent) {
+                tracing::error!(error = format!("{e:#}"), "cannot keep the intent on disk");
+            }
+        }
+    }
+
+    /// Applies an intent of another state than `served` without deleting anything: what it
+    /// lists is added, everything hosted stays, and so do the databases of the served state's
+    /// last intent (`intent.json`, kept as it is), which a restarted node loads from there.
+    /// Logs once per change of states; returns what the heartbeat reports.
+    fn apply_additions(&mut self, intent: &api::NodeIntent, served: api::DeploymentId) -> api::HeldBack {
+        self.serve_saved_besides(intent);
+        add_tenants(&self.node, &tenant_configs(intent));
+        if let Some(kafka) = &self.kafka {
+            add_kafka_clusters(&kafka.broker, &kafka_cluster_configs(intent));
+        }
+        let offered = intent.deployment_id.clone().unwrap_or_default();
+        let kept_tenants: Vec<String> = self
+            .node
+            .tenants
+            .ids()
+            .into_iter()
+            .filter(|id| !intent.tenants.iter().any(|t| t.id == id.0) && !self.pinned.iter().any(|p| p.id == *id))
+            .map(|id| id.0)
+            .collect();
+        let kept_kafka_clusters: Vec<String> = match &self.kafka {
+            Some(kafka) => kafka
+                .broker
+                .clusters()
+                .iter()
+                .filter(|c| !intent.kafka_clusters.iter().any(|w| w.id == c.id.0) && !kafka.pinned.contains(&c.id))
+                .map(|c| c.id.0.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let state = HeldBackState { served: served.clone(), offered: offered.clone() };
+        if self.held_back.as_ref() != Some(&state) {
+            tracing::error!(
+                "the control plane's state is not the one this node served (deployment {offered}, was {served}): \
+                 keeping {} databases; restart with --adopt-control-plane to accept it",
+                kept_tenants.len()
+            );
+            self.held_back = Some(state);
+        }
+        api::HeldBack { served_deployment: served, kept_tenants, kept_kafka_clusters }
+    }
+
+    /// Hosts the databases and Kafka clusters of the saved intent that `intent` does not list
+    /// (those of the served state, loaded from their folders after a restart).
+    fn serve_saved_besides(&self, intent: &api::NodeIntent) {
+        let Some(last) = self.saved.as_ref().and_then(|s| s.last()) else { return };
+        let kept: Vec<TenantConfig> =
+            tenant_configs(last).into_iter().filter(|t| !intent.tenants.iter().any(|w| w.id == t.id.0)).collect();
+        add_tenants(&self.node, &kept);
+        if let Some(kafka) = &self.kafka {
+            let kept: Vec<ClusterConfig> = kafka_cluster_configs(last)
+                .into_iter()
+                .filter(|c| !intent.kafka_clusters.iter().any(|w| w.id == c.id.0))
+                .collect();
+            add_kafka_clusters(&kafka.broker, &kept);
+        }
+    }
+
     /// Makes the node's databases and Kafka clusters those of `intent`.
     fn apply(&self, intent: &api::NodeIntent) {
-        let wanted: Vec<TenantConfig> = intent
-            .tenants
-            .iter()
-            .map(|t| TenantConfig {
-                id: TenantId(t.id.clone()),
-                password: t.password.clone(),
-                limits: crate::limits::from_intent(&t.limits),
-            })
-            .collect();
-        apply_tenants(&self.node, &wanted, &self.pinned, "control plane's intent");
+        apply_tenants(&self.node, &tenant_configs(intent), &self.pinned, "control plane's intent");
         if let Some(kafka) = &self.kafka {
-            let wanted: Vec<ClusterConfig> = intent.kafka_clusters.iter().cloned().map(kafka_cluster_config).collect();
-            apply_kafka_clusters(&kafka.broker, &wanted, &kafka.pinned);
+            apply_kafka_clusters(&kafka.broker, &kafka_cluster_configs(intent), &kafka.pinned);
         }
     }
 

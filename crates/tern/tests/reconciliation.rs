@@ -6,7 +6,7 @@
 mod common;
 
 use common::{start_tern, tern, Dev};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,17 @@ impl ControlPlane {
 
     fn kill(&mut self) {
         self.process = None;
+    }
+
+    /// Starts it again on the same address over a new, empty state (as an operator who
+    /// gave the wrong `--database-url` would): a new org and token, no databases.
+    fn restart_on_new_state(&mut self, name: &str) {
+        self.kill();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        self.dir = self.dir.with_file_name(name);
+        let process = start_tern_owned(&control_plane_args(&self.dir, &listen), "export TERN_API_TOKEN=");
+        self.token = process.export("TERN_API_TOKEN");
+        self.process = Some(process);
     }
 
     /// Starts it again on the same address and state (an existing state prints no token).
@@ -143,6 +154,11 @@ impl NodeProcess {
 
     /// Starts it (again) with the same data folder, on a free port.
     fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Starts it (again) like `restart`, with `extra` flags.
+    fn restart_with(&mut self, extra: &[&str]) {
         self.kill();
         let _ = std::fs::remove_file(&self.ready_file);
         let data_dir = self.data_dir.to_string_lossy().to_string();
@@ -166,10 +182,16 @@ impl NodeProcess {
             "--ready-file",
             &ready,
         ];
-        self.process = Some(start_tern_owned(&args.map(String::from), ""));
+        let args: Vec<String> = args.iter().chain(extra).map(|a| a.to_string()).collect();
+        self.process = Some(start_tern_owned(&args, ""));
         let file = self.ready_file.clone();
         self.addr =
             wait_for(20, "the node's ready file", || std::fs::read_to_string(&file).ok().filter(|a| !a.is_empty()));
+    }
+
+    /// The control plane state the node serves (`DATA_DIR/deployment-id`), once it has one.
+    fn served_deployment(&self) -> Option<String> {
+        std::fs::read_to_string(self.data_dir.join("deployment-id")).ok().map(|s| s.trim().to_string())
     }
 
     /// The folder of one database's files on this node.
@@ -408,4 +430,56 @@ fn only_regions_with_a_live_node_take_databases() {
     wait_for(10, "mad no longer live", || (live_nodes(&cp, "mad") == 0).then_some(()));
     let (ok, _, err) = cp.tern(&["redis", "create", "--name", "y", "--region", "mad"]);
     assert!(!ok && err.contains("no node serves region mad yet; regions with nodes: none"), "{err}");
+}
+
+/// What `tern regions --json` shows a region's nodes holding back.
+fn held_back(cp: &ControlPlane, code: &str) -> Value {
+    let regions = cp.json(&["regions"]);
+    let region = regions.as_array().unwrap().iter().find(|r| r["code"] == code).expect("a seeded region");
+    region["held_back"].clone()
+}
+
+/// A control plane restarted on a new, empty state deletes nothing: the node keeps its
+/// database (across its own restarts too), adds the new state's, and says so; restarted with
+/// `--adopt-control-plane` it accepts the new state and deletes what that does not list.
+#[test]
+fn a_control_plane_on_an_empty_state_deletes_nothing_until_adopted() {
+    let dir = TempDir::new("empty-state");
+    let mut cp = ControlPlane::start(&dir.0);
+    let mut mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let old = create(&cp, "old", "mad", &[]);
+    let old_pw = password(&old);
+    write_keys(&mad.addr, &old_pw);
+    let served = wait_for(10, "the served deployment kept on disk", || mad.served_deployment());
+
+    cp.restart_on_new_state("control-plane-new");
+    assert!(cp.status("old").is_none(), "the new state knows the old database");
+    let held = wait_for(15, "the node reported holding back", || {
+        let held = held_back(&cp, "mad");
+        (!held.is_null()).then_some(held)
+    });
+    assert_eq!(held[0]["served_deployment"], json!(served), "{held}");
+    assert_eq!(held[0]["kept_tenants"], json!([id(&old)]), "{held}");
+    // The new state's databases are added meanwhile.
+    let new = create(&cp, "new", "mad", &[]);
+    write_keys(&mad.addr, &password(&new));
+    // Several reconcile rounds with the empty intent: nothing is deleted.
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        assert_eq!(read_keys(&mad.addr, &old_pw).as_ref().ok(), Some(&expected_keys()), "the old database went");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // A restart without the flag keeps holding back, and serves the old database from disk.
+    mad.restart();
+    assert_keys_served(&mad.addr, &old_pw);
+    assert_keys_served(&mad.addr, &password(&new));
+    assert_eq!(mad.served_deployment(), Some(served.clone()));
+
+    mad.restart_with(&["--adopt-control-plane"]);
+    assert_keys_served(&mad.addr, &password(&new));
+    wait_for(10, "the old database's files deleted", || (!mad.database_dir(&id(&old)).exists()).then_some(()));
+    assert!(refused(&mad.addr, &old_pw), "the old database is still served after adopting");
+    let adopted = mad.served_deployment().expect("a served deployment");
+    assert_ne!(adopted, served);
+    wait_for(15, "the node no longer reported holding back", || held_back(&cp, "mad").is_null().then_some(()));
 }
