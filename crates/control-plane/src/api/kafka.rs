@@ -67,6 +67,8 @@ async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
     })
 }
 
+#[utoipa::path(get, path = "/v1/kafka/clusters", tag = "kafka", security(("org_token" = [])),
+    responses((status = 200, description = "The org's Kafka clusters", body = Vec<api::KafkaCluster>)))]
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::KafkaCluster>>> {
     let org = org(&s, &headers).await?;
     let mut out = Vec::new();
@@ -76,6 +78,13 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec
     Ok(Json(out))
 }
 
+#[utoipa::path(post, path = "/v1/kafka/clusters", tag = "kafka", security(("org_token" = [])),
+    request_body = api::CreateKafkaCluster,
+    responses(
+        (status = 201, description = "The new cluster with its first full-access credential", body = api::KafkaCluster),
+        (status = 400, description = "Invalid name, unknown region or plan, or no primary region", body = api::ApiError),
+        (status = 409, description = "The name is taken, or a region has no live Kafka node", body = api::ApiError),
+    ))]
 pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
     let org = org(&s, &headers).await?;
     let req: api::CreateKafkaCluster = parse(&body)?;
@@ -101,6 +110,12 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok((StatusCode::CREATED, Json(to_api(&s, c).await?)))
 }
 
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster, its credentials and its state in each region", body = api::KafkaCluster),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn get(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -111,6 +126,15 @@ pub async fn get(
     Ok(Json(to_api(&s, c).await?))
 }
 
+#[utoipa::path(patch, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    request_body = api::UpdateKafkaCluster,
+    responses(
+        (status = 200, description = "The cluster after the change", body = api::KafkaCluster),
+        (status = 400, description = "A field that cannot change, or an unknown region", body = api::ApiError),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+        (status = 409, description = "An added region has no live Kafka node", body = api::ApiError),
+    ))]
 pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -146,6 +170,12 @@ pub async fn update(
     Ok(Json(to_api(&s, c).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster as it was before deletion", body = api::KafkaCluster),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn destroy(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -161,6 +191,12 @@ pub async fn destroy(
 
 // ---- credentials
 
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}/credentials", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster's credentials", body = Vec<api::KafkaCredential>),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn list_credentials(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -187,6 +223,14 @@ fn check_scope(scope: &api::KafkaScope) -> Res<()> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/kafka/clusters/{name}/credentials", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    request_body = api::CreateKafkaCredential,
+    responses(
+        (status = 201, description = "The new credential with its generated user name and password", body = api::KafkaCredential),
+        (status = 400, description = "Invalid topic name or prefix", body = api::ApiError),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn create_credential(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +246,12 @@ pub async fn create_credential(
     Ok((StatusCode::CREATED, Json(credential)))
 }
 
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}/credentials/{username}", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id"), ("username" = String, Path, description = "the credential's user name")),
+    responses(
+        (status = 204, description = "Revoked: new logins fail and open connections are closed"),
+        (status = 404, description = "No such cluster in this org, or no such credential in it", body = api::ApiError),
+    ))]
 pub async fn revoke_credential(
     State(s): State<AppState>,
     headers: HeaderMap,
