@@ -112,6 +112,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Res<T> {
 
 // ---- orgs, regions, plans
 
+/// Creates an org and its first API token (an operator's action).
 #[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("cluster_secret" = [])),
     request_body = api::CreateOrg,
     responses(
@@ -133,12 +134,14 @@ async fn create_org(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The org of the token.
 #[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("org_token" = [])),
     responses((status = 200, description = "The org of the token", body = Vec<api::Org>)))]
 async fn list_orgs(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Org>>> {
     Ok(Json(vec![org(&s, &headers).await?]))
 }
 
+/// Regions and how many live nodes each has.
 #[utoipa::path(get, path = "/v1/regions", tag = "regions", security(("org_token" = [])),
     responses((status = 200, description = "Every region, with its live nodes", body = Vec<api::Region>)))]
 async fn list_regions(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Region>>> {
@@ -146,6 +149,7 @@ async fn list_regions(State(s): State<AppState>, headers: HeaderMap) -> Res<Json
     Ok(Json(s.store.regions(s.config.node_timeout_secs).await?))
 }
 
+/// Plans with their limits and prices.
 #[utoipa::path(get, path = "/v1/plans", tag = "plans", security(("org_token" = [])),
     responses((status = 200, description = "Every plan with its limits and prices", body = Vec<api::Plan>)))]
 async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Plan>>> {
@@ -308,6 +312,7 @@ async fn check_plan(s: &AppState, org_id: &str, plan: &str) -> Res<()> {
     Ok(())
 }
 
+/// The org's Redis databases.
 #[utoipa::path(get, path = "/v1/databases", tag = "databases", security(("org_token" = [])),
     responses((status = 200, description = "The org's databases", body = Vec<api::Database>)))]
 async fn list_databases(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Database>>> {
@@ -337,6 +342,7 @@ pub(crate) fn required_primary(primary: Option<String>) -> Res<String> {
     primary.ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))
 }
 
+/// Creates a Redis database and places it on a node of each region.
 #[utoipa::path(post, path = "/v1/databases", tag = "databases", security(("org_token" = [])),
     request_body = api::CreateDatabase,
     responses(
@@ -374,6 +380,7 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
     Ok((StatusCode::CREATED, Json(to_api(&s, d).await?)))
 }
 
+/// One database and its state in each region.
 #[utoipa::path(get, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
     params(("name" = String, Path, description = "the database's name or id")),
     responses(
@@ -390,6 +397,7 @@ async fn get_database(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Changes a database's plan, eviction or read regions.
 #[utoipa::path(patch, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
     params(("name" = String, Path, description = "the database's name or id")),
     request_body = api::UpdateDatabase,
@@ -449,6 +457,7 @@ async fn update_database(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Gives a database a new password; the old one stops working.
 #[utoipa::path(post, path = "/v1/databases/{name}/reset-password", tag = "databases", security(("org_token" = [])),
     params(("name" = String, Path, description = "the database's name or id")),
     responses(
@@ -467,6 +476,7 @@ async fn reset_password(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Deletes a database; its data is removed from every node.
 #[utoipa::path(delete, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
     params(("name" = String, Path, description = "the database's name or id")),
     responses(
@@ -488,6 +498,7 @@ async fn delete_database(
 
 // ---- nodes
 
+/// Registers a node (again after a restart).
 #[utoipa::path(post, path = "/v1/nodes/register", tag = "nodes", security(("cluster_secret" = [])),
     request_body = api::RegisterNode,
     responses(
@@ -522,7 +533,8 @@ fn unknown_node(id: &str) -> ApiErr {
     ApiErr::new(StatusCode::NOT_FOUND, format!("node '{id}' is not registered; register it first"))
 }
 
-#[utoipa::path(post, path = "/v1/nodes/{id}/heartbeat", tag = "nodes", security(("cluster_secret" = [])),
+/// Reports what a node hosts now.
+#[utoipa::path(post, path = "/v1/nodes/{id}/heartbeat", operation_id = "node_heartbeat", tag = "nodes", security(("cluster_secret" = [])),
     params(("id" = String, Path, description = "the node's id")),
     request_body = api::Heartbeat,
     responses(
@@ -543,7 +555,8 @@ async fn heartbeat(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/nodes/{id}/intent", tag = "nodes", security(("cluster_secret" = [])),
+/// Everything a node must host.
+#[utoipa::path(get, path = "/v1/nodes/{id}/intent", operation_id = "get_node_intent", tag = "nodes", security(("cluster_secret" = [])),
     params(("id" = String, Path, description = "the node's id")),
     responses(
         (status = 200, description = "Everything the node must host", body = api::NodeIntent),

@@ -70,11 +70,14 @@ fn every_documented_operation_reaches_its_handler_with_its_auth() {
 }
 
 #[test]
-fn every_security_requirement_names_a_declared_scheme() {
+fn operation_ids_are_unique_and_security_names_declared_schemes() {
     let doc = document();
     let schemes = doc["components"]["securitySchemes"].as_object().unwrap();
+    let mut ids = std::collections::HashSet::new();
     for (template, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id), "operationId '{id}' of {method} {template} is used twice");
             for requirement in operation["security"].as_array().into_iter().flatten() {
                 for name in requirement.as_object().unwrap().keys() {
                     assert!(schemes.contains_key(name), "{method} {template} names unknown scheme '{name}'");

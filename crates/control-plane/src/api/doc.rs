@@ -81,9 +81,10 @@ pub fn base() -> OpenApi {
     ApiDoc::openapi()
 }
 
-/// `GET /v1/openapi.json`, the same bytes as `docs/openapi.json`: built on each request, which are rare (tools fetching it once),
-/// rather than kept for the life of the process.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+// Built on each request, which are rare (tools fetching it once), rather than kept for the
+// life of the process; the same bytes as `docs/openapi.json`.
+/// This document, without a token.
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "get_openapi", tag = "meta",
     responses((status = 200, description = "This document (OpenAPI 3.1 JSON)", content_type = "application/json")))]
 pub async fn openapi_json() -> Res<impl IntoResponse> {
     let text = crate::openapi_json().map_err(|e| {

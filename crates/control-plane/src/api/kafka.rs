@@ -67,7 +67,8 @@ async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
     })
 }
 
-#[utoipa::path(get, path = "/v1/kafka/clusters", tag = "kafka", security(("org_token" = [])),
+/// The org's Kafka clusters.
+#[utoipa::path(get, path = "/v1/kafka/clusters", operation_id = "list_kafka_clusters", tag = "kafka", security(("org_token" = [])),
     responses((status = 200, description = "The org's Kafka clusters", body = Vec<api::KafkaCluster>)))]
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::KafkaCluster>>> {
     let org = org(&s, &headers).await?;
@@ -78,7 +79,8 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec
     Ok(Json(out))
 }
 
-#[utoipa::path(post, path = "/v1/kafka/clusters", tag = "kafka", security(("org_token" = [])),
+/// Creates a Kafka cluster with a first full-access credential.
+#[utoipa::path(post, path = "/v1/kafka/clusters", operation_id = "create_kafka_cluster", tag = "kafka", security(("org_token" = [])),
     request_body = api::CreateKafkaCluster,
     responses(
         (status = 201, description = "The new cluster with its first full-access credential", body = api::KafkaCluster),
@@ -110,7 +112,8 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok((StatusCode::CREATED, Json(to_api(&s, c).await?)))
 }
 
-#[utoipa::path(get, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+/// One Kafka cluster, its credentials and its state in each region.
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}", operation_id = "get_kafka_cluster", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id")),
     responses(
         (status = 200, description = "The cluster, its credentials and its state in each region", body = api::KafkaCluster),
@@ -126,7 +129,8 @@ pub async fn get(
     Ok(Json(to_api(&s, c).await?))
 }
 
-#[utoipa::path(patch, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+/// Changes a Kafka cluster's replica regions.
+#[utoipa::path(patch, path = "/v1/kafka/clusters/{name}", operation_id = "update_kafka_cluster", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id")),
     request_body = api::UpdateKafkaCluster,
     responses(
@@ -170,7 +174,8 @@ pub async fn update(
     Ok(Json(to_api(&s, c).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}", tag = "kafka", security(("org_token" = [])),
+/// Deletes a Kafka cluster; its topics and records are removed from the node.
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}", operation_id = "delete_kafka_cluster", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id")),
     responses(
         (status = 200, description = "The cluster as it was before deletion", body = api::KafkaCluster),
@@ -191,7 +196,8 @@ pub async fn destroy(
 
 // ---- credentials
 
-#[utoipa::path(get, path = "/v1/kafka/clusters/{name}/credentials", tag = "kafka", security(("org_token" = [])),
+/// A Kafka cluster's credentials.
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}/credentials", operation_id = "list_kafka_credentials", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id")),
     responses(
         (status = 200, description = "The cluster's credentials", body = Vec<api::KafkaCredential>),
@@ -223,7 +229,8 @@ fn check_scope(scope: &api::KafkaScope) -> Res<()> {
     Ok(())
 }
 
-#[utoipa::path(post, path = "/v1/kafka/clusters/{name}/credentials", tag = "kafka", security(("org_token" = [])),
+/// Creates a credential with a generated user name and password.
+#[utoipa::path(post, path = "/v1/kafka/clusters/{name}/credentials", operation_id = "create_kafka_credential", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id")),
     request_body = api::CreateKafkaCredential,
     responses(
@@ -246,7 +253,8 @@ pub async fn create_credential(
     Ok((StatusCode::CREATED, Json(credential)))
 }
 
-#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}/credentials/{username}", tag = "kafka", security(("org_token" = [])),
+/// Revokes a credential.
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}/credentials/{username}", operation_id = "revoke_kafka_credential", tag = "kafka", security(("org_token" = [])),
     params(("name" = String, Path, description = "the cluster's name or id"), ("username" = String, Path, description = "the credential's user name")),
     responses(
         (status = 204, description = "Revoked: new logins fail and open connections are closed"),

@@ -19,7 +19,8 @@ const MAX_REPORT_RECORDS: usize = 100_000;
 const NOTIFICATIONS_SHOWN: i64 = 100;
 pub const ALLOWANCE_NOTIFICATION: &str = "free-allowance-exceeded";
 
-#[utoipa::path(post, path = "/v1/nodes/{id}/usage", tag = "nodes", security(("cluster_secret" = [])),
+/// A node's usage totals per hour.
+#[utoipa::path(post, path = "/v1/nodes/{id}/usage", operation_id = "report_usage", tag = "nodes", security(("cluster_secret" = [])),
     params(("id" = String, Path, description = "the node's id")),
     request_body = api::UsageReport,
     responses(
@@ -108,7 +109,8 @@ async fn replica_count(s: &AppState, kind: &Kind, id: &str) -> Res<usize> {
     Ok(s.store.placements(kind, id).await?.iter().filter(|p| p.role == "replica").count())
 }
 
-#[utoipa::path(get, path = "/v1/usage", tag = "usage", security(("org_token" = [])),
+/// Usage per day this month and the running bill.
+#[utoipa::path(get, path = "/v1/usage", operation_id = "get_usage", tag = "usage", security(("org_token" = [])),
     params(UsageQuery),
     responses(
         (status = 200, description = "Usage per day this month (UTC) and the running bill", body = api::OrgUsage),
@@ -158,7 +160,8 @@ pub async fn usage(
     Ok(Json(out))
 }
 
-#[utoipa::path(get, path = "/v1/notifications", tag = "usage", security(("org_token" = [])),
+/// The org's notifications.
+#[utoipa::path(get, path = "/v1/notifications", operation_id = "list_notifications", tag = "usage", security(("org_token" = [])),
     responses((status = 200, description = "The org's newest notifications, newest first", body = Vec<api::Notification>)))]
 pub async fn notifications(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Notification>>> {
     let org = org(&s, &headers).await?;
