@@ -504,7 +504,7 @@ async fn delete_database(
     responses(
         (status = 200, description = "The node's id (generated when none was given)", body = api::RegisteredNode),
         (status = 400, description = "Unknown region or an address that is not HOST:PORT", body = api::ApiError),
-        (status = 409, description = "The id or address belongs to another node", body = api::ApiError),
+        (status = 409, description = "The id is registered in another region", body = api::ApiError),
     ))]
 async fn register_node(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<Json<api::RegisteredNode>> {
     cluster(&s, &headers)?;
