@@ -12,12 +12,14 @@ pub use usage::*;
 
 /// Every error reply: `{"error": "...", "status": N}` with the HTTP status repeated.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub error: String,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Org {
     pub id: String,
     pub name: String,
@@ -25,18 +27,21 @@ pub struct Org {
 
 /// `POST /v1/orgs` (cluster secret): creates an org and its first API token.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateOrg {
     pub name: String,
 }
 
 /// The reply to `POST /v1/orgs`. The token is shown once; only its SHA-256 is stored.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedOrg {
     pub org: Org,
     pub token: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Region {
     pub code: String,
     pub name: String,
@@ -57,6 +62,7 @@ pub struct Region {
 
 /// A node of a region holding back deletions (`Region::held_back`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeHeldBack {
     pub node: String,
     #[serde(flatten)]
@@ -64,6 +70,7 @@ pub struct NodeHeldBack {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     pub name: String,
     pub description: String,
@@ -86,6 +93,7 @@ pub struct Plan {
 
 /// State of a database in one of its regions.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegionStatus {
     pub region: String,
     /// `primary` or `replica`.
@@ -98,6 +106,7 @@ pub struct RegionStatus {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Database {
     pub id: String,
     pub name: String,
@@ -119,6 +128,7 @@ pub struct Database {
 /// `POST /v1/databases`. Missing fields take defaults: a generated name, plan `payg`,
 /// eviction off, no read regions. `primary_region` is required.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateDatabase {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -135,6 +145,7 @@ pub struct CreateDatabase {
 /// `PATCH /v1/databases/{name}`: only the fields given change. `name` and `primary_region`
 /// are accepted only to answer with a clear "cannot be changed" error.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateDatabase {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
@@ -156,6 +167,7 @@ pub struct UpdateDatabase {
 /// `POST /v1/nodes/register` (cluster secret). Registering again with the same `id` updates
 /// the node (a restart).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -172,6 +184,7 @@ pub struct RegisterNode {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisteredNode {
     pub id: String,
     /// The identity of the control plane's state (absent from an older control plane).
@@ -184,6 +197,7 @@ pub struct RegisteredNode {
 /// means the control plane runs on another (perhaps new, empty) state, whose intent must not
 /// delete data it never knew.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(transparent)]
 pub struct DeploymentId(pub String);
 
@@ -196,6 +210,7 @@ impl std::fmt::Display for DeploymentId {
 /// A node holding back deletions because its intent comes from another control plane state
 /// than the one it served (reported in its heartbeat, shown by `GET /v1/regions`).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeldBack {
     /// The deployment the node served, whose databases it keeps.
     pub served_deployment: DeploymentId,
@@ -208,6 +223,7 @@ pub struct HeldBack {
 
 /// `POST /v1/nodes/{id}/heartbeat` (cluster secret): the databases the node hosts now.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub tenants: Vec<String>,
     /// Ids of the Kafka clusters the node hosts now.
@@ -221,6 +237,7 @@ pub struct Heartbeat {
 /// Limits a node enforces for one database, from its plan and settings. 0 means no limit;
 /// a missing field (an older control plane) is no limit too.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct TenantLimits {
     pub max_data_bytes: i64,
@@ -235,6 +252,7 @@ pub struct TenantLimits {
 
 /// One database a node must host.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TenantIntent {
     pub id: String,
     pub password: String,
@@ -245,6 +263,7 @@ pub struct TenantIntent {
 /// `GET /v1/nodes/{id}/intent` (cluster secret): the complete set the node must host; anything
 /// else it hosts is to be removed.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeIntent {
     pub tenants: Vec<TenantIntent>,
     /// Kafka clusters whose primary region this node serves (empty for a node without Kafka).
@@ -259,6 +278,7 @@ pub struct NodeIntent {
 
 /// What a Kafka credential may do.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KafkaAccess {
     Full,
@@ -287,6 +307,7 @@ impl KafkaAccess {
 
 /// Which topics a Kafka credential reaches.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase", tag = "kind", content = "value")]
 pub enum KafkaScope {
     #[default]
@@ -307,6 +328,7 @@ impl std::fmt::Display for KafkaScope {
 
 /// A SASL credential of a Kafka cluster (PLAIN and SCRAM-SHA-256/512 accept it).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KafkaCredential {
     pub username: String,
     pub password: String,
@@ -316,6 +338,7 @@ pub struct KafkaCredential {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KafkaCluster {
     pub id: String,
     pub name: String,
@@ -339,6 +362,7 @@ pub struct KafkaCluster {
 /// replica regions. `primary_region` is required. A first full-access credential is created
 /// with the cluster.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateKafkaCluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -353,6 +377,7 @@ pub struct CreateKafkaCluster {
 /// `PATCH /v1/kafka/clusters/{name}`: replica regions (replace, add or remove). `name` and
 /// `primary_region` are accepted only to answer with a clear "cannot be changed" error.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateKafkaCluster {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_regions: Option<Vec<String>>,
@@ -369,6 +394,7 @@ pub struct UpdateKafkaCluster {
 /// `POST /v1/kafka/clusters/{name}/credentials`: a new credential with a generated user name
 /// and password (default: full access to every topic).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateKafkaCredential {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<KafkaAccess>,
@@ -378,6 +404,7 @@ pub struct CreateKafkaCredential {
 
 /// One credential as a node receives it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KafkaCredentialIntent {
     pub username: String,
     pub password: String,
@@ -387,6 +414,7 @@ pub struct KafkaCredentialIntent {
 
 /// One Kafka cluster a node must host, with every credential that may reach it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KafkaClusterIntent {
     pub id: String,
     pub credentials: Vec<KafkaCredentialIntent>,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// What is metered.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum UsageKind {
     /// A Redis database (counts commands, bytes in and out, data size).
@@ -18,6 +19,7 @@ pub enum UsageKind {
 /// node's totals for that hour so far (never deltas): the control plane replaces the row of
 /// (node, kind, id, hour), so a repeated report cannot count anything twice.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageRecord {
     pub kind: UsageKind,
     /// The database's or cluster's id.
@@ -55,12 +57,14 @@ pub struct UsageRecord {
 
 /// `POST /v1/nodes/{id}/usage` (cluster secret).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageReport {
     pub records: Vec<UsageRecord>,
 }
 
 /// One UTC day of a database or cluster, summed over nodes.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayUsage {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
@@ -79,6 +83,7 @@ pub struct DayUsage {
 /// One line of the bill. Amounts are in micro-dollars (1 USD = 1,000,000) so per-command
 /// prices stay exact in integers.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillLine {
     pub kind: UsageKind,
     pub name: String,
@@ -90,6 +95,7 @@ pub struct BillLine {
 
 /// A database's or cluster's usage this month.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceUsage {
     pub kind: UsageKind,
     pub id: String,
@@ -101,6 +107,7 @@ pub struct ResourceUsage {
 
 /// `GET /v1/usage[?name=NAME]`: usage per day this month and the running bill.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgUsage {
     pub org: String,
     /// `YYYY-MM` (UTC).
@@ -112,6 +119,7 @@ pub struct OrgUsage {
 
 /// Current usage in a database's status.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatabaseUsage {
     /// Commands today (UTC), billable and free.
     pub billable_commands_today: u64,
@@ -123,6 +131,7 @@ pub struct DatabaseUsage {
 
 /// Current usage in a Kafka cluster's status.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KafkaUsage {
     /// Today (UTC).
     pub messages_produced_today: u64,
@@ -133,6 +142,7 @@ pub struct KafkaUsage {
 
 /// `GET /v1/notifications`: newest first.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: String,
     /// `free-allowance-exceeded`.

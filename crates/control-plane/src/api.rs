@@ -1,5 +1,6 @@
 //! HTTP handlers: authentication, validation, and the JSON shape of every reply.
 
+mod doc;
 mod kafka;
 mod usage;
 
@@ -9,30 +10,44 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use control_api as api;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Every route. Each is added with `routes!`, which takes its method and path from the
+/// handler's `#[utoipa::path]`: the router and the OpenAPI document (`doc.rs`) come from the
+/// same attributes, so a route cannot be served undocumented or documented at a wrong path.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(doc::base())
+        .routes(routes!(list_orgs, create_org))
+        .routes(routes!(list_regions))
+        .routes(routes!(list_plans))
+        .routes(routes!(list_databases, create_database))
+        .routes(routes!(get_database, update_database, delete_database))
+        .routes(routes!(reset_password))
+        .routes(routes!(kafka::list, kafka::create))
+        .routes(routes!(kafka::get, kafka::update, kafka::destroy))
+        .routes(routes!(kafka::list_credentials, kafka::create_credential))
+        .routes(routes!(kafka::revoke_credential))
+        .routes(routes!(register_node))
+        .routes(routes!(heartbeat))
+        .routes(routes!(intent))
+        .routes(routes!(usage::report))
+        .routes(routes!(usage::usage))
+        .routes(routes!(usage::notifications))
+        .routes(routes!(doc::openapi_json))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/orgs", get(list_orgs).post(create_org))
-        .route("/v1/regions", get(list_regions))
-        .route("/v1/plans", get(list_plans))
-        .route("/v1/databases", get(list_databases).post(create_database))
-        .route("/v1/databases/{name}", get(get_database).patch(update_database).delete(delete_database))
-        .route("/v1/databases/{name}/reset-password", post(reset_password))
-        .route("/v1/kafka/clusters", get(kafka::list).post(kafka::create))
-        .route("/v1/kafka/clusters/{name}", get(kafka::get).patch(kafka::update).delete(kafka::destroy))
-        .route("/v1/kafka/clusters/{name}/credentials", get(kafka::list_credentials).post(kafka::create_credential))
-        .route("/v1/kafka/clusters/{name}/credentials/{username}", axum::routing::delete(kafka::revoke_credential))
-        .route("/v1/nodes/register", post(register_node))
-        .route("/v1/nodes/{id}/heartbeat", post(heartbeat))
-        .route("/v1/nodes/{id}/intent", get(intent))
-        .route("/v1/nodes/{id}/usage", post(usage::report))
-        .route("/v1/usage", get(usage::usage))
-        .route("/v1/notifications", get(usage::notifications))
-        .fallback(|| async { ApiErr::new(StatusCode::NOT_FOUND, "no such API route") })
-        .with_state(state)
+    let (router, _) = routes().split_for_parts();
+    router.fallback(|| async { ApiErr::new(StatusCode::NOT_FOUND, "no such API route") }).with_state(state)
+}
+
+/// The OpenAPI document of every route, with the common error replies and auth schemes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().into_openapi();
+    doc::finish(&mut doc);
+    doc
 }
 
 /// An error reply: `{"error": "...", "status": N}`.
@@ -97,6 +112,14 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Res<T> {
 
 // ---- orgs, regions, plans
 
+/// Creates an org and its first API token (an operator's action).
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", security(("cluster_secret" = [])),
+    request_body = api::CreateOrg,
+    responses(
+        (status = 201, description = "The org and its first API token, shown only this once", body = api::CreatedOrg),
+        (status = 400, description = "Invalid org name", body = api::ApiError),
+        (status = 409, description = "An org of this name exists", body = api::ApiError),
+    ))]
 async fn create_org(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
     cluster(&s, &headers)?;
     let req: api::CreateOrg = parse(&body)?;
@@ -111,15 +134,24 @@ async fn create_org(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// The org of the token.
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("org_token" = [])),
+    responses((status = 200, description = "The org of the token", body = Vec<api::Org>)))]
 async fn list_orgs(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Org>>> {
     Ok(Json(vec![org(&s, &headers).await?]))
 }
 
+/// Regions and how many live nodes each has.
+#[utoipa::path(get, path = "/v1/regions", tag = "regions", security(("org_token" = [])),
+    responses((status = 200, description = "Every region, with its live nodes", body = Vec<api::Region>)))]
 async fn list_regions(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Region>>> {
     org(&s, &headers).await?;
     Ok(Json(s.store.regions(s.config.node_timeout_secs).await?))
 }
 
+/// Plans with their limits and prices.
+#[utoipa::path(get, path = "/v1/plans", tag = "plans", security(("org_token" = [])),
+    responses((status = 200, description = "Every plan with its limits and prices", body = Vec<api::Plan>)))]
 async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Plan>>> {
     org(&s, &headers).await?;
     Ok(Json(s.store.plans().await?))
@@ -295,6 +327,9 @@ async fn free_plan_conflict(s: &AppState, org_id: &str, plan: &str, e: StoreErro
     e.into()
 }
 
+/// The org's Redis databases.
+#[utoipa::path(get, path = "/v1/databases", tag = "databases", security(("org_token" = [])),
+    responses((status = 200, description = "The org's databases", body = Vec<api::Database>)))]
 async fn list_databases(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Database>>> {
     let org = org(&s, &headers).await?;
     let mut out = Vec::new();
@@ -322,6 +357,14 @@ pub(crate) fn required_primary(primary: Option<String>) -> Res<String> {
     primary.ok_or_else(|| ApiErr::bad("primary_region is required (`--region`); `tern regions` lists them"))
 }
 
+/// Creates a Redis database and places it on a node of each region.
+#[utoipa::path(post, path = "/v1/databases", tag = "databases", security(("org_token" = [])),
+    request_body = api::CreateDatabase,
+    responses(
+        (status = 201, description = "The new database, placed on a node of each region", body = api::Database),
+        (status = 400, description = "Invalid name, unknown region or plan, or no primary region", body = api::ApiError),
+        (status = 409, description = "The name is taken, a region has no live node, or the free plan is used", body = api::ApiError),
+    ))]
 async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
     let org = org(&s, &headers).await?;
     let req: api::CreateDatabase = parse(&body)?;
@@ -356,6 +399,13 @@ async fn create_database(State(s): State<AppState>, headers: HeaderMap, body: By
     Ok((StatusCode::CREATED, Json(to_api(&s, d).await?)))
 }
 
+/// One database and its state in each region.
+#[utoipa::path(get, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the database's name or id")),
+    responses(
+        (status = 200, description = "The database and its state in each region", body = api::Database),
+        (status = 404, description = "No such database in this org", body = api::ApiError),
+    ))]
 async fn get_database(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -366,6 +416,16 @@ async fn get_database(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Changes a database's plan, eviction or read regions.
+#[utoipa::path(patch, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the database's name or id")),
+    request_body = api::UpdateDatabase,
+    responses(
+        (status = 200, description = "The database after the change", body = api::Database),
+        (status = 400, description = "A field that cannot change, or an unknown region or plan", body = api::ApiError),
+        (status = 404, description = "No such database in this org", body = api::ApiError),
+        (status = 409, description = "An added region has no live node, or the free plan is used", body = api::ApiError),
+    ))]
 async fn update_database(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -418,6 +478,13 @@ async fn update_database(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Gives a database a new password; the old one stops working.
+#[utoipa::path(post, path = "/v1/databases/{name}/reset-password", tag = "databases", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the database's name or id")),
+    responses(
+        (status = 200, description = "The database with its new password", body = api::Database),
+        (status = 404, description = "No such database in this org", body = api::ApiError),
+    ))]
 async fn reset_password(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -430,6 +497,13 @@ async fn reset_password(
     Ok(Json(to_api(&s, d).await?))
 }
 
+/// Deletes a database; its data is removed from every node.
+#[utoipa::path(delete, path = "/v1/databases/{name}", tag = "databases", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the database's name or id")),
+    responses(
+        (status = 200, description = "The database as it was before deletion", body = api::Database),
+        (status = 404, description = "No such database in this org", body = api::ApiError),
+    ))]
 async fn delete_database(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -445,6 +519,14 @@ async fn delete_database(
 
 // ---- nodes
 
+/// Registers a node (again after a restart).
+#[utoipa::path(post, path = "/v1/nodes/register", tag = "nodes", security(("cluster_secret" = [])),
+    request_body = api::RegisterNode,
+    responses(
+        (status = 200, description = "The node's id (generated when none was given)", body = api::RegisteredNode),
+        (status = 400, description = "Unknown region or an address that is not HOST:PORT", body = api::ApiError),
+        (status = 409, description = "The id is registered in another region", body = api::ApiError),
+    ))]
 async fn register_node(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<Json<api::RegisteredNode>> {
     cluster(&s, &headers)?;
     let req: api::RegisterNode = parse(&body)?;
@@ -472,6 +554,14 @@ fn unknown_node(id: &str) -> ApiErr {
     ApiErr::new(StatusCode::NOT_FOUND, format!("node '{id}' is not registered; register it first"))
 }
 
+/// Reports what a node hosts now.
+#[utoipa::path(post, path = "/v1/nodes/{id}/heartbeat", operation_id = "node_heartbeat", tag = "nodes", security(("cluster_secret" = [])),
+    params(("id" = String, Path, description = "the node's id")),
+    request_body = api::Heartbeat,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 404, description = "The node is not registered", body = api::ApiError),
+    ))]
 async fn heartbeat(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -486,6 +576,13 @@ async fn heartbeat(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Everything a node must host.
+#[utoipa::path(get, path = "/v1/nodes/{id}/intent", operation_id = "get_node_intent", tag = "nodes", security(("cluster_secret" = [])),
+    params(("id" = String, Path, description = "the node's id")),
+    responses(
+        (status = 200, description = "Everything the node must host", body = api::NodeIntent),
+        (status = 404, description = "The node is not registered", body = api::ApiError),
+    ))]
 async fn intent(State(s): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Res<Json<api::NodeIntent>> {
     cluster(&s, &headers)?;
     s.store.node_intent(&id).await?.map(Json).ok_or_else(|| unknown_node(&id))

@@ -38,6 +38,17 @@ pub fn router(store: Store, config: Config) -> axum::Router {
     api::router(AppState { store, config: Arc::new(config) })
 }
 
+/// The OpenAPI document of the HTTP API, as `docs/openapi.json` holds it and
+/// `GET /v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::openapi()
+}
+
+/// [`openapi`] as pretty-printed JSON with a final newline (`tern control-plane openapi`).
+pub fn openapi_json() -> Result<String, serde_json::Error> {
+    Ok(api::openapi().to_pretty_json()? + "\n")
+}
+
 /// Serves the API on `listener` until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, store: Store, config: Config) -> std::io::Result<()> {
     axum::serve(listener, router(store, config)).await

@@ -210,6 +210,15 @@ struct ControlPlaneArgs {
     /// without live nodes, and gets no new databases (nodes report every second).
     #[arg(long, default_value_t = control_plane::Config::default().node_timeout_secs)]
     node_timeout_secs: i64,
+    #[command(subcommand)]
+    action: Option<ControlPlaneAction>,
+}
+
+/// What `tern control-plane` does instead of serving.
+#[derive(Subcommand)]
+enum ControlPlaneAction {
+    /// Print the OpenAPI document of the HTTP API (what `docs/openapi.json` holds) and exit.
+    Openapi,
 }
 
 /// `ID:PASSWORD [NAME=VALUE ...]`: a database and its limits (see `limits::parse_options`).
@@ -630,6 +639,11 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
 }
 
 fn run_control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    if let Some(ControlPlaneAction::Openapi) = args.action {
+        let text = control_plane::openapi_json().context("encoding the OpenAPI document")?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes())?;
+        return Ok(());
+    }
     let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let secret_file = data_dir.join("cluster-secret");

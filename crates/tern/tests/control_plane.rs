@@ -1,5 +1,6 @@
 //! `tern control-plane`: `--database-url` puts the state in that database instead of the
-//! SQLite file under the data directory (which keeps the cluster secret).
+//! SQLite file under the data directory (which keeps the cluster secret); `openapi` prints the
+//! API document.
 
 mod common;
 
@@ -25,4 +26,13 @@ fn database_url_chooses_where_the_state_lives() {
     assert!(ok && out.contains("personal"), "{out}{err}");
     drop(cp);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The command `docs/openapi.json` is regenerated with prints exactly the document the control
+/// plane builds (the control plane's own test compares that with the checked-in file).
+#[test]
+fn openapi_prints_the_document() {
+    let (ok, out, err) = tern("", "", &["control-plane", "openapi"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, control_plane::openapi_json().unwrap());
 }

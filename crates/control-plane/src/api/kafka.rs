@@ -67,6 +67,9 @@ async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
     })
 }
 
+/// The org's Kafka clusters.
+#[utoipa::path(get, path = "/v1/kafka/clusters", operation_id = "list_kafka_clusters", tag = "kafka", security(("org_token" = [])),
+    responses((status = 200, description = "The org's Kafka clusters", body = Vec<api::KafkaCluster>)))]
 pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::KafkaCluster>>> {
     let org = org(&s, &headers).await?;
     let mut out = Vec::new();
@@ -76,6 +79,14 @@ pub async fn list(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec
     Ok(Json(out))
 }
 
+/// Creates a Kafka cluster with a first full-access credential.
+#[utoipa::path(post, path = "/v1/kafka/clusters", operation_id = "create_kafka_cluster", tag = "kafka", security(("org_token" = [])),
+    request_body = api::CreateKafkaCluster,
+    responses(
+        (status = 201, description = "The new cluster with its first full-access credential", body = api::KafkaCluster),
+        (status = 400, description = "Invalid name, unknown region or plan, or no primary region", body = api::ApiError),
+        (status = 409, description = "The name is taken, or a region has no live Kafka node", body = api::ApiError),
+    ))]
 pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Res<impl IntoResponse> {
     let org = org(&s, &headers).await?;
     let req: api::CreateKafkaCluster = parse(&body)?;
@@ -101,6 +112,13 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok((StatusCode::CREATED, Json(to_api(&s, c).await?)))
 }
 
+/// One Kafka cluster, its credentials and its state in each region.
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}", operation_id = "get_kafka_cluster", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster, its credentials and its state in each region", body = api::KafkaCluster),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn get(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -111,6 +129,16 @@ pub async fn get(
     Ok(Json(to_api(&s, c).await?))
 }
 
+/// Changes a Kafka cluster's replica regions.
+#[utoipa::path(patch, path = "/v1/kafka/clusters/{name}", operation_id = "update_kafka_cluster", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    request_body = api::UpdateKafkaCluster,
+    responses(
+        (status = 200, description = "The cluster after the change", body = api::KafkaCluster),
+        (status = 400, description = "A field that cannot change, or an unknown region", body = api::ApiError),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+        (status = 409, description = "An added region has no live Kafka node", body = api::ApiError),
+    ))]
 pub async fn update(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -146,6 +174,13 @@ pub async fn update(
     Ok(Json(to_api(&s, c).await?))
 }
 
+/// Deletes a Kafka cluster; its topics and records are removed from the node.
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}", operation_id = "delete_kafka_cluster", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster as it was before deletion", body = api::KafkaCluster),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn destroy(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -161,6 +196,13 @@ pub async fn destroy(
 
 // ---- credentials
 
+/// A Kafka cluster's credentials.
+#[utoipa::path(get, path = "/v1/kafka/clusters/{name}/credentials", operation_id = "list_kafka_credentials", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    responses(
+        (status = 200, description = "The cluster's credentials", body = Vec<api::KafkaCredential>),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn list_credentials(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -187,6 +229,15 @@ fn check_scope(scope: &api::KafkaScope) -> Res<()> {
     Ok(())
 }
 
+/// Creates a credential with a generated user name and password.
+#[utoipa::path(post, path = "/v1/kafka/clusters/{name}/credentials", operation_id = "create_kafka_credential", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id")),
+    request_body = api::CreateKafkaCredential,
+    responses(
+        (status = 201, description = "The new credential with its generated user name and password", body = api::KafkaCredential),
+        (status = 400, description = "Invalid topic name or prefix", body = api::ApiError),
+        (status = 404, description = "No such cluster in this org", body = api::ApiError),
+    ))]
 pub async fn create_credential(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +253,13 @@ pub async fn create_credential(
     Ok((StatusCode::CREATED, Json(credential)))
 }
 
+/// Revokes a credential.
+#[utoipa::path(delete, path = "/v1/kafka/clusters/{name}/credentials/{username}", operation_id = "revoke_kafka_credential", tag = "kafka", security(("org_token" = [])),
+    params(("name" = String, Path, description = "the cluster's name or id"), ("username" = String, Path, description = "the credential's user name")),
+    responses(
+        (status = 204, description = "Revoked: new logins fail and open connections are closed"),
+        (status = 404, description = "No such cluster in this org, or no such credential in it", body = api::ApiError),
+    ))]
 pub async fn revoke_credential(
     State(s): State<AppState>,
     headers: HeaderMap,

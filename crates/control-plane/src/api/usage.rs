@@ -19,6 +19,15 @@ const MAX_REPORT_RECORDS: usize = 100_000;
 const NOTIFICATIONS_SHOWN: i64 = 100;
 pub const ALLOWANCE_NOTIFICATION: &str = "free-allowance-exceeded";
 
+/// A node's usage totals per hour.
+#[utoipa::path(post, path = "/v1/nodes/{id}/usage", operation_id = "report_usage", tag = "nodes", security(("cluster_secret" = [])),
+    params(("id" = String, Path, description = "the node's id")),
+    request_body = api::UsageReport,
+    responses(
+        (status = 204, description = "Recorded (each record replaces the node's row of its hour)"),
+        (status = 400, description = "Too many records, or an hour that is not the start of an hour", body = api::ApiError),
+        (status = 404, description = "The node is not registered", body = api::ApiError),
+    ))]
 pub async fn report(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -67,8 +76,10 @@ async fn check_allowances(s: &AppState, records: &[api::UsageRecord]) -> Res<()>
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
+    /// Only this database or Kafka cluster (name or id).
     name: Option<String>,
 }
 
@@ -98,6 +109,13 @@ async fn replica_count(s: &AppState, kind: &Kind, id: &str) -> Res<usize> {
     Ok(s.store.placements(kind, id).await?.iter().filter(|p| p.role == "replica").count())
 }
 
+/// Usage per day this month and the running bill.
+#[utoipa::path(get, path = "/v1/usage", operation_id = "get_usage", tag = "usage", security(("org_token" = [])),
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "Usage per day this month (UTC) and the running bill", body = api::OrgUsage),
+        (status = 404, description = "No database or Kafka cluster of this name", body = api::ApiError),
+    ))]
 pub async fn usage(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -142,6 +160,9 @@ pub async fn usage(
     Ok(Json(out))
 }
 
+/// The org's notifications.
+#[utoipa::path(get, path = "/v1/notifications", operation_id = "list_notifications", tag = "usage", security(("org_token" = [])),
+    responses((status = 200, description = "The org's newest notifications, newest first", body = Vec<api::Notification>)))]
 pub async fn notifications(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<Vec<api::Notification>>> {
     let org = org(&s, &headers).await?;
     Ok(Json(s.store.notifications(&org.id, NOTIFICATIONS_SHOWN).await?))
