@@ -22,6 +22,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A batch stops (lock released, replies flushed) once this much output is pending, which
 /// bounds both memory per connection and how long one pipeline holds the tenant lock.
 const FLUSH_THRESHOLD: usize = 1024 * 1024;
+/// A request list that grew past this many entries is dropped rather than kept for reuse.
+const SPARE_REQUESTS_MAX: usize = 1024;
 
 pub struct Connection {
     node: Arc<Node>,
@@ -38,6 +40,8 @@ pub struct Connection {
     stay_here: bool,
     /// Replies in `out` acknowledge writes up to this offset, not yet durable (`always`).
     pending_durable: Option<(Arc<Tenant>, u64)>,
+    /// The emptied request list of the last read, reused by the next one.
+    spare_requests: Vec<Vec<Bytes>>,
 }
 
 /// A connection on its way to another worker thread (its socket detached from this
@@ -75,6 +79,7 @@ impl Handoff {
             pending_protocol_error,
             stay_here: false,
             pending_durable: None,
+            spare_requests: Vec::new(),
         })
     }
 }
@@ -125,6 +130,7 @@ impl Connection {
             pending_protocol_error: None,
             stay_here: false,
             pending_durable: None,
+            spare_requests: Vec::new(),
         }
     }
 
@@ -240,7 +246,9 @@ impl Connection {
                 }
             }
             let requests = self.parse_requests();
-            if !self.run_requests(requests).await? {
+            let keep_open = self.run_requests(&requests).await?;
+            self.recycle(requests);
+            if !keep_open {
                 return Ok(Outcome::Closed);
             }
         }
@@ -249,7 +257,7 @@ impl Connection {
     /// Takes every complete request from the read buffer. A framing error gets its error
     /// reply and closes the connection, as in Redis.
     fn parse_requests(&mut self) -> Vec<Vec<Bytes>> {
-        let mut requests = Vec::new();
+        let mut requests = std::mem::take(&mut self.spare_requests);
         let limits = match &self.client.tenant {
             Some(t) => t.limits.read().parse_limits(&self.node.limits.parse),
             None => self.node.limits.parse,
@@ -273,8 +281,17 @@ impl Connection {
         requests
     }
 
+    /// Keeps the emptied request list for the next read (one allocation less per read), unless
+    /// a large pipeline made it big.
+    fn recycle(&mut self, mut requests: Vec<Vec<Bytes>>) {
+        requests.clear();
+        if requests.capacity() <= SPARE_REQUESTS_MAX {
+            self.spare_requests = requests;
+        }
+    }
+
     /// Runs parsed requests; returns false when the connection must close.
-    async fn run_requests(&mut self, requests: Vec<Vec<Bytes>>) -> std::io::Result<bool> {
+    async fn run_requests(&mut self, requests: &[Vec<Bytes>]) -> std::io::Result<bool> {
         let mut next = 0;
         // Set by the first rate check of a rate-limited tenant, right after the read.
         let mut rate_deadline = None;

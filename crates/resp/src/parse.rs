@@ -1,6 +1,7 @@
 //! Request parsing: `*N\r\n$len\r\narg\r\n…` multibulk frames and space-separated inline commands.
 
 use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 
 /// Upper bounds on what a single request may announce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,8 +129,9 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         return Err(ParseError::InvalidMultibulkLength);
     }
     let count = count as usize;
-    // First pass: validate framing and find the end without copying anything.
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(count.min(1024));
+    // First pass: validate framing and find the end without copying anything. The spans of a
+    // small request stay on the stack (no allocation besides the argument list itself).
+    let mut spans: SmallVec<[(usize, usize); 8]> = SmallVec::with_capacity(count.min(1024));
     let mut total: usize = 0;
     for _ in 0..count {
         if pos >= buf.len() {
@@ -159,7 +161,9 @@ fn parse_multibulk(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Byt
         pos = after + len + 2;
     }
     let frame = buf.split_to(pos).freeze();
-    Ok(Some(spans.into_iter().map(|(start, len)| frame.slice(start..start + len)).collect()))
+    let mut args = Vec::with_capacity(spans.len());
+    args.extend(spans.iter().map(|&(start, len)| frame.slice(start..start + len)));
+    Ok(Some(args))
 }
 
 fn parse_inline(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ParseError> {
