@@ -1,7 +1,8 @@
 //! Keeps every database's change log on disk: loads the newest snapshot and replays the log
 //! after it when the database is loaded, and a writer thread appends new records with group
-//! commit. Under `always` a connection sends the replies of a batch that wrote only once the
-//! batch's last record is fsynced; under `everysec` the log is fsynced at least once a
+//! commit. Each database has its own fsync policy (its plan's, else the node's): under
+//! `always` a connection sends the replies of a batch that wrote only once the batch's last
+//! record is fsynced; under `everysec` replies never wait and the log is fsynced about once a
 //! second. Taking snapshots and cutting the log is in `snapshotter.rs`.
 
 use crate::context::{ClientHandle, ClientState, Ctx};
@@ -56,13 +57,17 @@ pub const PERSISTENT_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 /// Below this much log since the last snapshot, no automatic snapshot is taken.
 pub const DEFAULT_SNAPSHOT_MIN_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
+/// How often, at least, the writer fsyncs the logs of `everysec` databases.
+const EVERYSEC_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct Persistence {
     pub data_dir: PathBuf,
-    pub policy: FsyncPolicy,
+    /// The policy of databases whose limits do not name one (`tern node --fsync`).
+    pub default_policy: FsyncPolicy,
     pub(crate) disk: Arc<dyn Disk>,
     /// Lock order: `writers` → tenant state → `statuses`.
     pub(crate) writers: Mutex<HashMap<TenantId, TenantLog>>,
-    dirty: Mutex<HashSet<TenantId>>,
+    dirty: Mutex<Dirty>,
     wake: Condvar,
     /// Snapshot bookkeeping per database (INFO, LASTSAVE, when to take the next one).
     pub(crate) statuses: Mutex<HashMap<TenantId, SnapshotStatus>>,
@@ -72,6 +77,24 @@ pub struct Persistence {
     /// An automatic snapshot starts when the log since the last one exceeds
     /// max(this, the last snapshot's size).
     pub snapshot_min_log_bytes: std::sync::atomic::AtomicU64,
+}
+
+/// Databases with records the writer has not written yet, by policy: `always` ones are written
+/// and fsynced at once, `everysec` ones gather for `EVERYSEC_GATHER` first.
+#[derive(Default)]
+struct Dirty {
+    always: HashSet<TenantId>,
+    everysec: HashSet<TenantId>,
+    /// When the first of the gathering `everysec` databases became dirty.
+    everysec_since: Option<Instant>,
+}
+
+/// What one writer round writes: the dirty databases it took, and whether `everysec` logs
+/// are due for their fsync.
+struct Round {
+    always: Vec<TenantId>,
+    everysec: Vec<TenantId>,
+    sync_everysec: bool,
 }
 
 /// The open log of one database: its writer and the base offset of its current segment.
@@ -109,13 +132,13 @@ pub enum LoadError {
 }
 
 impl Persistence {
-    pub fn new(data_dir: PathBuf, policy: FsyncPolicy, disk: Arc<dyn Disk>) -> Arc<Self> {
+    pub fn new(data_dir: PathBuf, default_policy: FsyncPolicy, disk: Arc<dyn Disk>) -> Arc<Self> {
         Arc::new(Persistence {
             data_dir,
-            policy,
+            default_policy,
             disk,
             writers: Mutex::new(HashMap::new()),
-            dirty: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(Dirty::default()),
             wake: Condvar::new(),
             statuses: Mutex::new(HashMap::new()),
             requested: Mutex::new(HashSet::new()),
@@ -254,46 +277,109 @@ impl Persistence {
         self.statuses.lock().get(id).cloned().unwrap_or_default()
     }
 
-    /// Tells the writer that a database has new records.
-    pub fn notify(&self, id: &TenantId) {
-        let mut dirty = self.dirty.lock();
-        let was_idle = dirty.is_empty();
-        if !dirty.contains(id) {
-            dirty.insert(id.clone());
-        }
-        drop(dirty);
-        // The writer sleeps only while nothing is dirty, so only the first notice after that
-        // needs to wake it; the others would cost a thread switch each for nothing.
-        if was_idle {
-            self.wake.notify_one();
-        }
+    /// The fsync policy of a database now: its plan's, else the node's.
+    pub fn policy_of(&self, tenant: &Tenant) -> FsyncPolicy {
+        tenant.limits.read().fsync.unwrap_or(self.default_policy)
     }
 
-    /// The writer loop (one thread per node): group commit across all connections.
+    /// Tells the writer that a database has new records, and returns the database's policy
+    /// the writer was told (the one its connection's replies follow).
+    pub fn notify(&self, tenant: &Tenant) -> FsyncPolicy {
+        let policy = self.policy_of(tenant);
+        let mut dirty = self.dirty.lock();
+        // The writer sleeps only while nothing is due, so only the first notice after that
+        // needs to wake it; the others would cost a thread switch each for nothing.
+        let wake = match policy {
+            FsyncPolicy::Always => {
+                let first = dirty.always.is_empty();
+                if !dirty.always.contains(&tenant.id) {
+                    dirty.always.insert(tenant.id.clone());
+                }
+                first
+            }
+            FsyncPolicy::EverySec => {
+                // Woken once, the writer then waits for the gathering to end, not for more.
+                let first = dirty.everysec_since.is_none();
+                if first {
+                    dirty.everysec_since = Some(Instant::now());
+                }
+                if !dirty.everysec.contains(&tenant.id) {
+                    dirty.everysec.insert(tenant.id.clone());
+                }
+                first
+            }
+        };
+        drop(dirty);
+        if wake {
+            self.wake.notify_one();
+        }
+        policy
+    }
+
+    /// The writer loop (one thread per node): group commit across all connections. `always`
+    /// databases are written and fsynced as soon as they have records; `everysec` ones are
+    /// written after gathering for `EVERYSEC_GATHER` and fsynced every
+    /// `EVERYSEC_SYNC_INTERVAL`. Nobody waits for an `everysec` write, so a slow fsync delays
+    /// only `always` replies.
     pub fn run_writer(self: Arc<Self>, node: Arc<Node>) {
         let mut last_sync = Instant::now();
         loop {
-            {
-                let mut dirty = self.dirty.lock();
-                if dirty.is_empty() {
-                    self.wake.wait_for(&mut dirty, Duration::from_millis(200));
-                }
-            }
-            if self.policy == FsyncPolicy::EverySec {
-                // Nobody waits for these writes: gathering them for a moment makes one write
-                // of many batches and spares the worker threads a wake-up per batch.
-                std::thread::sleep(EVERYSEC_GATHER);
-            }
-            let ids: Vec<TenantId> = self.dirty.lock().drain().collect();
-            let sync_due = self.policy == FsyncPolicy::EverySec && last_sync.elapsed() >= Duration::from_secs(1);
-            let ids: Vec<TenantId> = if sync_due { self.writers.lock().keys().cloned().collect() } else { ids };
-            for id in ids {
-                if let Some(tenant) = node.tenants.get(&id) {
-                    self.write_tenant(&tenant, sync_due);
-                }
-            }
-            if sync_due {
+            let round = self.next_round(last_sync);
+            self.write_ids(&node, round.always.iter().chain(&round.everysec));
+            if round.sync_everysec {
+                self.sync_all(&node);
                 last_sync = Instant::now();
+            }
+        }
+    }
+
+    /// Waits until something is due (an `always` database has records, gathering ended, or
+    /// the periodic fsync) and takes what is due.
+    fn next_round(&self, last_sync: Instant) -> Round {
+        let mut dirty = self.dirty.lock();
+        loop {
+            let now = Instant::now();
+            let sync_at = last_sync + EVERYSEC_SYNC_INTERVAL;
+            let gathered_at = dirty.everysec_since.map(|since| since + EVERYSEC_GATHER);
+            let due = gathered_at.map_or(sync_at, |gathered| gathered.min(sync_at));
+            if !dirty.always.is_empty() || due <= now {
+                let sync_everysec = sync_at <= now;
+                let take_everysec = sync_everysec || gathered_at.is_some_and(|gathered| gathered <= now);
+                let always = dirty.always.drain().collect();
+                let mut everysec = Vec::new();
+                if take_everysec {
+                    dirty.everysec_since = None;
+                    everysec = dirty.everysec.drain().collect();
+                }
+                return Round { always, everysec, sync_everysec };
+            }
+            self.wake.wait_until(&mut dirty, due);
+        }
+    }
+
+    /// The periodic fsync: every log with records not yet durable (`everysec` databases, and
+    /// any whose policy just became `always`). Between two logs it serves `always` databases
+    /// that became dirty meanwhile, so their replies wait for at most one other fsync.
+    fn sync_all(&self, node: &Arc<Node>) {
+        let ids: Vec<TenantId> = self.writers.lock().keys().cloned().collect();
+        for id in ids {
+            self.write_dirty_always(node);
+            if let Some(tenant) = node.tenants.get(&id) {
+                self.write_tenant(&tenant, true);
+            }
+        }
+    }
+
+    fn write_dirty_always(&self, node: &Arc<Node>) {
+        let ids: Vec<TenantId> = self.dirty.lock().always.drain().collect();
+        self.write_ids(node, &ids);
+    }
+
+    /// Writes the new records of these databases (fsynced for `always` ones).
+    fn write_ids<'a>(&self, node: &Arc<Node>, ids: impl IntoIterator<Item = &'a TenantId>) {
+        for id in ids {
+            if let Some(tenant) = node.tenants.get(id) {
+                self.write_tenant(&tenant, false);
             }
         }
     }
@@ -319,7 +405,7 @@ impl Persistence {
         for (offset, payload) in &records {
             writer.push(*offset, payload);
         }
-        let sync = self.policy == FsyncPolicy::Always || sync_due;
+        let sync = sync_due || self.policy_of(tenant) == FsyncPolicy::Always;
         match writer.flush(sync) {
             Ok(()) => {
                 if tenant.disk_error.swap(false, Ordering::SeqCst) {
@@ -335,8 +421,8 @@ impl Persistence {
                 }
                 // Wake waiting connections so they see the error instead of hanging.
                 tenant.durable_offset.send_modify(|_| {});
-                // Retry soon.
-                self.dirty.lock().insert(tenant.id.clone());
+                // Retry soon (as an `always` database: at once, its writes wait).
+                self.dirty.lock().always.insert(tenant.id.clone());
             }
         }
     }
