@@ -611,4 +611,228 @@ mod tests {
         assert!(node2.tenants.by_password(b"pw").is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// A real disk whose log fsyncs wait while the gate is closed: a test holds a database's
+    /// fsync as long as it likes and sees when the writer is stuck in one.
+    #[derive(Default)]
+    struct SyncGate {
+        closed: Mutex<bool>,
+        opened: Condvar,
+        waiting: std::sync::atomic::AtomicU64,
+    }
+
+    impl SyncGate {
+        fn set_closed(&self, closed: bool) {
+            *self.closed.lock() = closed;
+            self.opened.notify_all();
+        }
+
+        fn pass(&self) {
+            let mut closed = self.closed.lock();
+            if *closed {
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                while *closed {
+                    self.opened.wait(&mut closed);
+                }
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        /// Waits (at most 5 s) until an fsync is held at the gate.
+        fn await_held_fsync(&self) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.waiting.load(Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "no fsync reached the gate");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    struct GatedDisk(Arc<SyncGate>);
+
+    struct GatedFile {
+        inner: Box<dyn durability::LogFile>,
+        gate: Arc<SyncGate>,
+    }
+
+    impl durability::LogFile for GatedFile {
+        fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
+            self.inner.append(data)
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.gate.pass();
+            self.inner.sync()
+        }
+    }
+
+    impl Disk for GatedDisk {
+        fn open_append(&self, path: &std::path::Path, len: u64) -> std::io::Result<Box<dyn durability::LogFile>> {
+            let inner = durability::RealDisk.open_append(path, len)?;
+            Ok(Box::new(GatedFile { inner, gate: self.0.clone() }))
+        }
+        fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+            durability::RealDisk.read(path)
+        }
+        fn remove_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.remove_dir_all(path)
+        }
+        fn open_read(&self, path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+            durability::RealDisk.open_read(path)
+        }
+        fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+            durability::RealDisk.list(dir)
+        }
+        fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.rename(from, to)
+        }
+        fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.sync_dir(dir)
+        }
+        fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.remove_file(path)
+        }
+        fn size(&self, path: &std::path::Path) -> std::io::Result<u64> {
+            durability::RealDisk.size(path)
+        }
+    }
+
+    fn cfg_with(id: &str, fsync: Option<FsyncPolicy>) -> TenantConfig {
+        let limits = crate::TenantLimits { fsync, ..Default::default() };
+        TenantConfig { id: TenantId(id.into()), password: format!("pw-{id}"), limits }
+    }
+
+    /// A client on a real socket of the node's listener, authenticated to one database.
+    struct SocketClient(std::net::TcpStream);
+
+    impl SocketClient {
+        fn connect(addr: std::net::SocketAddr, password: &str) -> SocketClient {
+            let mut c = SocketClient(std::net::TcpStream::connect(addr).unwrap());
+            c.send(&["AUTH", password]);
+            assert_eq!(c.reply(Duration::from_secs(5)).unwrap(), "+OK");
+            c
+        }
+
+        fn send(&mut self, args: &[&str]) {
+            use std::io::Write;
+            let mut out = format!("*{}\r\n", args.len());
+            for a in args {
+                out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+            self.0.write_all(out.as_bytes()).unwrap();
+        }
+
+        /// One reply line, or `None` if none came within `wait`.
+        fn reply(&mut self, wait: Duration) -> Option<String> {
+            use std::io::Read;
+            self.0.set_read_timeout(Some(wait)).unwrap();
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                match self.0.read(&mut byte) {
+                    Ok(1) => line.push(byte[0]),
+                    Ok(_) => panic!("connection closed"),
+                    Err(e)
+                        if line.is_empty()
+                            && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    {
+                        return None
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Some(String::from_utf8(line).unwrap().trim_end().to_string())
+        }
+    }
+
+    fn last_offset(tenant: &Tenant) -> u64 {
+        tenant.state.lock().db.change_log.last_offset()
+    }
+
+    /// Waits (at most 5 s) until everything `tenant` logged is fsynced.
+    fn await_durable(tenant: &Tenant) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while *tenant.durable_offset.borrow() < last_offset(tenant) {
+            assert!(Instant::now() < deadline, "{} not fsynced within 5 s", tenant.id);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn one_writer_serves_always_and_everysec_databases_and_follows_plan_changes() {
+        let dir = temp_dir("mixed");
+        let gate = Arc::new(SyncGate::default());
+        // The node's default is everysec: database `e` does not say, `a` says always.
+        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(GatedDisk(gate.clone())));
+        let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
+        let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
+        let writer_node = node.clone();
+        std::thread::spawn(move || p.run_writer(writer_node));
+        let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let mut ca = SocketClient::connect(server.local_addr, "pw-a");
+        let mut ce = SocketClient::connect(server.local_addr, "pw-e");
+
+        // `a`'s write waits at the closed gate: its reply is not sent before its fsync.
+        gate.set_closed(true);
+        ca.send(&["SET", "k", "1"]);
+        gate.await_held_fsync();
+        assert_eq!(ca.reply(Duration::from_millis(300)), None);
+        assert!(*a.durable_offset.borrow() < last_offset(&a));
+        // Meanwhile `e`'s writes are answered: the writer being stuck does not hold them.
+        for i in 0..3 {
+            ce.send(&["SET", &format!("k{i}"), "v"]);
+            assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        }
+        assert!(*e.durable_offset.borrow() < last_offset(&e));
+        gate.set_closed(false);
+        assert_eq!(ca.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        assert!(*a.durable_offset.borrow() >= last_offset(&a));
+        // `e` is fsynced by the periodic round, though nobody waits for it.
+        await_durable(&e);
+
+        // A plan change swaps the policies; the writes after it follow the new ones.
+        e.apply_limits(&crate::TenantLimits { fsync: Some(FsyncPolicy::Always), ..Default::default() });
+        a.apply_limits(&crate::TenantLimits { fsync: Some(FsyncPolicy::EverySec), ..Default::default() });
+        gate.set_closed(true);
+        ce.send(&["SET", "after", "1"]);
+        gate.await_held_fsync();
+        assert_eq!(ce.reply(Duration::from_millis(300)), None);
+        ca.send(&["SET", "after", "1"]);
+        assert_eq!(ca.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        gate.set_closed(false);
+        assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        assert!(*e.durable_offset.borrow() >= last_offset(&e));
+        await_durable(&a);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn info_and_config_show_the_database_policy() {
+        let dir = temp_dir("show");
+        let (node, _p) = node_with(&dir, FsyncPolicy::Always, Arc::new(durability::RealDisk));
+        let tenant = node.upsert_tenant(&cfg_with("s", Some(FsyncPolicy::EverySec))).unwrap();
+        let mut c = TestClient::attach(node.clone(), tenant.clone());
+        let config = |c: &mut TestClient, name: &str| match c.cmd(&["CONFIG", "GET", name]) {
+            resp::Reply::Map(m) => m,
+            other => panic!("{other:?}"),
+        };
+        let info = |c: &mut TestClient| match c.cmd(&["INFO", "persistence"]) {
+            resp::Reply::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(config(&mut c, "appendfsync"), vec![(bulk("appendfsync"), bulk("everysec"))]);
+        assert_eq!(config(&mut c, "appendonly"), vec![(bulk("appendonly"), bulk("yes"))]);
+        assert!(info(&mut c).contains("aof_fsync:everysec\r\n"));
+        // The node's default applies when the limits do not say; a change shows at once.
+        tenant.apply_limits(&crate::TenantLimits::default());
+        assert_eq!(config(&mut c, "appendfsync"), vec![(bulk("appendfsync"), bulk("always"))]);
+        assert!(info(&mut c).contains("aof_fsync:always\r\n"));
+        // Without persistence nothing is appended.
+        let memory_only = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
+        let t = memory_only.upsert_tenant(&cfg()).unwrap();
+        let mut m = TestClient::attach(memory_only, t);
+        assert_eq!(config(&mut m, "appendonly"), vec![(bulk("appendonly"), bulk("no"))]);
+        assert!(info(&mut m).contains("aof_fsync:none\r\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
