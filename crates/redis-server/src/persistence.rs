@@ -421,8 +421,10 @@ impl Persistence {
                 }
                 // Wake waiting connections so they see the error instead of hanging.
                 tenant.durable_offset.send_modify(|_| {});
-                // Retry soon (as an `always` database: at once, its writes wait).
-                self.dirty.lock().always.insert(tenant.id.clone());
+                // Retry after a gathering pause (not at once: a full disk would spin the writer).
+                let mut dirty = self.dirty.lock();
+                dirty.everysec_since.get_or_insert_with(Instant::now);
+                dirty.everysec.insert(tenant.id.clone());
             }
         }
     }
