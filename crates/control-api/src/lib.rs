@@ -89,6 +89,8 @@ pub struct Plan {
     pub price_per_gb_month_cents: i64,
     /// Fixed monthly price in US cents (0 for usage-priced plans).
     pub monthly_price_cents: i64,
+    /// When a database's writes reach the disk under this plan.
+    pub fsync: FsyncPolicy,
 }
 
 /// State of a database in one of its regions.
@@ -248,6 +250,39 @@ pub struct TenantLimits {
     pub max_commands_per_second: i64,
     /// Evict random keys (those with a TTL first) when full, instead of refusing writes.
     pub eviction: bool,
+    /// When the database's writes reach the disk; absent (an older control plane): the node's
+    /// own `--fsync`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fsync: Option<FsyncPolicy>,
+}
+
+/// When a database's writes reach the disk.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// A reply leaves only after its write is fsynced (many writes share one fsync).
+    Always,
+    /// fsynced about once a second; replies never wait for the disk.
+    EverySec,
+}
+
+impl FsyncPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::EverySec => "everysec",
+        }
+    }
+
+    /// The policy named `always` or `everysec` (as stored in the plans table).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "always" => Some(FsyncPolicy::Always),
+            "everysec" => Some(FsyncPolicy::EverySec),
+            _ => None,
+        }
+    }
 }
 
 /// One database a node must host.

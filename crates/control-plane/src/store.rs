@@ -19,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_kafka", include_str!("../migrations/0002_kafka.sql")),
     ("0003_usage", include_str!("../migrations/0003_usage.sql")),
     ("0004_deployment", include_str!("../migrations/0004_deployment.sql")),
+    ("0005_plan_fsync", include_str!("../migrations/0005_plan_fsync.sql")),
 ];
 
 mod kafka;
@@ -321,7 +322,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT name, description, max_data_bytes, max_request_bytes, max_record_bytes, max_connections, \
              max_commands_per_second, free_commands_per_day, max_commands_per_day, price_per_100k_commands_cents, \
-             price_per_gb_month_cents, monthly_price_cents FROM plans ORDER BY position",
+             price_per_gb_month_cents, monthly_price_cents, fsync FROM plans ORDER BY position",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -340,6 +341,7 @@ impl Store {
                 price_per_100k_commands_cents: r.try_get("price_per_100k_commands_cents")?,
                 price_per_gb_month_cents: r.try_get("price_per_gb_month_cents")?,
                 monthly_price_cents: r.try_get("monthly_price_cents")?,
+                fsync: fsync_policy(&r)?,
             });
         }
         Ok(out)
@@ -589,7 +591,7 @@ impl Store {
         self.claim_unplaced(node_id, &region).await?;
         let rows = sqlx::query(
             "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
-             pl.max_connections, pl.max_commands_per_second \
+             pl.max_connections, pl.max_commands_per_second, pl.fsync \
              FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
              WHERE p.node_id = $1",
         )
@@ -606,6 +608,7 @@ impl Store {
                 max_connections: r.try_get("max_connections")?,
                 max_commands_per_second: r.try_get("max_commands_per_second")?,
                 eviction: r.try_get::<i64, _>("eviction")? != 0,
+                fsync: Some(fsync_policy(&r)?),
             };
             tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits });
         }
@@ -717,6 +720,13 @@ async fn insert_token(conn: &mut AnyConnection, org_id: &str, token: &str) -> Re
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A plan row's `fsync` column.
+fn fsync_policy(row: &AnyRow) -> Result<api::FsyncPolicy, StoreError> {
+    let name: String = row.try_get("fsync")?;
+    let unknown = || sqlx::Error::Decode(format!("unknown fsync policy '{name}' in the plans table").into());
+    Ok(api::FsyncPolicy::parse(&name).ok_or_else(unknown)?)
 }
 
 /// Splits a migration into statements: each ends with `;` at the end of a line.

@@ -56,6 +56,12 @@ fn regions_and_plans(s: &Server) {
     assert_eq!(free["max_data_bytes"], 256 * 1024 * 1024);
     let fixed = plans.iter().find(|p| p["name"] == "fixed-250mb").unwrap();
     assert_eq!(fixed["monthly_price_cents"], 1000);
+    // Fixed plans pay for a reply that leaves only after its write is fsynced.
+    for p in plans {
+        let expected = if p["name"].as_str().unwrap().starts_with("fixed-") { "always" } else { "everysec" };
+        assert_eq!(p["fsync"], expected, "{p}");
+    }
+    assert_eq!((payg["fsync"].as_str(), free["fsync"].as_str()), (Some("everysec"), Some("everysec")));
 
     // Live nodes per region: a node that serves Redis only counts for Redis.
     let counts = |code: &str| {
@@ -253,10 +259,13 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     assert_eq!(limits["max_connections"], json!(10000));
     assert_eq!(limits["max_key_bytes"], json!(32768));
     assert_eq!(limits["eviction"], json!(false));
+    assert_eq!(limits["fsync"], json!("everysec"));
     s.call("PATCH", "/v1/databases/a", Some(&t), Some(json!({"eviction": true, "plan": "fixed-250mb"})));
     let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(intent["tenants"][0]["limits"]["eviction"], json!(true));
     assert_eq!(intent["tenants"][0]["limits"]["max_data_bytes"], json!(262144000));
+    // A plan change changes the policy the node applies.
+    assert_eq!(intent["tenants"][0]["limits"]["fsync"], json!("always"));
     assert_error(&s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(&t), None), 401, "cluster secret");
     assert_error(&s.call("GET", "/v1/nodes/ghost/intent", Some(SECRET), None), 404, "not registered");
 

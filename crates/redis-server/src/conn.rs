@@ -453,15 +453,15 @@ impl Connection {
         end
     }
 
-    /// After a batch: wakes the log writer if the batch wrote, and under the `always` fsync
-    /// policy holds the replies until the batch's last record is on disk.
+    /// After a batch: wakes the log writer if the batch wrote, and if the database's fsync
+    /// policy is `always` holds the replies until the batch's last record is on disk.
     fn after_writes(&mut self, tenant: &Arc<Tenant>, before: u64, after: u64) {
         if after <= before {
             return;
         }
         let Some(persistence) = &self.node.persistence else { return };
-        persistence.notify(&tenant.id);
-        if persistence.policy == crate::persistence::FsyncPolicy::Always {
+        // The database's policy now: a plan change applies from the next batch that writes.
+        if persistence.notify(tenant) == crate::persistence::FsyncPolicy::Always {
             self.pending_durable = Some((tenant.clone(), after));
         }
     }

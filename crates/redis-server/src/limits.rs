@@ -4,6 +4,7 @@
 use crate::command::{CommandSpec, Flags};
 use crate::context::Ctx;
 use crate::error::CommandError;
+use crate::persistence::FsyncPolicy;
 use bytes::Bytes;
 use keyspace::{Eviction, MemoryPolicy, Room};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ pub const TOO_MANY_CONNECTIONS: &str = "ERR max concurrent connections exceeded"
 pub const RATE_EXCEEDED: &str =
     "ERR max requests limit exceeded: too many commands per second for this database's plan";
 
-/// Limits of one database, from its plan. Every field uses 0 for "no limit".
+/// Limits of one database, from its plan. Every size and count uses 0 for "no limit".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TenantLimits {
     /// Data size (keys and values, as `used_memory` estimates it) past which commands that
@@ -32,6 +33,9 @@ pub struct TenantLimits {
     /// Commands per second, averaged by a token bucket holding one second's worth.
     pub max_commands_per_second: u64,
     pub eviction: Eviction,
+    /// When its writes reach the disk; `None` takes the node's `--fsync`. Read at every batch
+    /// that writes, so a plan change applies to the writes after it.
+    pub fsync: Option<FsyncPolicy>,
 }
 
 impl TenantLimits {

@@ -1,7 +1,8 @@
 //! Keeps every database's change log on disk: loads the newest snapshot and replays the log
 //! after it when the database is loaded, and a writer thread appends new records with group
-//! commit. Under `always` a connection sends the replies of a batch that wrote only once the
-//! batch's last record is fsynced; under `everysec` the log is fsynced at least once a
+//! commit. Each database has its own fsync policy (its plan's, else the node's): under
+//! `always` a connection sends the replies of a batch that wrote only once the batch's last
+//! record is fsynced; under `everysec` replies never wait and the log is fsynced about once a
 //! second. Taking snapshots and cutting the log is in `snapshotter.rs`.
 
 use crate::context::{ClientHandle, ClientState, Ctx};
@@ -56,13 +57,17 @@ pub const PERSISTENT_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 /// Below this much log since the last snapshot, no automatic snapshot is taken.
 pub const DEFAULT_SNAPSHOT_MIN_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
+/// How often, at least, the writer fsyncs the logs of `everysec` databases.
+const EVERYSEC_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct Persistence {
     pub data_dir: PathBuf,
-    pub policy: FsyncPolicy,
+    /// The policy of databases whose limits do not name one (`tern node --fsync`).
+    pub default_policy: FsyncPolicy,
     pub(crate) disk: Arc<dyn Disk>,
     /// Lock order: `writers` → tenant state → `statuses`.
     pub(crate) writers: Mutex<HashMap<TenantId, TenantLog>>,
-    dirty: Mutex<HashSet<TenantId>>,
+    dirty: Mutex<Dirty>,
     wake: Condvar,
     /// Snapshot bookkeeping per database (INFO, LASTSAVE, when to take the next one).
     pub(crate) statuses: Mutex<HashMap<TenantId, SnapshotStatus>>,
@@ -72,6 +77,24 @@ pub struct Persistence {
     /// An automatic snapshot starts when the log since the last one exceeds
     /// max(this, the last snapshot's size).
     pub snapshot_min_log_bytes: std::sync::atomic::AtomicU64,
+}
+
+/// Databases with records the writer has not written yet, by policy: `always` ones are written
+/// and fsynced at once, `everysec` ones gather for `EVERYSEC_GATHER` first.
+#[derive(Default)]
+struct Dirty {
+    always: HashSet<TenantId>,
+    everysec: HashSet<TenantId>,
+    /// When the first of the gathering `everysec` databases became dirty.
+    everysec_since: Option<Instant>,
+}
+
+/// What one writer round writes: the dirty databases it took, and whether `everysec` logs
+/// are due for their fsync.
+struct Round {
+    always: Vec<TenantId>,
+    everysec: Vec<TenantId>,
+    sync_everysec: bool,
 }
 
 /// The open log of one database: its writer and the base offset of its current segment.
@@ -109,13 +132,13 @@ pub enum LoadError {
 }
 
 impl Persistence {
-    pub fn new(data_dir: PathBuf, policy: FsyncPolicy, disk: Arc<dyn Disk>) -> Arc<Self> {
+    pub fn new(data_dir: PathBuf, default_policy: FsyncPolicy, disk: Arc<dyn Disk>) -> Arc<Self> {
         Arc::new(Persistence {
             data_dir,
-            policy,
+            default_policy,
             disk,
             writers: Mutex::new(HashMap::new()),
-            dirty: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(Dirty::default()),
             wake: Condvar::new(),
             statuses: Mutex::new(HashMap::new()),
             requested: Mutex::new(HashSet::new()),
@@ -254,46 +277,109 @@ impl Persistence {
         self.statuses.lock().get(id).cloned().unwrap_or_default()
     }
 
-    /// Tells the writer that a database has new records.
-    pub fn notify(&self, id: &TenantId) {
-        let mut dirty = self.dirty.lock();
-        let was_idle = dirty.is_empty();
-        if !dirty.contains(id) {
-            dirty.insert(id.clone());
-        }
-        drop(dirty);
-        // The writer sleeps only while nothing is dirty, so only the first notice after that
-        // needs to wake it; the others would cost a thread switch each for nothing.
-        if was_idle {
-            self.wake.notify_one();
-        }
+    /// The fsync policy of a database now: its plan's, else the node's.
+    pub fn policy_of(&self, tenant: &Tenant) -> FsyncPolicy {
+        tenant.limits.read().fsync.unwrap_or(self.default_policy)
     }
 
-    /// The writer loop (one thread per node): group commit across all connections.
+    /// Tells the writer that a database has new records, and returns the database's policy
+    /// the writer was told (the one its connection's replies follow).
+    pub fn notify(&self, tenant: &Tenant) -> FsyncPolicy {
+        let policy = self.policy_of(tenant);
+        let mut dirty = self.dirty.lock();
+        // The writer sleeps only while nothing is due, so only the first notice after that
+        // needs to wake it; the others would cost a thread switch each for nothing.
+        let wake = match policy {
+            FsyncPolicy::Always => {
+                let first = dirty.always.is_empty();
+                if !dirty.always.contains(&tenant.id) {
+                    dirty.always.insert(tenant.id.clone());
+                }
+                first
+            }
+            FsyncPolicy::EverySec => {
+                // Woken once, the writer then waits for the gathering to end, not for more.
+                let first = dirty.everysec_since.is_none();
+                if first {
+                    dirty.everysec_since = Some(Instant::now());
+                }
+                if !dirty.everysec.contains(&tenant.id) {
+                    dirty.everysec.insert(tenant.id.clone());
+                }
+                first
+            }
+        };
+        drop(dirty);
+        if wake {
+            self.wake.notify_one();
+        }
+        policy
+    }
+
+    /// The writer loop (one thread per node): group commit across all connections. `always`
+    /// databases are written and fsynced as soon as they have records; `everysec` ones are
+    /// written after gathering for `EVERYSEC_GATHER` and fsynced every
+    /// `EVERYSEC_SYNC_INTERVAL`. Nobody waits for an `everysec` write, so a slow fsync delays
+    /// only `always` replies.
     pub fn run_writer(self: Arc<Self>, node: Arc<Node>) {
         let mut last_sync = Instant::now();
         loop {
-            {
-                let mut dirty = self.dirty.lock();
-                if dirty.is_empty() {
-                    self.wake.wait_for(&mut dirty, Duration::from_millis(200));
-                }
-            }
-            if self.policy == FsyncPolicy::EverySec {
-                // Nobody waits for these writes: gathering them for a moment makes one write
-                // of many batches and spares the worker threads a wake-up per batch.
-                std::thread::sleep(EVERYSEC_GATHER);
-            }
-            let ids: Vec<TenantId> = self.dirty.lock().drain().collect();
-            let sync_due = self.policy == FsyncPolicy::EverySec && last_sync.elapsed() >= Duration::from_secs(1);
-            let ids: Vec<TenantId> = if sync_due { self.writers.lock().keys().cloned().collect() } else { ids };
-            for id in ids {
-                if let Some(tenant) = node.tenants.get(&id) {
-                    self.write_tenant(&tenant, sync_due);
-                }
-            }
-            if sync_due {
+            let round = self.next_round(last_sync);
+            self.write_ids(&node, round.always.iter().chain(&round.everysec));
+            if round.sync_everysec {
+                self.sync_all(&node);
                 last_sync = Instant::now();
+            }
+        }
+    }
+
+    /// Waits until something is due (an `always` database has records, gathering ended, or
+    /// the periodic fsync) and takes what is due.
+    fn next_round(&self, last_sync: Instant) -> Round {
+        let mut dirty = self.dirty.lock();
+        loop {
+            let now = Instant::now();
+            let sync_at = last_sync + EVERYSEC_SYNC_INTERVAL;
+            let gathered_at = dirty.everysec_since.map(|since| since + EVERYSEC_GATHER);
+            let due = gathered_at.map_or(sync_at, |gathered| gathered.min(sync_at));
+            if !dirty.always.is_empty() || due <= now {
+                let sync_everysec = sync_at <= now;
+                let take_everysec = sync_everysec || gathered_at.is_some_and(|gathered| gathered <= now);
+                let always = dirty.always.drain().collect();
+                let mut everysec = Vec::new();
+                if take_everysec {
+                    dirty.everysec_since = None;
+                    everysec = dirty.everysec.drain().collect();
+                }
+                return Round { always, everysec, sync_everysec };
+            }
+            self.wake.wait_until(&mut dirty, due);
+        }
+    }
+
+    /// The periodic fsync: every log with records not yet durable (`everysec` databases, and
+    /// any whose policy just became `always`). Between two logs it serves `always` databases
+    /// that became dirty meanwhile, so their replies wait for at most one other fsync.
+    fn sync_all(&self, node: &Arc<Node>) {
+        let ids: Vec<TenantId> = self.writers.lock().keys().cloned().collect();
+        for id in ids {
+            self.write_dirty_always(node);
+            if let Some(tenant) = node.tenants.get(&id) {
+                self.write_tenant(&tenant, true);
+            }
+        }
+    }
+
+    fn write_dirty_always(&self, node: &Arc<Node>) {
+        let ids: Vec<TenantId> = self.dirty.lock().always.drain().collect();
+        self.write_ids(node, &ids);
+    }
+
+    /// Writes the new records of these databases (fsynced for `always` ones).
+    fn write_ids<'a>(&self, node: &Arc<Node>, ids: impl IntoIterator<Item = &'a TenantId>) {
+        for id in ids {
+            if let Some(tenant) = node.tenants.get(id) {
+                self.write_tenant(&tenant, false);
             }
         }
     }
@@ -319,7 +405,7 @@ impl Persistence {
         for (offset, payload) in &records {
             writer.push(*offset, payload);
         }
-        let sync = self.policy == FsyncPolicy::Always || sync_due;
+        let sync = sync_due || self.policy_of(tenant) == FsyncPolicy::Always;
         match writer.flush(sync) {
             Ok(()) => {
                 if tenant.disk_error.swap(false, Ordering::SeqCst) {
@@ -335,8 +421,10 @@ impl Persistence {
                 }
                 // Wake waiting connections so they see the error instead of hanging.
                 tenant.durable_offset.send_modify(|_| {});
-                // Retry soon.
-                self.dirty.lock().insert(tenant.id.clone());
+                // Retry after a gathering pause (not at once: a full disk would spin the writer).
+                let mut dirty = self.dirty.lock();
+                dirty.everysec_since.get_or_insert_with(Instant::now);
+                dirty.everysec.insert(tenant.id.clone());
             }
         }
     }
@@ -523,6 +611,230 @@ mod tests {
         let err = node2.upsert_tenant(&cfg()).err().expect("refused");
         assert!(err.to_string().contains("corrupt"), "{err}");
         assert!(node2.tenants.by_password(b"pw").is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A real disk whose log fsyncs wait while the gate is closed: a test holds a database's
+    /// fsync as long as it likes and sees when the writer is stuck in one.
+    #[derive(Default)]
+    struct SyncGate {
+        closed: Mutex<bool>,
+        opened: Condvar,
+        waiting: std::sync::atomic::AtomicU64,
+    }
+
+    impl SyncGate {
+        fn set_closed(&self, closed: bool) {
+            *self.closed.lock() = closed;
+            self.opened.notify_all();
+        }
+
+        fn pass(&self) {
+            let mut closed = self.closed.lock();
+            if *closed {
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                while *closed {
+                    self.opened.wait(&mut closed);
+                }
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+
+        /// Waits (at most 5 s) until an fsync is held at the gate.
+        fn await_held_fsync(&self) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.waiting.load(Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "no fsync reached the gate");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+
+    struct GatedDisk(Arc<SyncGate>);
+
+    struct GatedFile {
+        inner: Box<dyn durability::LogFile>,
+        gate: Arc<SyncGate>,
+    }
+
+    impl durability::LogFile for GatedFile {
+        fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
+            self.inner.append(data)
+        }
+
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.gate.pass();
+            self.inner.sync()
+        }
+    }
+
+    impl Disk for GatedDisk {
+        fn open_append(&self, path: &std::path::Path, len: u64) -> std::io::Result<Box<dyn durability::LogFile>> {
+            let inner = durability::RealDisk.open_append(path, len)?;
+            Ok(Box::new(GatedFile { inner, gate: self.0.clone() }))
+        }
+        fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+            durability::RealDisk.read(path)
+        }
+        fn remove_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.remove_dir_all(path)
+        }
+        fn open_read(&self, path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+            durability::RealDisk.open_read(path)
+        }
+        fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+            durability::RealDisk.list(dir)
+        }
+        fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.rename(from, to)
+        }
+        fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.sync_dir(dir)
+        }
+        fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+            durability::RealDisk.remove_file(path)
+        }
+        fn size(&self, path: &std::path::Path) -> std::io::Result<u64> {
+            durability::RealDisk.size(path)
+        }
+    }
+
+    fn cfg_with(id: &str, fsync: Option<FsyncPolicy>) -> TenantConfig {
+        let limits = crate::TenantLimits { fsync, ..Default::default() };
+        TenantConfig { id: TenantId(id.into()), password: format!("pw-{id}"), limits }
+    }
+
+    /// A client on a real socket of the node's listener, authenticated to one database.
+    struct SocketClient(std::net::TcpStream);
+
+    impl SocketClient {
+        fn connect(addr: std::net::SocketAddr, password: &str) -> SocketClient {
+            let mut c = SocketClient(std::net::TcpStream::connect(addr).unwrap());
+            c.send(&["AUTH", password]);
+            assert_eq!(c.reply(Duration::from_secs(5)).unwrap(), "+OK");
+            c
+        }
+
+        fn send(&mut self, args: &[&str]) {
+            use std::io::Write;
+            let mut out = format!("*{}\r\n", args.len());
+            for a in args {
+                out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+            self.0.write_all(out.as_bytes()).unwrap();
+        }
+
+        /// One reply line, or `None` if none came within `wait`.
+        fn reply(&mut self, wait: Duration) -> Option<String> {
+            use std::io::Read;
+            self.0.set_read_timeout(Some(wait)).unwrap();
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                match self.0.read(&mut byte) {
+                    Ok(1) => line.push(byte[0]),
+                    Ok(_) => panic!("connection closed"),
+                    Err(e)
+                        if line.is_empty()
+                            && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    {
+                        return None
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            Some(String::from_utf8(line).unwrap().trim_end().to_string())
+        }
+    }
+
+    fn last_offset(tenant: &Tenant) -> u64 {
+        tenant.state.lock().db.change_log.last_offset()
+    }
+
+    /// Waits (at most 5 s) until everything `tenant` logged is fsynced.
+    fn await_durable(tenant: &Tenant) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while *tenant.durable_offset.borrow() < last_offset(tenant) {
+            assert!(Instant::now() < deadline, "{} not fsynced within 5 s", tenant.id);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn one_writer_serves_always_and_everysec_databases_and_follows_plan_changes() {
+        let dir = temp_dir("mixed");
+        let gate = Arc::new(SyncGate::default());
+        // The node's default is everysec: database `e` does not say, `a` says always.
+        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(GatedDisk(gate.clone())));
+        let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
+        let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
+        let writer_node = node.clone();
+        std::thread::spawn(move || p.run_writer(writer_node));
+        let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let mut ca = SocketClient::connect(server.local_addr, "pw-a");
+        let mut ce = SocketClient::connect(server.local_addr, "pw-e");
+
+        // `a`'s write waits at the closed gate: its reply is not sent before its fsync.
+        gate.set_closed(true);
+        ca.send(&["SET", "k", "1"]);
+        gate.await_held_fsync();
+        assert_eq!(ca.reply(Duration::from_millis(300)), None);
+        assert!(*a.durable_offset.borrow() < last_offset(&a));
+        // Meanwhile `e`'s writes are answered: the writer being stuck does not hold them.
+        for i in 0..3 {
+            ce.send(&["SET", &format!("k{i}"), "v"]);
+            assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        }
+        assert!(*e.durable_offset.borrow() < last_offset(&e));
+        gate.set_closed(false);
+        assert_eq!(ca.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        assert!(*a.durable_offset.borrow() >= last_offset(&a));
+        // `e` is fsynced by the periodic round, though nobody waits for it.
+        await_durable(&e);
+
+        // A plan change swaps the policies; the writes after it follow the new ones.
+        e.apply_limits(&crate::TenantLimits { fsync: Some(FsyncPolicy::Always), ..Default::default() });
+        a.apply_limits(&crate::TenantLimits { fsync: Some(FsyncPolicy::EverySec), ..Default::default() });
+        gate.set_closed(true);
+        ce.send(&["SET", "after", "1"]);
+        gate.await_held_fsync();
+        assert_eq!(ce.reply(Duration::from_millis(300)), None);
+        ca.send(&["SET", "after", "1"]);
+        assert_eq!(ca.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        gate.set_closed(false);
+        assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        assert!(*e.durable_offset.borrow() >= last_offset(&e));
+        await_durable(&a);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn info_and_config_show_the_database_policy() {
+        let dir = temp_dir("show");
+        let (node, _p) = node_with(&dir, FsyncPolicy::Always, Arc::new(durability::RealDisk));
+        let tenant = node.upsert_tenant(&cfg_with("s", Some(FsyncPolicy::EverySec))).unwrap();
+        let mut c = TestClient::attach(node.clone(), tenant.clone());
+        let config = |c: &mut TestClient, name: &str| match c.cmd(&["CONFIG", "GET", name]) {
+            resp::Reply::Map(m) => m,
+            other => panic!("{other:?}"),
+        };
+        let info = |c: &mut TestClient| match c.cmd(&["INFO", "persistence"]) {
+            resp::Reply::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(config(&mut c, "appendfsync"), vec![(bulk("appendfsync"), bulk("everysec"))]);
+        assert_eq!(config(&mut c, "appendonly"), vec![(bulk("appendonly"), bulk("yes"))]);
+        assert!(info(&mut c).contains("aof_fsync:everysec\r\n"));
+        // The node's default applies when the limits do not say; a change shows at once.
+        tenant.apply_limits(&crate::TenantLimits::default());
+        assert_eq!(config(&mut c, "appendfsync"), vec![(bulk("appendfsync"), bulk("always"))]);
+        assert!(info(&mut c).contains("aof_fsync:always\r\n"));
+        // Without persistence nothing is appended.
+        let memory_only = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
+        let t = memory_only.upsert_tenant(&cfg()).unwrap();
+        let mut m = TestClient::attach(memory_only, t);
+        assert_eq!(config(&mut m, "appendonly"), vec![(bulk("appendonly"), bulk("no"))]);
+        assert!(info(&mut m).contains("aof_fsync:none\r\n"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

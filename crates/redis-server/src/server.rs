@@ -130,7 +130,7 @@ async fn expire_cycle(node: Arc<Node>) {
             }
             drop(state);
             if let (true, Some(p)) = (wrote, &node.persistence) {
-                p.notify(&tenant.id);
+                p.notify(&tenant);
             }
         }
     }

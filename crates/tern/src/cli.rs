@@ -96,7 +96,8 @@ struct NodeArgs {
     /// A file listing databases to host, one `ID:PASSWORD [NAME=VALUE ...]` per line (`#`
     /// starts a comment). Limits: max_data_bytes, max_request_bytes, max_record_bytes,
     /// max_key_bytes, max_connections, max_commands_per_second (numbers, sizes may end in
-    /// kb/mb/gb; absent means no limit) and eviction=on|off. It is re-read when it changes:
+    /// kb/mb/gb; absent means no limit), eviction=on|off and fsync=always|everysec (absent:
+    /// the node's --fsync). It is re-read when it changes:
     /// new lines add databases, removed lines remove them (disconnecting their clients), a
     /// changed password revokes the old one at once, changed limits apply at once.
     #[arg(long, conflicts_with = "control_plane")]
@@ -105,8 +106,10 @@ struct NodeArgs {
     /// data lives in memory only.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// When writes reach the disk: `always` (a reply leaves after its write is fsynced; many
-    /// writes share one fsync) or `everysec` (at most about a second lost in a crash).
+    /// When writes reach the disk, for databases whose limits do not say (`fsync=` in the
+    /// tenants file; the control plane sends each plan's): `always` (a reply leaves after its
+    /// write is fsynced; many writes share one fsync) or `everysec` (at most about a second
+    /// lost in a crash).
     #[arg(long, default_value = "everysec")]
     fsync: FsyncPolicy,
     /// A database is snapshotted (and its log cut) once its log since the last snapshot

@@ -366,9 +366,17 @@ pub fn redis(args: &ApiArgs, cmd: RedisCmd) -> anyhow::Result<()> {
             }
             let rows: Vec<Vec<String>> = plans
                 .iter()
-                .map(|p| vec![p.name.clone(), size(p.max_data_bytes), price(p), p.description.clone()])
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        size(p.max_data_bytes),
+                        price(p),
+                        p.fsync.as_str().into(),
+                        p.description.clone(),
+                    ]
+                })
                 .collect();
-            table(&["Name", "Max Data Size", "Price", "Description"], &rows);
+            table(&["Name", "Max Data Size", "Price", "Fsync", "Description"], &rows);
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 //! (or `--tenant`), and the limits of the control plane's intent.
 
 use control_api as api;
+use redis_server::persistence::FsyncPolicy;
 use redis_server::{Eviction, TenantLimits};
 
 /// `123`, or with a binary suffix: `64kb`, `256mb`, `1gb` (case-insensitive, `b` optional).
@@ -28,8 +29,8 @@ fn parse_eviction(value: &str) -> Result<Eviction, String> {
     }
 }
 
-/// Limits from options such as `max_data_bytes=1mb eviction=on`; those not given are
-/// unlimited (and eviction off).
+/// Limits from options such as `max_data_bytes=1mb eviction=on fsync=always`; those not
+/// given are unlimited (eviction off, the node's `--fsync`).
 pub fn parse_options<'a>(options: impl Iterator<Item = &'a str>) -> Result<TenantLimits, String> {
     let mut limits = TenantLimits::default();
     for option in options {
@@ -42,6 +43,7 @@ pub fn parse_options<'a>(options: impl Iterator<Item = &'a str>) -> Result<Tenan
             "max_connections" => limits.max_connections = parse_size(value)?,
             "max_commands_per_second" => limits.max_commands_per_second = parse_size(value)?,
             "eviction" => limits.eviction = parse_eviction(value)?,
+            "fsync" => limits.fsync = Some(value.parse::<FsyncPolicy>()?),
             _ => return Err(format!("unknown limit `{name}`")),
         }
     }
@@ -59,6 +61,10 @@ pub fn from_intent(limits: &api::TenantLimits) -> TenantLimits {
         max_connections: n(limits.max_connections),
         max_commands_per_second: n(limits.max_commands_per_second),
         eviction: if limits.eviction { Eviction::On } else { Eviction::Off },
+        fsync: limits.fsync.map(|policy| match policy {
+            api::FsyncPolicy::Always => FsyncPolicy::Always,
+            api::FsyncPolicy::EverySec => FsyncPolicy::EverySec,
+        }),
     }
 }
 
@@ -79,6 +85,10 @@ mod tests {
         assert!(parse_options(["max_data_bytes=12xb"].into_iter()).is_err());
         assert!(parse_options(["colour=blue"].into_iter()).is_err());
         assert!(parse_options(["eviction=maybe"].into_iter()).is_err());
+        assert_eq!(parse_options(["fsync=always"].into_iter()).unwrap().fsync, Some(FsyncPolicy::Always));
+        assert_eq!(parse_options(["fsync=everysec"].into_iter()).unwrap().fsync, Some(FsyncPolicy::EverySec));
+        assert_eq!(l.fsync, None);
+        assert!(parse_options(["fsync=sometimes"].into_iter()).is_err());
     }
 
     #[test]
@@ -90,5 +100,8 @@ mod tests {
             ..Default::default()
         });
         assert_eq!((l.max_data_bytes, l.eviction, l.max_connections), (10, Eviction::On, 0));
+        assert_eq!(l.fsync, None);
+        let l = from_intent(&api::TenantLimits { fsync: Some(api::FsyncPolicy::Always), ..Default::default() });
+        assert_eq!(l.fsync, Some(FsyncPolicy::Always));
     }
 }

@@ -254,7 +254,9 @@ fn wait_ready(cp: &ControlPlane, name: &str, region: &str, endpoint: &str) -> Va
 
 fn create(cp: &ControlPlane, name: &str, region: &str, replicas: &[&str]) -> Value {
     let replicas = replicas.join(",");
-    let mut args = vec!["redis", "create", "--name", name, "--region", region];
+    // A fixed plan's policy is `always`: the tests kill nodes right after writing, and every
+    // acknowledged write must be on disk (`payg` is `everysec`, whatever the node's --fsync).
+    let mut args = vec!["redis", "create", "--name", name, "--region", region, "--plan", "fixed-250mb"];
     if replicas.is_empty() {
         args.push("--no-replicas");
     } else {

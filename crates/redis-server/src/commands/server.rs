@@ -143,7 +143,7 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     snapshot.last_duration_ms / 1000,
                     persistence.is_some() as u8,
                     if disk_ok { "ok" } else { "err" },
-                    persistence.map_or("none", |p| p.policy.name()),
+                    fsync_policy_name(ctx),
                     snapshot.last_snapshot_bytes,
                     snapshot.last_max_pause_us,
                 );
@@ -334,6 +334,16 @@ const CONFIG_DEFAULTS: &[(&str, &str, bool)] = &[
     ("latency-tracking", "no", false),
 ];
 
+/// The calling database's fsync policy as INFO and CONFIG show it (`none` for INFO's
+/// `aof_fsync` when the node keeps nothing on disk).
+fn fsync_policy_name(ctx: &Ctx) -> &'static str {
+    match (ctx.node.persistence.as_ref(), ctx.tenant()) {
+        (Some(p), Some(t)) => p.policy_of(t).name(),
+        (Some(p), None) => p.default_policy.name(),
+        (None, _) => "none",
+    }
+}
+
 /// The name a setting is stored under: Redis 7 renamed `lua-time-limit` to
 /// `busy-reply-threshold` and keeps the old name as an alias.
 fn config_alias(name: &str) -> &str {
@@ -358,6 +368,8 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     let value = match *name {
                         "maxmemory" => maxmemory.as_str(),
                         "maxmemory-policy" => policy.eviction.policy_name(),
+                        "appendonly" if ctx.node.persistence.is_some() => "yes",
+                        "appendfsync" if ctx.node.persistence.is_some() => fsync_policy_name(ctx),
                         _ => overrides.get(config_alias(name)).map(String::as_str).unwrap_or(default),
                     };
                     out.push((Reply::bulk(name.as_bytes()), Reply::bulk(value.as_bytes())));
