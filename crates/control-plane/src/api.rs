@@ -162,6 +162,11 @@ async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<V
 /// `ready` (its node reported hosting it), `pending` (not applied yet), `pending: …` (no node
 /// of the region with room when it was placed), or
 /// `unreachable: …` (its node has not been heard from within the timeout).
+/// What a read region shows. Replication is not built, so no node is given a copy of a
+/// database in its read regions: an empty copy there would take writes of its own and
+/// diverge from the primary (the same rule as Kafka replica regions).
+const READ_REGION_STATUS: &str = "not replicated: cross-region replication of Redis databases is not built yet";
+
 fn placement_status(s: &AppState, p: &PlacementRow) -> String {
     let now = store::now();
     match (&p.node_id, p.last_seen) {
@@ -180,13 +185,15 @@ async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
     let mut url = None;
     let mut read_regions = Vec::new();
     for p in placements {
-        let status = placement_status(s, &p);
         if p.role == "primary" {
+            let status = placement_status(s, &p);
             url = p.addr.as_ref().map(|a| format!("redis://default:{}@{a}", d.password));
+            regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.addr });
         } else {
             read_regions.push(p.region.clone());
+            let status = READ_REGION_STATUS.to_string();
+            regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: None });
         }
-        regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.addr });
     }
     let usage = usage::database_usage(s, &d.id).await?;
     Ok(api::Database {

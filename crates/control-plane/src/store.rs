@@ -586,6 +586,9 @@ impl Store {
         Ok(Some(region))
     }
 
+    /// What `node_id` must host: the databases whose primary region it serves (read regions
+    /// get no copy until replication exists, see `api.rs::READ_REGION_STATUS`) and its Kafka
+    /// clusters.
     pub async fn node_intent(&self, node_id: &str) -> Result<Option<api::NodeIntent>, StoreError> {
         let Some(region) = self.touch_node(node_id).await? else { return Ok(None) };
         self.claim_unplaced(node_id, &region).await?;
@@ -593,7 +596,7 @@ impl Store {
             "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
              pl.max_connections, pl.max_commands_per_second, pl.fsync \
              FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
-             WHERE p.node_id = $1",
+             WHERE p.node_id = $1 AND p.role = 'primary'",
         )
         .bind(node_id)
         .fetch_all(&self.pool)

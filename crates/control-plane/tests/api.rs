@@ -96,13 +96,13 @@ fn database_lifecycle(s: &Server) {
     assert_eq!(db["url"], format!("redis://default:{password}@127.0.0.1:7001"));
     assert_eq!(db["regions"][0]["status"], "pending");
 
-    // Named, with a read region whose node has not reported it yet.
+    // Named, with a read region: recorded, shown as not replicated (no copy, no endpoint).
     let body = json!({"name": "cache", "primary_region": "mad", "read_regions": ["ams"], "plan": "fixed-250mb", "eviction": true});
     let (st, db2) = s.call("POST", "/v1/databases", Some(&t), Some(body));
     assert_eq!(st, 201, "{db2}");
     assert_eq!(db2["read_regions"], json!(["ams"]));
-    assert_eq!(db2["regions"][1]["status"], "pending");
-    assert_eq!(db2["regions"][1]["endpoint"], "127.0.0.1:7900");
+    assert!(db2["regions"][1]["status"].as_str().unwrap().starts_with("not replicated"), "{db2}");
+    assert_eq!(db2["regions"][1]["endpoint"], Value::Null);
     // A region without a live node is refused, naming those that have one.
     let refused = json!({"name": "nowhere", "primary_region": "cdg"});
     let message = "no node serves region cdg yet; regions with nodes: ams, fra, iad, mad";
@@ -278,6 +278,22 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     assert_error(&s.call("POST", &format!("/v1/nodes/{node}/heartbeat"), None, Some(hb)), 401, "cluster secret");
     let (_, st2) = s.call("GET", "/v1/databases/a", Some(&t), None);
     assert_eq!(st2["regions"][0]["status"], "ready");
+
+    // A read region is recorded, but its node gets no copy: without replication an empty
+    // copy there would take writes of its own.
+    let (st, m) = reg(json!({"region": "mad", "redis_addr": "127.0.0.1:7003"}), SECRET);
+    assert_eq!(st, 200, "{m}");
+    let mad_node = m["id"].as_str().unwrap().to_string();
+    let (st, up) = s.call("PATCH", "/v1/databases/a", Some(&t), Some(json!({"add_read_regions": ["mad"]})));
+    assert_eq!((st, &up["read_regions"]), (200, &json!(["mad"])), "{up}");
+    let (_, mad_intent) = s.call("GET", &format!("/v1/nodes/{mad_node}/intent"), Some(SECRET), None);
+    assert_eq!(mad_intent["tenants"], json!([]), "{mad_intent}");
+    let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
+    assert_eq!(intent["tenants"][0]["id"], json!(id));
+    let read = up["regions"].as_array().unwrap().iter().find(|r| r["region"] == "mad").cloned().unwrap();
+    assert_eq!(read["role"], "replica", "{read}");
+    assert!(read["status"].as_str().unwrap().starts_with("not replicated"), "{read}");
+    assert_eq!(read["endpoint"], Value::Null, "{read}");
 
     // Reset changes the intent's password; delete empties it.
     let (_, reset) = s.call("POST", "/v1/databases/a/reset-password", Some(&t), None);
