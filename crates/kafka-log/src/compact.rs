@@ -49,6 +49,8 @@ pub struct CompactionReport {
     /// The offset map filled up at this offset: the round cleaned up to there and the next
     /// one continues from it. `None` when every closed segment was mapped.
     pub map_full_at: Option<i64>,
+    /// Entries the offset map held (never more than its capacity).
+    pub map_entries: usize,
 }
 
 /// Access to a partition log that is shared with appends: each call takes the log's lock
@@ -240,8 +242,12 @@ impl OffsetMap {
         }
     }
 
+    fn len(&self) -> usize {
+        self.latest.len() + self.last_producer_batch.len()
+    }
+
     fn is_full(&self) -> bool {
-        self.latest.len() + self.last_producer_batch.len() >= self.capacity
+        self.len() >= self.capacity
     }
 
     /// Maps the batch's records from offset `from` on. `Ok(false)`: the map filled up first,
@@ -333,6 +339,12 @@ struct CompactionJob {
 impl CompactionJob {
     /// Maps the dirty records, oldest first, until the map is full or they are all mapped.
     fn build_map(&mut self) -> io::Result<()> {
+        let result = self.fill_map();
+        self.report.map_entries = self.map.len();
+        result
+    }
+
+    fn fill_map(&mut self) -> io::Result<()> {
         for segment in self.segments.iter().filter(|segment| segment.next_offset > self.dirty_from) {
             for item in segment.headers() {
                 let (position, header) = item?;

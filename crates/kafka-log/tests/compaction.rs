@@ -137,3 +137,83 @@ fn compressed_batches_are_compacted_into_plain_ones() {
     assert_eq!(after.iter().filter(|r| r.1 == "a" && r.0 < active_base).count(), 1);
     assert!(after.iter().all(|r| before.contains(r)));
 }
+
+/// The newest `(offset, key, value)` of every key in `records`.
+fn newest_per_key(
+    records: &[(i64, String, Option<String>)],
+) -> std::collections::BTreeMap<String, (i64, Option<String>)> {
+    records.iter().map(|(offset, key, value)| (key.clone(), (*offset, value.clone()))).collect()
+}
+
+fn cleaned_leftovers(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cleaned"))
+        .count()
+}
+
+#[test]
+fn a_small_offset_map_compacts_over_several_rounds_within_its_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), compacted());
+    write_updates(&mut log, 20);
+    // An expired tombstone of k3, then other keys, so that it lies well inside the closed
+    // segments: it may only go once every older k3 is gone.
+    let old_ms = NOW_MS - 10_000;
+    log.append(&keyed_batch(&[("k3", None)], old_ms), NOW_MS).unwrap();
+    for round in 0..20 {
+        log.append(&keyed_batch(&[("filler", Some(&format!("f{round}")))], NOW_MS), NOW_MS).unwrap();
+    }
+    let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    let active_base = log.active_segment_base_offset();
+    let capacity = 4;
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        assert!(rounds < 1000, "compaction does not converge");
+        let report = log.compact_bounded(NOW_MS, capacity).unwrap();
+        assert!(report.map_entries <= capacity, "{report:?}");
+        if report.map_full_at.is_none() {
+            break;
+        }
+    }
+    assert!(rounds > 10, "a 4-entry map cannot cover 10 keys in one round ({rounds} rounds)");
+    let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    assert!(after.iter().all(|record| before.contains(record)));
+    let closed: Vec<_> = after.iter().filter(|r| r.0 < active_base).collect();
+    let mut expected = newest_per_key(&before);
+    expected.remove("k3");
+    assert_eq!(closed.len(), expected.len(), "one record per key below the active segment: {closed:?}");
+    assert_eq!(newest_per_key(&after), expected, "k3's tombstone expired after every older k3 was removed");
+    // A round with nothing new to map leaves the log as it is.
+    assert_eq!(log.compact_bounded(NOW_MS, capacity).unwrap().segments_rewritten, 0);
+}
+
+#[test]
+fn a_crash_at_any_step_of_compaction_leaves_the_old_or_the_new_segment() {
+    let mut steps = 0;
+    let mut crashed_with_leftovers = 0;
+    loop {
+        assert!(steps < 10_000, "compaction never finished");
+        let dir = tempfile::tempdir().unwrap();
+        let disk = kafka_log::FaultyDisk::new();
+        let mut log = open_with(std::sync::Arc::new(disk.clone()), dir.path(), compacted());
+        write_updates(&mut log, 20);
+        let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
+        disk.faults.mutations_left.store(steps, std::sync::atomic::Ordering::SeqCst);
+        let finished = log.compact(NOW_MS).is_ok();
+        drop(log);
+        crashed_with_leftovers += usize::from(cleaned_leftovers(dir.path()) > 0);
+        let log = open(dir.path(), compacted());
+        assert_eq!(cleaned_leftovers(dir.path()), 0, "leftovers removed on open");
+        let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
+        assert!(after.iter().all(|record| before.contains(record)), "crash after {steps} steps");
+        assert_eq!(newest_per_key(&after), newest_per_key(&before), "crash after {steps} steps");
+        if finished {
+            assert!(after.len() < before.len());
+            break;
+        }
+        steps += 1;
+    }
+    assert!(steps > 10 && crashed_with_leftovers > 0, "{steps} steps, {crashed_with_leftovers} with leftovers");
+}
