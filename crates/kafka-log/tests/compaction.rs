@@ -154,19 +154,26 @@ fn cleaned_leftovers(dir: &std::path::Path) -> usize {
 
 #[test]
 fn a_small_offset_map_compacts_over_several_rounds_within_its_capacity() {
+    // Several capacities, so that rounds stop at different places relative to segments and
+    // to the tombstone.
+    for capacity in 2..=6 {
+        compact_in_rounds(capacity);
+    }
+}
+
+fn compact_in_rounds(capacity: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), compacted());
     write_updates(&mut log, 20);
     // An expired tombstone of k3, then other keys, so that it lies well inside the closed
     // segments: it may only go once every older k3 is gone.
     let old_ms = NOW_MS - 10_000;
-    log.append(&keyed_batch(&[("k3", None)], old_ms), NOW_MS).unwrap();
+    log.append(&keyed_batch(&[("pad", Some("p")), ("k3", None)], old_ms), NOW_MS).unwrap();
     for round in 0..20 {
         log.append(&keyed_batch(&[("filler", Some(&format!("f{round}")))], NOW_MS), NOW_MS).unwrap();
     }
     let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
     let active_base = log.active_segment_base_offset();
-    let capacity = 4;
     let mut rounds = 0;
     loop {
         rounds += 1;
@@ -177,7 +184,7 @@ fn a_small_offset_map_compacts_over_several_rounds_within_its_capacity() {
             break;
         }
     }
-    assert!(rounds > 10, "a 4-entry map cannot cover 10 keys in one round ({rounds} rounds)");
+    assert!(rounds > 10, "a {capacity}-entry map cannot cover 12 keys in one round ({rounds} rounds)");
     let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
     assert!(after.iter().all(|record| before.contains(record)));
     let closed: Vec<_> = after.iter().filter(|r| r.0 < active_base).collect();
