@@ -1,11 +1,23 @@
-//! Compaction: last value per key, offsets preserved, tombstone expiry, crash safety and
-//! producer state.
+//! Compaction: last value per key, offsets preserved, tombstone expiry, producer state, a
+//! bounded offset map over several rounds, a crash at every step, and appends while a round
+//! writes (the partition lock is free then).
 
 mod common;
 
 use common::*;
 use kafka_log::testing::{keyed_batch, BatchBuilder};
-use kafka_log::{CleanupPolicy, LogConfig};
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kafka_log::{
+    compact_with_short_locks, CleanupPolicy, CompactionReport, FaultyDisk, LockedLog, LogConfig, OpenMode,
+    PartitionLog, RealDisk, SegmentDisk, SegmentFile, DEFAULT_COMPACTION_MAP_ENTRIES,
+};
 
 fn compacted() -> LogConfig {
     LogConfig { cleanup_policy: CleanupPolicy::Compact, delete_retention_ms: 1000, ..small_segments() }
@@ -17,7 +29,7 @@ fn key_value(record: &KeyedRecord) -> (i64, String, Option<String>) {
 }
 
 /// Writes rounds of updates of keys k0..k9 (value = round), one batch of 5 records each.
-fn write_updates(log: &mut kafka_log::PartitionLog, rounds: usize) {
+fn write_updates(log: &mut PartitionLog, rounds: usize) {
     for round in 0..rounds {
         for half in 0..2 {
             let values: Vec<String> = (0..5).map(|_| format!("r{round}")).collect();
@@ -139,13 +151,11 @@ fn compressed_batches_are_compacted_into_plain_ones() {
 }
 
 /// The newest `(offset, key, value)` of every key in `records`.
-fn newest_per_key(
-    records: &[(i64, String, Option<String>)],
-) -> std::collections::BTreeMap<String, (i64, Option<String>)> {
+fn newest_per_key(records: &[(i64, String, Option<String>)]) -> BTreeMap<String, (i64, Option<String>)> {
     records.iter().map(|(offset, key, value)| (key.clone(), (*offset, value.clone()))).collect()
 }
 
-fn cleaned_leftovers(dir: &std::path::Path) -> usize {
+fn cleaned_leftovers(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".cleaned"))
@@ -203,11 +213,11 @@ fn a_crash_at_any_step_of_compaction_leaves_the_old_or_the_new_segment() {
     loop {
         assert!(steps < 10_000, "compaction never finished");
         let dir = tempfile::tempdir().unwrap();
-        let disk = kafka_log::FaultyDisk::new();
-        let mut log = open_with(std::sync::Arc::new(disk.clone()), dir.path(), compacted());
+        let disk = FaultyDisk::new();
+        let mut log = open_with(Arc::new(disk.clone()), dir.path(), compacted());
         write_updates(&mut log, 20);
         let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
-        disk.faults.mutations_left.store(steps, std::sync::atomic::Ordering::SeqCst);
+        disk.faults.mutations_left.store(steps, Ordering::SeqCst);
         let finished = log.compact(NOW_MS).is_ok();
         drop(log);
         crashed_with_leftovers += usize::from(cleaned_leftovers(dir.path()) > 0);
@@ -223,4 +233,139 @@ fn a_crash_at_any_step_of_compaction_leaves_the_old_or_the_new_segment() {
         steps += 1;
     }
     assert!(steps > 10 && crashed_with_leftovers > 0, "{steps} steps, {crashed_with_leftovers} with leftovers");
+}
+
+/// A real disk that stops the first compaction that opens a cleaned copy until released.
+#[derive(Debug)]
+struct GateDisk {
+    armed: AtomicBool,
+    entered: Mutex<Sender<()>>,
+    release: Mutex<Receiver<()>>,
+}
+
+impl GateDisk {
+    fn new() -> (Arc<Self>, Receiver<()>, Sender<()>) {
+        let (entered_tx, entered_rx) = channel();
+        let (release_tx, release_rx) = channel();
+        let disk =
+            GateDisk { armed: AtomicBool::new(true), entered: Mutex::new(entered_tx), release: Mutex::new(release_rx) };
+        (Arc::new(disk), entered_rx, release_tx)
+    }
+}
+
+impl SegmentDisk for GateDisk {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn SegmentFile>> {
+        if path.to_string_lossy().ends_with(".log.cleaned") && self.armed.swap(false, Ordering::SeqCst) {
+            self.entered.lock().unwrap().send(()).unwrap();
+            self.release.lock().unwrap().recv().unwrap();
+        }
+        RealDisk.open(path, mode)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        RealDisk.remove(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealDisk.rename(from, to)
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealDisk.list_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        RealDisk.create_dir_all(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealDisk.sync_dir(dir)
+    }
+}
+
+/// A log shared with appends, as the broker shares it.
+struct SharedLog(Mutex<PartitionLog>);
+
+impl LockedLog for SharedLog {
+    fn with_log_locked<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Option<T> {
+        Some(f(&mut self.0.lock().unwrap()))
+    }
+}
+
+/// A compaction round stopped by the gate while it writes its first cleaned copy.
+struct PausedRound {
+    log: Arc<SharedLog>,
+    /// What the log held when the round began.
+    before: Vec<(i64, String, Option<String>)>,
+    worker: std::thread::JoinHandle<io::Result<CompactionReport>>,
+    release: Sender<()>,
+}
+
+impl PausedRound {
+    fn finish(self) -> CompactionReport {
+        self.release.send(()).unwrap();
+        self.worker.join().unwrap().unwrap()
+    }
+}
+
+/// Starts a compaction round on a thread and returns once it is writing its first cleaned
+/// copy.
+fn compaction_paused_in_its_unlocked_phase(dir: &Path) -> PausedRound {
+    let (disk, entered, release) = GateDisk::new();
+    let mut log = open_with(disk, dir, compacted());
+    write_updates(&mut log, 20);
+    let before: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    let shared = Arc::new(SharedLog(Mutex::new(log)));
+    let worker = {
+        let shared = shared.clone();
+        std::thread::spawn(move || compact_with_short_locks(&*shared, NOW_MS, DEFAULT_COMPACTION_MAP_ENTRIES))
+    };
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    PausedRound { log: shared, before, worker, release }
+}
+
+#[test]
+fn appends_proceed_while_a_compaction_writes_its_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let paused = compaction_paused_in_its_unlocked_phase(dir.path());
+    let (shared, before) = (paused.log.clone(), paused.before.clone());
+    {
+        let mut log = shared.0.try_lock().expect("the round holds the partition lock while it writes");
+        let segments = log.segment_count();
+        for round in 0..30 {
+            log.append(&keyed_batch(&[("k0", Some(&format!("late{round}"))), ("new", Some("n"))], NOW_MS), NOW_MS)
+                .unwrap();
+        }
+        assert!(log.segment_count() > segments, "appends rolled new segments meanwhile");
+    }
+    let report = paused.finish();
+    assert!(report.segments_rewritten > 0 && report.records_removed > 0, "{report:?}");
+    let log = shared.0.lock().unwrap();
+    let after: Vec<_> = all_records(&log).iter().map(key_value).collect();
+    let newest = newest_per_key(&after);
+    assert_eq!(newest["k0"].1.as_deref(), Some("late29"));
+    assert_eq!(newest["new"].1.as_deref(), Some("n"));
+    for key in 1..10 {
+        let name = format!("k{key}");
+        assert_eq!(newest[&name], newest_per_key(&before)[&name]);
+    }
+    assert_eq!(after.iter().filter(|r| r.1 == "new").count(), 30, "the active part is left as it is");
+    assert_eq!(cleaned_leftovers(dir.path()), 0);
+}
+
+#[test]
+fn a_segment_deleted_during_compaction_is_not_brought_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let paused = compaction_paused_in_its_unlocked_phase(dir.path());
+    let shared = paused.log.clone();
+    let end = {
+        let mut log = shared.0.try_lock().unwrap();
+        let end = log.log_end_offset();
+        log.delete_records_before(end).unwrap();
+        assert_eq!(log.segment_count(), 1);
+        end
+    };
+    let report = paused.finish();
+    assert_eq!(report.segments_rewritten, 0, "{report:?}");
+    let log = shared.0.lock().unwrap();
+    assert_eq!((log.segment_count(), log.log_start_offset()), (1, end));
+    assert_eq!(cleaned_leftovers(dir.path()), 0);
+    drop(log);
+    let log = open(dir.path(), compacted());
+    assert_eq!((log.segment_count(), log.log_start_offset(), log.log_end_offset()), (1, end, end));
 }
