@@ -5,18 +5,18 @@
 mod common;
 
 use common::*;
-use kafka_log::testing::{keyed_batch, BatchBuilder};
+use kafka_log::testing::{keyed_batch, BatchBuilder, GateDisk};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_log::{
-    compact_with_short_locks, CleanupPolicy, CompactionReport, FaultyDisk, LockedLog, LogConfig, OpenMode,
-    PartitionLog, RealDisk, SegmentDisk, SegmentFile, DEFAULT_COMPACTION_MAP_ENTRIES,
+    compact_with_short_locks, CleanupPolicy, CompactionReport, FaultyDisk, LockedLog, LogConfig, PartitionLog,
+    DEFAULT_COMPACTION_MAP_ENTRIES,
 };
 
 fn compacted() -> LogConfig {
@@ -235,49 +235,6 @@ fn a_crash_at_any_step_of_compaction_leaves_the_old_or_the_new_segment() {
     assert!(steps > 10 && crashed_with_leftovers > 0, "{steps} steps, {crashed_with_leftovers} with leftovers");
 }
 
-/// A real disk that stops the first compaction that opens a cleaned copy until released.
-#[derive(Debug)]
-struct GateDisk {
-    armed: AtomicBool,
-    entered: Mutex<Sender<()>>,
-    release: Mutex<Receiver<()>>,
-}
-
-impl GateDisk {
-    fn new() -> (Arc<Self>, Receiver<()>, Sender<()>) {
-        let (entered_tx, entered_rx) = channel();
-        let (release_tx, release_rx) = channel();
-        let disk =
-            GateDisk { armed: AtomicBool::new(true), entered: Mutex::new(entered_tx), release: Mutex::new(release_rx) };
-        (Arc::new(disk), entered_rx, release_tx)
-    }
-}
-
-impl SegmentDisk for GateDisk {
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn SegmentFile>> {
-        if path.to_string_lossy().ends_with(".log.cleaned") && self.armed.swap(false, Ordering::SeqCst) {
-            self.entered.lock().unwrap().send(()).unwrap();
-            self.release.lock().unwrap().recv().unwrap();
-        }
-        RealDisk.open(path, mode)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        RealDisk.remove(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealDisk.rename(from, to)
-    }
-    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealDisk.list_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealDisk.create_dir_all(dir)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealDisk.sync_dir(dir)
-    }
-}
-
 /// A log shared with appends, as the broker shares it.
 struct SharedLog(Mutex<PartitionLog>);
 
@@ -306,7 +263,7 @@ impl PausedRound {
 /// Starts a compaction round on a thread and returns once it is writing its first cleaned
 /// copy.
 fn compaction_paused_in_its_unlocked_phase(dir: &Path) -> PausedRound {
-    let (disk, entered, release) = GateDisk::new();
+    let (disk, entered, release) = GateDisk::new(".log.cleaned");
     let mut log = open_with(disk, dir, compacted());
     write_updates(&mut log, 20);
     let before: Vec<_> = all_records(&log).iter().map(key_value).collect();

@@ -4,10 +4,10 @@
 //! and applies retention and compaction.
 
 use crate::topic_config::TopicConfig;
-use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, ReadSlice, SegmentDisk, TimestampType};
+use kafka_log::{CleanupPolicy, LockedLog, LogConfig, PartitionLog, ReadSlice, SegmentDisk, TimestampType};
 use parking_lot::{Condvar, Mutex};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ pub struct Storage {
     /// How often retention and compaction run (`CLEANUP_INTERVAL` unless the broker's limits
     /// say otherwise; tests shorten it). Checked once per flush interval.
     cleanup_interval_ms: AtomicU64,
+    /// Capacity of a compaction round's offset map (`BrokerLimits::compaction_map_entries`).
+    compaction_map_entries: AtomicUsize,
 }
 
 impl Storage {
@@ -44,11 +46,16 @@ impl Storage {
             wake: Condvar::new(),
             partitions: Mutex::new(Vec::new()),
             cleanup_interval_ms: AtomicU64::new(CLEANUP_INTERVAL.as_millis() as u64),
+            compaction_map_entries: AtomicUsize::new(kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES),
         })
     }
 
     pub fn set_cleanup_interval(&self, interval: Duration) {
         self.cleanup_interval_ms.store(interval.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_compaction_map_entries(&self, entries: usize) {
+        self.compaction_map_entries.store(entries, Ordering::Relaxed);
     }
 
     fn cleanup_interval(&self) -> Duration {
@@ -98,8 +105,9 @@ impl Storage {
             }
             if last_cleanup.elapsed() >= self.cleanup_interval() {
                 last_cleanup = Instant::now();
+                let map_entries = self.compaction_map_entries.load(Ordering::Relaxed);
                 for partition in self.live_partitions() {
-                    partition.clean_up(now_ms());
+                    partition.clean_up(now_ms(), map_entries);
                 }
             }
         }
@@ -204,7 +212,7 @@ impl Partition {
     }
 
     fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Result<T, PartitionError> {
-        self.log.lock().as_mut().map(f).ok_or(PartitionError::Closed)
+        self.with_log_locked(f).ok_or(PartitionError::Closed)
     }
 
     /// Appends the records of one Produce partition.
@@ -270,23 +278,24 @@ impl Partition {
         }
     }
 
-    fn clean_up(&self, now_ms: i64) {
-        let result = self.with_log(|log| {
-            let retention = log.enforce_retention(now_ms)?;
-            let compaction = if log.config().cleanup_policy.compacts() { Some(log.compact(now_ms)?) } else { None };
-            std::io::Result::Ok((retention, compaction))
-        });
-        match result {
-            Ok(Ok((retention, compaction))) => {
-                if retention.deleted_segments > 0 {
-                    tracing::info!(dir = %self.dir.display(), segments = retention.deleted_segments, bytes = retention.deleted_bytes, "retention deleted old segments");
-                }
-                if let Some(c) = compaction.filter(|c| c.segments_rewritten > 0) {
-                    tracing::info!(dir = %self.dir.display(), removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, "compacted");
-                }
+    /// Retention (under the lock: it only unlinks files), then one compaction round that
+    /// takes the lock only to start and to swap each cleaned segment in, so appends and reads
+    /// of the partition do not wait for it.
+    fn clean_up(&self, now_ms: i64, map_entries: usize) {
+        let dir = self.dir.display();
+        match self.with_log(|log| log.enforce_retention(now_ms)) {
+            Ok(Ok(retention)) if retention.deleted_segments > 0 => {
+                tracing::info!(%dir, segments = retention.deleted_segments, bytes = retention.deleted_bytes, "retention deleted old segments");
             }
-            Ok(Err(e)) => tracing::warn!(dir = %self.dir.display(), error = %e, "retention or compaction failed"),
-            Err(_) => {}
+            Ok(Err(e)) => tracing::warn!(%dir, error = %e, "retention failed"),
+            Ok(Ok(_)) | Err(_) => {}
+        }
+        match kafka_log::compact_with_short_locks(self, now_ms, map_entries) {
+            Ok(c) if c.segments_rewritten > 0 => {
+                tracing::info!(%dir, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%dir, error = %e, "compaction failed"),
         }
     }
 
@@ -310,6 +319,13 @@ impl Partition {
 
     pub fn size_bytes(&self) -> u64 {
         self.with_log(|log| log.size_bytes()).unwrap_or(0)
+    }
+}
+
+/// Compaction takes the partition lock only for its short steps.
+impl LockedLog for Partition {
+    fn with_log_locked<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Option<T> {
+        self.log.lock().as_mut().map(f)
     }
 }
 
