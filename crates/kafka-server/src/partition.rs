@@ -339,3 +339,58 @@ pub struct Offsets {
 fn offsets_of(log: &PartitionLog) -> Offsets {
     Offsets { log_start: log.log_start_offset(), log_end: log.log_end_offset() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_log::records::decode_records;
+    use kafka_log::testing::{keyed_batch, GateDisk};
+    use kafka_log::BatchIter;
+
+    /// The values of every record of the partition, in offset order.
+    fn values(partition: &Partition) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut offset = partition.offsets().unwrap().log_start;
+        while offset < partition.offsets().unwrap().log_end {
+            let bytes = partition.read(offset, 1 << 20).unwrap().0.to_vec().unwrap();
+            for batch in BatchIter::new(&bytes) {
+                let (header, records) = decode_records(batch.unwrap().bytes).unwrap();
+                out.extend(records.into_iter().filter_map(|r| r.value).map(|v| String::from_utf8(v).unwrap()));
+                offset = header.last_offset() + 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn appends_and_reads_proceed_while_the_partition_is_compacted() {
+        let dir = std::env::temp_dir().join(format!("tern-partition-compaction-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (disk, entered, release) = GateDisk::new(".log.cleaned");
+        let storage = Storage::new(disk);
+        let mut config = TopicConfig::default();
+        config.0.insert("cleanup.policy".into(), "compact".into());
+        config.0.insert("segment.bytes".into(), "1024".into());
+        let partition = Partition::open(&storage, 0, &dir, &config, Arc::new(tokio::sync::Notify::new())).unwrap();
+        for round in 0..40 {
+            partition.append(&keyed_batch(&[("k", Some(&format!("v{round}")))], now_ms())).unwrap();
+        }
+        let size_before = partition.size_bytes();
+        let cleaner = {
+            let partition = partition.clone();
+            std::thread::spawn(move || partition.clean_up(now_ms(), kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES))
+        };
+        entered.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The round is writing its cleaned copy: the partition lock is free meanwhile.
+        assert!(partition.log.try_lock().is_some(), "compaction holds the partition lock while it writes");
+        let during = partition.append(&keyed_batch(&[("k", Some("during"))], now_ms())).unwrap();
+        assert!(!partition.read(during.base_offset, 1 << 20).unwrap().0.is_empty());
+        release.send(()).unwrap();
+        cleaner.join().unwrap();
+        assert!(partition.size_bytes() < size_before, "the round compacted the closed segments");
+        let values = values(&partition);
+        assert!(!values.contains(&"v0".to_string()), "{values:?}");
+        assert_eq!(values.last().map(String::as_str), Some("during"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
