@@ -30,9 +30,10 @@ use crate::partition::{read_batch, PartitionLog};
 use crate::records::{decode_records, encode_records, Record};
 use crate::segment::{remove_segment_files, Files, HeaderScan, Segment};
 
-/// Default capacity of the offset map: about 40 MB at most (a 16-byte digest, an offset and
-/// the hash table's overhead per entry), enough to compact a million distinct keys per round.
-pub const DEFAULT_COMPACTION_MAP_ENTRIES: usize = 1 << 20;
+/// Default capacity of the offset map: 7/8 of 2²⁰ (917,504), the most a hash table of 2²⁰
+/// buckets holds (hashbrown fills to 7/8), so the table never grows past them: 25 bytes a
+/// bucket (digest, offset, control byte) is at most 26 MB, 39 MB while it last grows.
+pub const DEFAULT_COMPACTION_MAP_ENTRIES: usize = 7 << 17;
 /// The smallest map that always makes progress: one producer and one key of the first dirty
 /// record fit in an empty map.
 const MIN_MAP_ENTRIES: usize = 2;

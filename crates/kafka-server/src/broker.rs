@@ -24,8 +24,8 @@ pub struct BrokerLimits {
     pub max_fetch_response_bytes: usize,
     /// How often retention and compaction run over every partition.
     pub cleanup_interval: std::time::Duration,
-    /// Most keys (and producers) one compaction round maps: bounds its memory to about 40
-    /// bytes each; a partition with more distinct keys is compacted over several rounds.
+    /// Most keys (and producers) one compaction round maps: bounds its memory (about 28
+    /// bytes each); a partition with more distinct keys is compacted over several rounds.
     pub compaction_map_entries: usize,
 }
 
