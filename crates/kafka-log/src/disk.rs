@@ -208,11 +208,19 @@ pub struct Faults {
     /// Bytes that may still be written; a write beyond writes what fits, then fails with
     /// "no space left on device".
     pub space_left_bytes: AtomicU64,
+    /// Operations that change the disk (write, fsync, truncate, create, rename, remove) that
+    /// may still run; every one after fails, as if the process had died there. Tests sweep it
+    /// to stop a multi-step write at each step.
+    pub mutations_left: AtomicU64,
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Self { fail_sync: AtomicBool::new(false), space_left_bytes: AtomicU64::new(u64::MAX) }
+        Self {
+            fail_sync: AtomicBool::new(false),
+            space_left_bytes: AtomicU64::new(u64::MAX),
+            mutations_left: AtomicU64::new(u64::MAX),
+        }
     }
 }
 
@@ -227,7 +235,17 @@ impl FaultyDisk {
         Self::default()
     }
 
+    /// Counts one disk-changing operation; fails once `mutations_left` is used up.
+    fn mutate(&self) -> io::Result<()> {
+        let left = &self.faults.mutations_left;
+        if left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_err() {
+            return Err(io::Error::other("crashed before this operation (injected)"));
+        }
+        Ok(())
+    }
+
     fn check_sync(&self) -> io::Result<()> {
+        self.mutate()?;
         if self.faults.fail_sync.load(Ordering::SeqCst) {
             return Err(io::Error::other("fsync failed (injected)"));
         }
@@ -243,6 +261,7 @@ struct FaultyFile {
 
 impl SegmentFile for FaultyFile {
     fn write_at(&self, data: &[u8], position: u64) -> io::Result<()> {
+        self.disk.mutate()?;
         let space = &self.disk.faults.space_left_bytes;
         let left = space.load(Ordering::SeqCst);
         let fits = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
@@ -264,6 +283,7 @@ impl SegmentFile for FaultyFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
+        self.disk.mutate()?;
         self.inner.set_len(len)
     }
 
@@ -278,14 +298,19 @@ impl SegmentFile for FaultyFile {
 
 impl SegmentDisk for FaultyDisk {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn SegmentFile>> {
+        if mode != OpenMode::Existing {
+            self.mutate()?;
+        }
         Ok(Arc::new(FaultyFile { inner: RealDisk.open(path, mode)?, disk: self.clone() }))
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
+        self.mutate()?;
         RealDisk.remove(path)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.mutate()?;
         RealDisk.rename(from, to)
     }
 

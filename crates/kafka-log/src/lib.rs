@@ -18,7 +18,7 @@ mod segment;
 pub mod testing;
 
 pub use batch::{BatchHeader, BatchIter, Compression, TimestampType};
-pub use compact::CompactionReport;
+pub use compact::{compact_with_short_locks, CompactionReport, LockedLog, DEFAULT_COMPACTION_MAP_ENTRIES};
 pub use config::{CleanupPolicy, LogConfig, MAX_SEGMENT_BYTES};
 pub use disk::{Faults, FaultyDisk, OpenMode, RealDisk, SegmentDisk, SegmentFile};
 pub use error::{AppendError, BatchError, LogError, ReadError};

@@ -182,6 +182,9 @@ pub struct PartitionLog {
     /// Sorted by base offset; never empty; the last one is the active segment.
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
+    /// Compaction has deduplicated every record below this offset against the records
+    /// before it (in memory only: after a restart compaction starts over from the log start).
+    pub(crate) first_dirty_offset: i64,
     producers: ProducerStates,
     durability: Arc<Durability>,
     /// Files were created in `dir` since the last sync job.
@@ -232,6 +235,7 @@ impl PartitionLog {
             config,
             segments,
             log_start_offset,
+            first_dirty_offset: 0,
             producers,
             durability: Arc::new(Durability { durable_offset: AtomicI64::new(log_end), failure: Mutex::new(None) }),
             dir_dirty: true,
@@ -499,7 +503,7 @@ impl PartitionLog {
         header: &BatchHeader,
         timestamp_ms: i64,
     ) -> io::Result<Option<(i64, i64)>> {
-        let bytes = read_batch(segment, position, header)?;
+        let bytes = read_batch(&*segment.log, position, header)?;
         let (header, records) = decode_records(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         Ok(records
             .iter()
@@ -605,14 +609,14 @@ fn append_batch_error(error: BatchError) -> AppendError {
 }
 
 /// Reads one whole batch of a segment.
-pub(crate) fn read_batch(segment: &Segment, position: u64, header: &BatchHeader) -> io::Result<Vec<u8>> {
+pub(crate) fn read_batch(file: &dyn SegmentFile, position: u64, header: &BatchHeader) -> io::Result<Vec<u8>> {
     let mut bytes = vec![0u8; header.size_bytes()];
-    segment.log.read_at(&mut bytes, position)?;
+    file.read_at(&mut bytes, position)?;
     Ok(bytes)
 }
 
 /// Base offsets of the segments in `dir`, sorted; removes leftovers of an interrupted
-/// compaction.
+/// compaction (any `*.cleaned` file) or log start update.
 fn scan_dir(disk: &dyn SegmentDisk, dir: &Path) -> io::Result<Vec<i64>> {
     let mut bases = Vec::new();
     for name in disk.list_dir(dir)? {

@@ -14,12 +14,29 @@ use crate::{BatchError, LogError};
 pub(crate) const LOG_SUFFIX: &str = ".log";
 const INDEX_SUFFIX: &str = ".index";
 const TIME_INDEX_SUFFIX: &str = ".timeindex";
-/// Suffix of a compacted copy being written; a leftover one is deleted on open.
-pub(crate) const CLEANED_SUFFIX: &str = ".log.cleaned";
+/// Added to each of a segment's three file names while a compacted copy is written; a
+/// leftover one is deleted on open.
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+
+/// Which set of names a segment's files have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Files {
+    /// The segment's own names, the ones recovery reads.
+    Live,
+    /// A compacted copy in the making (`<base>.log.cleaned`, ...).
+    Cleaned,
+}
 
 /// Path of one of a segment's files.
 pub(crate) fn segment_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}{suffix}"))
+}
+
+fn file_path(dir: &Path, base_offset: i64, suffix: &str, files: Files) -> PathBuf {
+    match files {
+        Files::Live => segment_path(dir, base_offset, suffix),
+        Files::Cleaned => dir.join(format!("{base_offset:020}{suffix}{CLEANED_SUFFIX}")),
+    }
 }
 
 /// The base offset named by a `.log` file name.
@@ -119,15 +136,38 @@ pub(crate) struct Segment {
 
 impl Segment {
     pub fn create(disk: &dyn SegmentDisk, dir: &Path, base_offset: i64, index_interval_bytes: u64) -> io::Result<Self> {
+        Self::create_files(disk, dir, base_offset, index_interval_bytes, Files::Live)
+    }
+
+    /// Creates an empty segment under the names of `files`.
+    pub fn create_files(
+        disk: &dyn SegmentDisk,
+        dir: &Path,
+        base_offset: i64,
+        index_interval_bytes: u64,
+        files: Files,
+    ) -> io::Result<Self> {
         Ok(Self {
             base_offset,
-            log: disk.open(&segment_path(dir, base_offset, LOG_SUFFIX), OpenMode::Truncate)?,
+            log: disk.open(&file_path(dir, base_offset, LOG_SUFFIX, files), OpenMode::Truncate)?,
             size_bytes: 0,
             next_offset: base_offset,
             tracker: IndexTracker::new(index_interval_bytes),
-            offset_index: SparseIndex::create(disk, &segment_path(dir, base_offset, INDEX_SUFFIX))?,
-            time_index: SparseIndex::create(disk, &segment_path(dir, base_offset, TIME_INDEX_SUFFIX))?,
+            offset_index: SparseIndex::create(disk, &file_path(dir, base_offset, INDEX_SUFFIX, files))?,
+            time_index: SparseIndex::create(disk, &file_path(dir, base_offset, TIME_INDEX_SUFFIX, files))?,
         })
+    }
+
+    /// Renames a compacted copy's files (created with `Files::Cleaned`) over the live ones:
+    /// the indexes first, the log last. A crash after any of these renames leaves a valid
+    /// segment: either log is whole and fsynced, and an index that does not match its log is
+    /// rebuilt on open. Open handles (readers of the old log) keep the old file.
+    pub fn promote_cleaned(&self, disk: &dyn SegmentDisk, dir: &Path) -> io::Result<()> {
+        for suffix in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+            let live = file_path(dir, self.base_offset, suffix, Files::Live);
+            disk.rename(&file_path(dir, self.base_offset, suffix, Files::Cleaned), &live)?;
+        }
+        Ok(())
     }
 
     /// Opens and recovers a segment, calling `visit` for every batch header kept (in order).
@@ -204,13 +244,9 @@ impl Segment {
         self.is_empty() || (self.size_bytes + extra_bytes <= segment_bytes && offsets_fit)
     }
 
-    pub fn header_at(&self, position: u64) -> io::Result<BatchHeader> {
-        read_header(&*self.log, position)?.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-    }
-
     /// Batch headers from `position` to the end of the segment.
     pub fn headers_from(&self, position: u64) -> HeaderScan<'_> {
-        HeaderScan { segment: self, position }
+        HeaderScan::new(&*self.log, position, self.size_bytes)
     }
 
     /// The first batch whose last offset is at least `offset`.
@@ -255,31 +291,51 @@ impl Segment {
 
     /// Unlinks the segment's files. Readers holding the log file keep reading it.
     pub fn remove_files(&self, disk: &dyn SegmentDisk, dir: &Path) -> io::Result<()> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            disk.remove(&segment_path(dir, self.base_offset, suffix))?;
-        }
-        Ok(())
+        remove_segment_files(disk, dir, self.base_offset, Files::Live)
     }
 }
 
-/// Iterator over `(position, header)` of a segment's batches.
+/// Unlinks the three files of segment `base_offset` named as `files` (absent ones are fine).
+pub(crate) fn remove_segment_files(
+    disk: &dyn SegmentDisk,
+    dir: &Path,
+    base_offset: i64,
+    files: Files,
+) -> io::Result<()> {
+    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        disk.remove(&file_path(dir, base_offset, suffix, files))?;
+    }
+    Ok(())
+}
+
+/// Iterator over `(position, header)` of the batches of a segment file, up to `end`.
 pub(crate) struct HeaderScan<'a> {
-    segment: &'a Segment,
+    file: &'a dyn SegmentFile,
     position: u64,
+    end: u64,
+}
+
+impl<'a> HeaderScan<'a> {
+    /// Batch headers of `file` from `position` to `end` (a segment's `size_bytes`): closed
+    /// segments are immutable, so a scan needs only the file, not the segment.
+    pub fn new(file: &'a dyn SegmentFile, position: u64, end: u64) -> Self {
+        Self { file, position, end }
+    }
 }
 
 impl Iterator for HeaderScan<'_> {
     type Item = io::Result<(u64, BatchHeader)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.position >= self.segment.size_bytes {
+        if self.position >= self.end {
             return None;
         }
         let position = self.position;
-        let result = self.segment.header_at(position);
+        let result = read_header(self.file, position)
+            .and_then(|parsed| parsed.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)));
         match &result {
             Ok(header) => self.position += header.size_bytes() as u64,
-            Err(_) => self.position = self.segment.size_bytes,
+            Err(_) => self.position = self.end,
         }
         Some(result.map(|header| (position, header)))
     }

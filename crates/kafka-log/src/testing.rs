@@ -1,8 +1,16 @@
 //! Test support, public so the broker's tests can use it too: a builder of record batches v2
-//! (keys, values, headers, timestamps, producer fields, any compression).
+//! (keys, values, headers, timestamps, producer fields, any compression), and a disk that
+//! pauses the first opening of a chosen kind of file (to act while a compaction runs).
+
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::batch::{BatchFields, Compression, NO_PRODUCER_ID};
 use crate::compression::SnappyFraming;
+use crate::disk::{OpenMode, RealDisk, SegmentDisk, SegmentFile};
 use crate::records::{encode_batch, Record, RecordHeader};
 
 /// Builds one batch with base offset 0 (the log assigns the real one).
@@ -115,4 +123,64 @@ pub fn keyed_batch(entries: &[(&str, Option<&str>)], timestamp_ms: i64) -> Vec<u
             b.record(Some(key.as_bytes()), value.map(str::as_bytes))
         })
         .build()
+}
+
+/// The real disk, except that the first `open` of a path ending in `suffix` tells `entered`
+/// and waits for `release` (tests use it to hold a compaction in its unlocked phase).
+#[derive(Debug)]
+pub struct GateDisk {
+    suffix: String,
+    armed: AtomicBool,
+    entered: Mutex<Sender<()>>,
+    release: Mutex<Receiver<()>>,
+}
+
+impl GateDisk {
+    /// The disk, the signal that the gate was reached, and the sender that opens it.
+    pub fn new(suffix: &str) -> (Arc<Self>, Receiver<()>, Sender<()>) {
+        let (entered_tx, entered_rx) = channel();
+        let (release_tx, release_rx) = channel();
+        let disk = GateDisk {
+            suffix: suffix.to_owned(),
+            armed: AtomicBool::new(true),
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        };
+        (Arc::new(disk), entered_rx, release_tx)
+    }
+
+    fn pass(&self, path: &Path) {
+        if path.to_string_lossy().ends_with(&self.suffix) && self.armed.swap(false, Ordering::SeqCst) {
+            // A test that dropped its end of a channel has failed already; just go on.
+            let _ = self.entered.lock().unwrap_or_else(PoisonError::into_inner).send(());
+            let _ = self.release.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        }
+    }
+}
+
+impl SegmentDisk for GateDisk {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn SegmentFile>> {
+        self.pass(path);
+        RealDisk.open(path, mode)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        RealDisk.remove(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealDisk.rename(from, to)
+    }
+
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealDisk.list_dir(dir)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        RealDisk.create_dir_all(dir)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealDisk.sync_dir(dir)
+    }
 }

@@ -24,6 +24,9 @@ pub struct BrokerLimits {
     pub max_fetch_response_bytes: usize,
     /// How often retention and compaction run over every partition.
     pub cleanup_interval: std::time::Duration,
+    /// Most keys (and producers) one compaction round maps: bounds its memory (about 28
+    /// bytes each); a partition with more distinct keys is compacted over several rounds.
+    pub compaction_map_entries: usize,
 }
 
 impl Default for BrokerLimits {
@@ -33,6 +36,7 @@ impl Default for BrokerLimits {
             max_fetch_wait_ms: 30_000,
             max_fetch_response_bytes: 64 * 1024 * 1024,
             cleanup_interval: crate::partition::CLEANUP_INTERVAL,
+            compaction_map_entries: kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES,
         }
     }
 }
@@ -60,6 +64,7 @@ pub struct Broker {
 impl Broker {
     pub fn new(data_dir: PathBuf, storage: Arc<Storage>, limits: BrokerLimits) -> Broker {
         storage.set_cleanup_interval(limits.cleanup_interval);
+        storage.set_compaction_map_entries(limits.compaction_map_entries);
         Broker {
             node_id: NODE_ID,
             // Filled in by `server::start` from the bound address unless set before.

@@ -4,10 +4,10 @@
 //! and applies retention and compaction.
 
 use crate::topic_config::TopicConfig;
-use kafka_log::{CleanupPolicy, LogConfig, PartitionLog, ReadSlice, SegmentDisk, TimestampType};
+use kafka_log::{CleanupPolicy, LockedLog, LogConfig, PartitionLog, ReadSlice, SegmentDisk, TimestampType};
 use parking_lot::{Condvar, Mutex};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ pub struct Storage {
     /// How often retention and compaction run (`CLEANUP_INTERVAL` unless the broker's limits
     /// say otherwise; tests shorten it). Checked once per flush interval.
     cleanup_interval_ms: AtomicU64,
+    /// Capacity of a compaction round's offset map (`BrokerLimits::compaction_map_entries`).
+    compaction_map_entries: AtomicUsize,
 }
 
 impl Storage {
@@ -44,11 +46,16 @@ impl Storage {
             wake: Condvar::new(),
             partitions: Mutex::new(Vec::new()),
             cleanup_interval_ms: AtomicU64::new(CLEANUP_INTERVAL.as_millis() as u64),
+            compaction_map_entries: AtomicUsize::new(kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES),
         })
     }
 
     pub fn set_cleanup_interval(&self, interval: Duration) {
         self.cleanup_interval_ms.store(interval.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_compaction_map_entries(&self, entries: usize) {
+        self.compaction_map_entries.store(entries, Ordering::Relaxed);
     }
 
     fn cleanup_interval(&self) -> Duration {
@@ -98,8 +105,9 @@ impl Storage {
             }
             if last_cleanup.elapsed() >= self.cleanup_interval() {
                 last_cleanup = Instant::now();
+                let map_entries = self.compaction_map_entries.load(Ordering::Relaxed);
                 for partition in self.live_partitions() {
-                    partition.clean_up(now_ms());
+                    partition.clean_up(now_ms(), map_entries);
                 }
             }
         }
@@ -204,7 +212,7 @@ impl Partition {
     }
 
     fn with_log<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Result<T, PartitionError> {
-        self.log.lock().as_mut().map(f).ok_or(PartitionError::Closed)
+        self.with_log_locked(f).ok_or(PartitionError::Closed)
     }
 
     /// Appends the records of one Produce partition.
@@ -270,23 +278,24 @@ impl Partition {
         }
     }
 
-    fn clean_up(&self, now_ms: i64) {
-        let result = self.with_log(|log| {
-            let retention = log.enforce_retention(now_ms)?;
-            let compaction = if log.config().cleanup_policy.compacts() { Some(log.compact(now_ms)?) } else { None };
-            std::io::Result::Ok((retention, compaction))
-        });
-        match result {
-            Ok(Ok((retention, compaction))) => {
-                if retention.deleted_segments > 0 {
-                    tracing::info!(dir = %self.dir.display(), segments = retention.deleted_segments, bytes = retention.deleted_bytes, "retention deleted old segments");
-                }
-                if let Some(c) = compaction.filter(|c| c.segments_rewritten > 0) {
-                    tracing::info!(dir = %self.dir.display(), removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, "compacted");
-                }
+    /// Retention (under the lock: it only unlinks files), then one compaction round that
+    /// takes the lock only to start and to swap each cleaned segment in, so appends and reads
+    /// of the partition do not wait for it.
+    fn clean_up(&self, now_ms: i64, map_entries: usize) {
+        let dir = self.dir.display();
+        match self.with_log(|log| log.enforce_retention(now_ms)) {
+            Ok(Ok(retention)) if retention.deleted_segments > 0 => {
+                tracing::info!(%dir, segments = retention.deleted_segments, bytes = retention.deleted_bytes, "retention deleted old segments");
             }
-            Ok(Err(e)) => tracing::warn!(dir = %self.dir.display(), error = %e, "retention or compaction failed"),
-            Err(_) => {}
+            Ok(Err(e)) => tracing::warn!(%dir, error = %e, "retention failed"),
+            Ok(Ok(_)) | Err(_) => {}
+        }
+        match kafka_log::compact_with_short_locks(self, now_ms, map_entries) {
+            Ok(c) if c.segments_rewritten > 0 => {
+                tracing::info!(%dir, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%dir, error = %e, "compaction failed"),
         }
     }
 
@@ -313,6 +322,13 @@ impl Partition {
     }
 }
 
+/// Compaction takes the partition lock only for its short steps.
+impl LockedLog for Partition {
+    fn with_log_locked<T>(&self, f: impl FnOnce(&mut PartitionLog) -> T) -> Option<T> {
+        self.log.lock().as_mut().map(f)
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Offsets {
     pub log_start: i64,
@@ -322,4 +338,59 @@ pub struct Offsets {
 
 fn offsets_of(log: &PartitionLog) -> Offsets {
     Offsets { log_start: log.log_start_offset(), log_end: log.log_end_offset() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_log::records::decode_records;
+    use kafka_log::testing::{keyed_batch, GateDisk};
+    use kafka_log::BatchIter;
+
+    /// The values of every record of the partition, in offset order.
+    fn values(partition: &Partition) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut offset = partition.offsets().unwrap().log_start;
+        while offset < partition.offsets().unwrap().log_end {
+            let bytes = partition.read(offset, 1 << 20).unwrap().0.to_vec().unwrap();
+            for batch in BatchIter::new(&bytes) {
+                let (header, records) = decode_records(batch.unwrap().bytes).unwrap();
+                out.extend(records.into_iter().filter_map(|r| r.value).map(|v| String::from_utf8(v).unwrap()));
+                offset = header.last_offset() + 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn appends_and_reads_proceed_while_the_partition_is_compacted() {
+        let dir = std::env::temp_dir().join(format!("tern-partition-compaction-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (disk, entered, release) = GateDisk::new(".log.cleaned");
+        let storage = Storage::new(disk);
+        let mut config = TopicConfig::default();
+        config.0.insert("cleanup.policy".into(), "compact".into());
+        config.0.insert("segment.bytes".into(), "1024".into());
+        let partition = Partition::open(&storage, 0, &dir, &config, Arc::new(tokio::sync::Notify::new())).unwrap();
+        for round in 0..40 {
+            partition.append(&keyed_batch(&[("k", Some(&format!("v{round}")))], now_ms())).unwrap();
+        }
+        let size_before = partition.size_bytes();
+        let cleaner = {
+            let partition = partition.clone();
+            std::thread::spawn(move || partition.clean_up(now_ms(), kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES))
+        };
+        entered.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The round is writing its cleaned copy: the partition lock is free meanwhile.
+        assert!(partition.log.try_lock().is_some(), "compaction holds the partition lock while it writes");
+        let during = partition.append(&keyed_batch(&[("k", Some("during"))], now_ms())).unwrap();
+        assert!(!partition.read(during.base_offset, 1 << 20).unwrap().0.is_empty());
+        release.send(()).unwrap();
+        cleaner.join().unwrap();
+        assert!(partition.size_bytes() < size_before, "the round compacted the closed segments");
+        let values = values(&partition);
+        assert!(!values.contains(&"v0".to_string()), "{values:?}");
+        assert_eq!(values.last().map(String::as_str), Some("during"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -165,6 +165,9 @@ struct NodeArgs {
     /// How often Kafka retention and compaction run, in milliseconds (tests shorten it).
     #[arg(long, hide = true)]
     kafka_cleanup_interval_ms: Option<u64>,
+    /// Most keys one Kafka compaction round maps (its memory bound; tests shrink it).
+    #[arg(long, hide = true)]
+    kafka_compaction_map_entries: Option<usize>,
 }
 
 #[derive(clap::Args)]
@@ -395,6 +398,9 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         let mut limits = kafka_server::BrokerLimits::default();
         if let Some(ms) = args.kafka_cleanup_interval_ms {
             limits.cleanup_interval = std::time::Duration::from_millis(ms);
+        }
+        if let Some(entries) = args.kafka_compaction_map_entries {
+            limits.compaction_map_entries = entries;
         }
         let (broker, bound) = start_kafka(
             kafka_addr,
