@@ -471,10 +471,10 @@ impl Connection {
     /// rather than acknowledging writes that are not on disk.
     async fn flush_out(&mut self) -> std::io::Result<()> {
         if let Some((tenant, offset)) = self.pending_durable.take() {
-            let mut durable = tenant.durable_offset.subscribe();
-            let failed = |t: &Tenant| t.disk_error.load(std::sync::atomic::Ordering::SeqCst);
-            let _ = durable.wait_for(|&d| d >= offset || failed(&tenant)).await;
-            if *durable.borrow() < offset {
+            if let Some(persistence) = &self.node.persistence {
+                persistence.durable_waits.wait(&tenant, offset).await;
+            }
+            if *tenant.durable_offset.borrow() < offset {
                 return Err(std::io::Error::other("the change log could not be made durable"));
             }
         }

@@ -7,6 +7,7 @@ pub mod command;
 pub mod commands;
 pub mod conn;
 pub mod context;
+pub mod durable_wait;
 pub mod error;
 pub mod exec;
 pub mod glob;

@@ -6,6 +6,7 @@
 //! second. Taking snapshots and cutting the log is in `snapshotter.rs`.
 
 use crate::context::{ClientHandle, ClientState, Ctx};
+use crate::durable_wait::DurableWaits;
 use crate::node::Node;
 use crate::tenant::{Tenant, TenantId};
 use bytes::Bytes;
@@ -77,6 +78,8 @@ pub struct Persistence {
     /// An automatic snapshot starts when the log since the last one exceeds
     /// max(this, the last snapshot's size).
     pub snapshot_min_log_bytes: std::sync::atomic::AtomicU64,
+    /// Connections of `always` databases waiting for their replies' records to be durable.
+    pub durable_waits: Arc<DurableWaits>,
 }
 
 /// Databases with records the writer has not written yet, by policy: `always` ones are written
@@ -144,6 +147,7 @@ impl Persistence {
             requested: Mutex::new(HashSet::new()),
             snapshot_wake: Condvar::new(),
             snapshot_min_log_bytes: std::sync::atomic::AtomicU64::new(DEFAULT_SNAPSHOT_MIN_LOG_BYTES),
+            durable_waits: Arc::new(DurableWaits::default()),
         })
     }
 
@@ -414,6 +418,7 @@ impl Persistence {
                 let older = self.statuses.lock().get(&tenant.id).map_or(0, |s| s.older_log_bytes);
                 tenant.log_bytes.store(older + writer.bytes, Ordering::Relaxed);
                 tenant.durable_offset.send_replace(writer.last_synced_offset);
+                self.durable_waits.ring();
             }
             Err(e) => {
                 if !tenant.disk_error.swap(true, Ordering::SeqCst) {
@@ -421,6 +426,7 @@ impl Persistence {
                 }
                 // Wake waiting connections so they see the error instead of hanging.
                 tenant.durable_offset.send_modify(|_| {});
+                self.durable_waits.ring();
                 // Retry after a gathering pause (not at once: a full disk would spin the writer).
                 let mut dirty = self.dirty.lock();
                 dirty.everysec_since.get_or_insert_with(Instant::now);

@@ -275,11 +275,14 @@ impl Persistence {
                 log.base = base;
                 self.set_status(&tenant.id, |s| s.older_log_bytes += old_bytes);
                 let synced = log.writer.last_synced_offset;
-                tenant.durable_offset.send_if_modified(|d| {
+                let moved = tenant.durable_offset.send_if_modified(|d| {
                     let moved = synced > *d;
                     *d = (*d).max(synced);
                     moved
                 });
+                if moved {
+                    self.durable_waits.ring();
+                }
             }
             Err(e) => tracing::warn!(db = %tenant.id, error = %e, "cannot start a new log segment"),
         }
