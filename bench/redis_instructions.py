@@ -11,7 +11,7 @@ Both servers run under `valgrind --tool=callgrind --instr-atstart=no`; the keysp
 preloaded, then instrumentation is switched on (`callgrind_control -i on`) for exactly one
 redis-benchmark run and off again. Needs valgrind (Debian `valgrind`) and redis-tools.
 
-    python3 bench/redis_instructions.py [--tern-bin target/release/tern]
+    python3 bench/redis_instructions.py [--tern-bin target/release/tern] [--scripts]
 """
 
 import argparse
@@ -23,10 +23,12 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from redis_bench import PASSWORD, free_port, wait_port  # noqa: E402
+from redis_bench import CUSTOM_TESTS, PASSWORD, free_port, wait_port  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CASES = [("set", 1, 100_000), ("get", 1, 100_000), ("set", 16, 200_000), ("get", 16, 200_000)]
+# `--scripts`: the one-line script of `redis_bench.py --scripts`.
+SCRIPT_CASES = [("eval", 1, 50_000), ("eval", 16, 100_000)]
 PRELOAD_KEYS = 300_000
 KEYSPACE = 1_000_000
 
@@ -39,8 +41,9 @@ def server_command(kind, port, tern_bin):
 
 
 def bench(port, test, pipeline, requests):
+    what = CUSTOM_TESTS.get(test) or ["-t", test]
     subprocess.run(["redis-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-n", str(requests),
-                    "-P", str(pipeline), "-t", test, "-r", str(KEYSPACE), "-q"],
+                    "-P", str(pipeline), "-r", str(KEYSPACE), "-q", *what],
                    capture_output=True, check=True)
 
 
@@ -71,10 +74,11 @@ def instructions_per_request(kind, test, pipeline, requests, tern_bin):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tern-bin", default=str(ROOT / "target" / "release" / "tern"))
+    ap.add_argument("--scripts", action="store_true", help="EVAL of a one-line script instead of SET/GET")
     args = ap.parse_args()
     print("| test | P | redis-server instructions/request | tern instructions/request | tern/redis |")
     print("|---|---|---|---|---|")
-    for test, pipeline, requests in CASES:
+    for test, pipeline, requests in (SCRIPT_CASES if args.scripts else CASES):
         counts = {kind: instructions_per_request(kind, test, pipeline, requests, args.tern_bin)
                   for kind in ("redis", "tern")}
         print(f"| {test.upper()} | {pipeline} | {counts['redis']:.0f} | {counts['tern']:.0f} | "

@@ -155,6 +155,25 @@ def test_script_cache(r):
         r.script_kill()
 
 
+def test_a_script_cannot_break_redis_call_for_the_next(r):
+    # The Rust callbacks are made once per Lua state; a script that replaces them in the
+    # `redis` table must not leave later scripts without them.
+    r.eval("redis.call = nil; redis.pcall = function() return 'fake' end; return 1", 0)
+    assert r.eval("return redis.call('SET', KEYS[1], 'v')", 1, "cb:key") == "OK"
+    assert r.eval("return redis.pcall('GET', KEYS[1])", 1, "cb:key") == "v"
+
+
+def test_the_same_body_after_a_flush_is_compiled_again(r):
+    body = "return ARGV[1] .. '!'"
+    assert r.eval(body, 0, "a") == "a!"
+    sha = r.script_load(body)
+    assert r.script_flush() is True
+    assert r.script_exists(sha) == [False]
+    assert r.eval(body, 0, "b") == "b!"
+    assert r.script_exists(sha) == [True]
+    assert r.evalsha(sha, 0, "c") == "c!"
+
+
 def test_script_cache_is_per_tenant(r, other):
     sha = r.script_load("return 1")
     assert other.script_exists(sha) == [False]
