@@ -50,6 +50,9 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("migration {name} failed: {source}")]
     Migration { name: String, source: sqlx::Error },
+    /// The state holds data a migration cannot take as it is; nothing was changed.
+    #[error("migration {name} cannot run: {reason}")]
+    MigrationRefused { name: String, reason: String },
 }
 
 impl StoreError {
@@ -133,12 +136,19 @@ impl Store {
     /// Opens (creating if needed) the state at `url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`,
     /// later `postgres://...`) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        Self::open_migrated(url, MIGRATIONS.len()).await
+    }
+
+    /// Opens the state with only its first `migrations` migrations applied: for tests of
+    /// what an upgrade finds in an older state.
+    #[doc(hidden)]
+    pub async fn open_migrated(url: &str, migrations: usize) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         // SQLite serializes writers anyway; one connection avoids "database is locked" and
         // keeps an in-memory database a single database.
         let max = if url.starts_with("sqlite:") { 1 } else { 10 };
         let pool = AnyPoolOptions::new().max_connections(max).connect(url).await?;
-        migrate(&pool).await?;
+        migrate(&pool, &MIGRATIONS[..migrations.min(MIGRATIONS.len())]).await?;
         let deployment_id = deployment_id(&pool).await?;
         Ok(Store { pool, deployment_id })
     }
@@ -152,6 +162,14 @@ impl Store {
 /// The state's identity: created by the first control plane opening it (a second one starting
 /// at the same moment inserts nothing and reads the winner's), then only read.
 async fn deployment_id(pool: &AnyPool) -> Result<api::DeploymentId, StoreError> {
+    // Older states (before 0004) have no identity: nothing to read or create.
+    let has_table = sqlx::query("SELECT 1 FROM schema_migrations WHERE name = '0004_deployment'")
+        .fetch_optional(pool)
+        .await?
+        .is_some();
+    if !has_table {
+        return Ok(api::DeploymentId::default());
+    }
     sqlx::query(
         "INSERT INTO deployment (singleton, id, created_at) VALUES (1, $1, $2) ON CONFLICT (singleton) DO NOTHING",
     )
@@ -164,7 +182,7 @@ async fn deployment_id(pool: &AnyPool) -> Result<api::DeploymentId, StoreError> 
 }
 
 /// Applies the migrations not applied yet, in order.
-async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
+async fn migrate(pool: &AnyPool, migrations: &[(&str, &str)]) -> Result<(), StoreError> {
     let created =
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)")
             .execute(pool)
@@ -176,7 +194,7 @@ async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
         Err(e) if !e.is_conflict() => return Err(e),
         _ => {}
     }
-    for (name, sql) in MIGRATIONS {
+    for (name, sql) in migrations {
         let fail = |source| StoreError::Migration { name: name.to_string(), source };
         let mut tx = pool.begin().await.map_err(fail)?;
         // The migration's row is written first, in its transaction: a second control
@@ -192,6 +210,10 @@ async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
         if claimed.rows_affected() == 0 {
             continue;
         }
+        if let Some(reason) = refusal(name, &mut tx).await.map_err(fail)? {
+            // Dropping the transaction rolls the claim back: the next start tries again.
+            return Err(StoreError::MigrationRefused { name: name.to_string(), reason });
+        }
         for stmt in split_statements(sql) {
             sqlx::query(&stmt).execute(&mut *tx).await.map_err(fail)?;
         }
@@ -199,6 +221,42 @@ async fn migrate(pool: &AnyPool) -> Result<(), StoreError> {
         tracing::info!(migration = name, "applied");
     }
     Ok(())
+}
+
+/// Why a migration cannot run on this state's data, checked in its transaction before it
+/// runs: a clear message naming what to change, instead of a failed statement.
+async fn refusal(name: &str, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Option<String>, sqlx::Error> {
+    if name != "0004_deployment" {
+        return Ok(None);
+    }
+    // 0004 enforces one free database per org with a unique index; a state from before it
+    // may hold more (two creates racing past the API's check).
+    let rows = sqlx::query(
+        "SELECT o.name AS org, d.name AS db FROM databases d JOIN orgs o ON o.id = d.org_id \
+         WHERE d.plan = 'free' AND d.org_id IN \
+         (SELECT org_id FROM databases WHERE plan = 'free' GROUP BY org_id HAVING COUNT(*) > 1) \
+         ORDER BY o.name, d.created_at, d.name",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut by_org: Vec<(String, Vec<String>)> = Vec::new();
+    for row in rows {
+        let (org, db): (String, String) = (row.try_get("org")?, row.try_get("db")?);
+        match by_org.last_mut() {
+            Some((last, dbs)) if *last == org => dbs.push(db),
+            _ => by_org.push((org, vec![db])),
+        }
+    }
+    let listed: Vec<String> =
+        by_org.iter().map(|(org, dbs)| format!("org {org} has free databases {}", dbs.join(", "))).collect();
+    Ok(Some(format!(
+        "{}; an org may have one free database: move the others to another plan (with the previous \
+         control plane: `tern redis update NAME --plan payg`) and start again",
+        listed.join("; ")
+    )))
 }
 
 impl Store {

@@ -44,3 +44,32 @@ fn another_state_has_another_deployment_id(db: &TestDb) {
         assert_ne!(a.deployment_id(), b.deployment_id());
     });
 }
+
+on_both_backends!(run_on_db: an_upgrade_refuses_two_free_databases_of_one_org_with_a_clear_error);
+
+fn an_upgrade_refuses_two_free_databases_of_one_org_with_a_clear_error(db: &TestDb) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        // A state from before 0004 (one free database per org, enforced by an index), where
+        // two creates raced past the API's check.
+        let old = Store::open_migrated(&db.url, 3).await.unwrap();
+        let org = old.create_org("racer").await.unwrap().unwrap().org;
+        let first = old.insert_database(&org.id, "first-free", "free", "ams", &[], false, "pw1", 15).await.unwrap();
+        old.insert_database(&org.id, "second-free", "free", "ams", &[], false, "pw2", 15).await.unwrap();
+        let other = old.create_org("calm").await.unwrap().unwrap().org;
+        old.insert_database(&other.id, "only-free", "free", "ams", &[], false, "pw3", 15).await.unwrap();
+
+        let err = Store::open(&db.url).await.err().expect("the upgrade must refuse");
+        let text = err.to_string();
+        assert!(text.contains("0004_deployment"), "{text}");
+        assert!(text.contains("org racer has free databases first-free, second-free"), "{text}");
+        assert!(!text.contains("only-free"), "{text}");
+        assert!(text.contains("--plan payg"), "{text}");
+
+        // Nothing was changed: after moving one to another plan, the upgrade goes through.
+        old.set_plan(&first, "payg").await.unwrap();
+        let upgraded = Store::open(&db.url).await.unwrap();
+        assert!(upgraded.deployment_id().0.starts_with("dep_"));
+        assert_eq!(upgraded.databases(&org.id).await.unwrap().len(), 2);
+    });
+}
