@@ -87,7 +87,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], by_sha: bool, read_only: bool) ->
             }
             String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
         } else {
-            engine.load_script(&args[1])?
+            engine.load_script(&args[1], scripting::ScriptOrigin::Eval)?
         };
         let script = engine.script(&sha).ok_or_else(noscript)?;
         let opts = RunOptions { read_only, name: &sha, kind: ScriptKind::Eval, command: args, pace: &script.pace };
@@ -139,7 +139,7 @@ fn script(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             Ok(Reply::Array(SCRIPT_HELP.iter().map(|s| Reply::Status(Bytes::from_static(s.as_bytes()))).collect()))
         }
         "load" => scripting::with_engine(&tenant, |engine, _| {
-            let sha = engine.load_script(&args[2])?;
+            let sha = engine.load_script(&args[2], scripting::ScriptOrigin::Loaded)?;
             Ok(Reply::Bulk(Bytes::from(sha)))
         }),
         "exists" => {
@@ -177,6 +177,59 @@ fn script(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 mod tests {
     use crate::testing::*;
     use resp::Reply;
+
+    fn info_field(c: &mut TestClient, field: &str) -> String {
+        let Reply::Verbatim(text) = c.cmd(&["INFO", "memory"]) else { panic!("INFO is not verbatim") };
+        let text = String::from_utf8_lossy(&text).to_string();
+        let line = text.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("{text}"));
+        line.split_once(':').unwrap().1.to_string()
+    }
+
+    #[test]
+    fn eval_bodies_are_evicted_least_recently_used_first_and_loaded_scripts_stay() {
+        let mut c = TestClient::new();
+        let sha_of = |c: &mut TestClient, body: &str| match c.cmd(&["SCRIPT", "LOAD", body]) {
+            Reply::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let loaded = sha_of(&mut c, "return 'loaded'");
+        assert_eq!(c.cmd(&["EVAL", "return 'first'", "0"]), bulk("first"));
+        assert_eq!(c.cmd(&["EVAL", "return 'second'", "0"]), bulk("second"));
+        let max = crate::scripting::MAX_EVAL_SCRIPTS;
+        for i in 2..max {
+            assert_eq!(c.cmd(&["EVAL", &format!("return {i}"), "0"]), int(i as i64));
+        }
+        // Full: using "first" again makes "second" the least recently used.
+        assert_eq!(c.cmd(&["EVAL", "return 'first'", "0"]), bulk("first"));
+        assert_eq!(info_field(&mut c, "evicted_scripts"), "0");
+        assert_eq!(c.cmd(&["EVAL", "return 'one too many'", "0"]), bulk("one too many"));
+        assert_eq!(info_field(&mut c, "evicted_scripts"), "1");
+        assert_eq!(info_field(&mut c, "number_of_cached_scripts"), (max + 1).to_string());
+        let second = crate::scripting::sha1_hex(b"return 'second'");
+        let first = crate::scripting::sha1_hex(b"return 'first'");
+        assert!(matches!(c.cmd(&["EVALSHA", &second, "0"]), Reply::Error(e) if e.starts_with("NOSCRIPT")));
+        assert_eq!(c.cmd(&["EVALSHA", &first, "0"]), bulk("first"));
+        // Many more bodies never evict what SCRIPT LOAD stored, and EVAL of an evicted body
+        // compiles it again.
+        for i in 0..max {
+            c.cmd(&["EVAL", &format!("return 'more {i}'"), "0"]);
+        }
+        assert_eq!(c.cmd(&["EVALSHA", &loaded, "0"]), bulk("loaded"));
+        assert_eq!(c.cmd(&["EVAL", "return 'second'", "0"]), bulk("second"));
+        assert_eq!(info_field(&mut c, "number_of_cached_scripts"), (max + 1).to_string());
+    }
+
+    #[test]
+    fn script_load_of_an_eval_body_makes_it_permanent() {
+        let mut c = TestClient::new();
+        assert_eq!(c.cmd(&["EVAL", "return 'kept'", "0"]), bulk("kept"));
+        let Reply::Bulk(sha) = c.cmd(&["SCRIPT", "LOAD", "return 'kept'"]) else { panic!() };
+        let sha = String::from_utf8(sha.to_vec()).unwrap();
+        for i in 0..crate::scripting::MAX_EVAL_SCRIPTS + 10 {
+            c.cmd(&["EVAL", &format!("return {i}"), "0"]);
+        }
+        assert_eq!(c.cmd(&["EVALSHA", &sha, "0"]), bulk("kept"));
+    }
 
     #[test]
     fn eval_returns_converted_values() {

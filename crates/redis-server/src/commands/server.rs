@@ -208,6 +208,10 @@ fn memory_section(ctx: &mut Ctx, body: &mut String) {
         human_bytes(max),
         policy.eviction.policy_name(),
     );
+    if let Some(tenant) = ctx.tenant() {
+        let (cached, evicted) = crate::scripting::cache_figures(&tenant.scripting);
+        let _ = write!(body, "number_of_cached_scripts:{cached}\r\nevicted_scripts:{evicted}\r\n");
+    }
 }
 
 /// Process CPU time (user, system) in seconds.

@@ -78,7 +78,28 @@ impl ScriptPace {
 pub struct CachedScript {
     pub func: Function,
     pub pace: ScriptPace,
+    /// How it came: EVAL bodies are evicted least recently used first beyond
+    /// `MAX_EVAL_SCRIPTS`; SCRIPT LOAD ones stay until SCRIPT FLUSH.
+    origin: ScriptOrigin,
+    /// `Engine::use_counter` at its last use, for the eviction order.
+    last_used: Cell<u64>,
+    body: Bytes,
 }
+
+/// Where a cached script came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScriptOrigin {
+    /// EVAL / EVAL_RO with a body: a cache entry, evictable.
+    Eval,
+    /// SCRIPT LOAD: the client counts on EVALSHA finding it.
+    Loaded,
+}
+
+/// EVAL bodies kept compiled per database, as Redis 7.4: an application that builds a new
+/// body per call (values pasted into the script) would otherwise grow the Lua state without
+/// bound, outside the database's size limit. EVALSHA of an evicted one answers NOSCRIPT, and
+/// clients then send the body again.
+pub const MAX_EVAL_SCRIPTS: usize = 500;
 
 impl Default for ScriptState {
     fn default() -> Self {
@@ -191,6 +212,15 @@ pub fn has_script(state: &ScriptState, sha: &str) -> bool {
     state.engine.lock().as_ref().is_some_and(|e| e.has_script(sha))
 }
 
+/// Scripts cached now and EVAL scripts evicted so far, for INFO; zeros while the engine is
+/// busy or was never made.
+pub fn cache_figures(state: &ScriptState) -> (usize, u64) {
+    match state.engine.try_lock().as_deref() {
+        Some(Some(engine)) => (engine.cached_scripts(), engine.evicted_scripts),
+        _ => (0, 0),
+    }
+}
+
 /// Drops every cached script and the Lua state (SCRIPT FLUSH).
 pub fn flush(state: &ScriptState) {
     *state.engine.lock() = None;
@@ -201,9 +231,15 @@ pub struct Engine {
     lua: Lua,
     /// Compiled EVAL bodies by lower-case hex SHA1.
     scripts: HashMap<String, CachedScript>,
-    /// The SHA1 of each EVAL body seen, so that running one again costs a hash lookup instead
+    /// The SHA1 of each cached body, so that running one again costs a hash lookup instead
     /// of a SHA1 (~2,000 instructions, a tenth of a short script's run). One entry per script.
     shas: HashMap<Bytes, String>,
+    /// Cached scripts that came from EVAL (the evictable ones).
+    eval_scripts: usize,
+    /// Ticks at every script use, for least-recently-used eviction.
+    use_counter: Cell<u64>,
+    /// EVAL scripts evicted so far (INFO `evicted_scripts`).
+    pub evicted_scripts: u64,
     /// `runner(f, ...)`: calls `f` under an error handler that records where it failed.
     runner: Function,
     /// `eval_runner(f, keys, argv)`: the same for an EVAL body, with KEYS and ARGV as globals.
@@ -387,6 +423,9 @@ impl Engine {
             lua,
             scripts: HashMap::new(),
             shas: HashMap::new(),
+            eval_scripts: 0,
+            use_counter: Cell::new(0),
+            evicted_scripts: 0,
             runner,
             eval_runner,
             current,
@@ -399,23 +438,63 @@ impl Engine {
         &self.lua
     }
 
-    /// Compiles an EVAL body (or finds it compiled) and returns its SHA1.
-    pub fn load_script(&mut self, body: &[u8]) -> Result<String, CommandError> {
+    /// Compiles an EVAL body (or finds it compiled) and returns its SHA1. `Loaded` (SCRIPT
+    /// LOAD) also makes an EVAL-cached body permanent.
+    pub fn load_script(&mut self, body: &[u8], origin: ScriptOrigin) -> Result<String, CommandError> {
         if let Some(sha) = self.shas.get(body) {
-            return Ok(sha.clone());
+            let sha = sha.clone();
+            if origin == ScriptOrigin::Loaded {
+                if let Some(script) = self.scripts.get_mut(&sha) {
+                    if script.origin == ScriptOrigin::Eval {
+                        script.origin = ScriptOrigin::Loaded;
+                        self.eval_scripts -= 1;
+                    }
+                }
+            }
+            return Ok(sha);
         }
         let sha = sha1_hex(body);
-        if !self.scripts.contains_key(&sha) {
-            let f = compile(&self.lua, body, "@user_script")
-                .map_err(|m| CommandError::Other(format!("ERR Error compiling script (new function): {m}")))?;
-            self.scripts.insert(sha.clone(), CachedScript { func: f, pace: ScriptPace::default() });
+        let func = compile(&self.lua, body, "@user_script")
+            .map_err(|m| CommandError::Other(format!("ERR Error compiling script (new function): {m}")))?;
+        if origin == ScriptOrigin::Eval {
+            if self.eval_scripts >= MAX_EVAL_SCRIPTS {
+                self.evict_least_recently_used();
+            }
+            self.eval_scripts += 1;
         }
-        self.shas.insert(Bytes::copy_from_slice(body), sha.clone());
+        let body = Bytes::copy_from_slice(body);
+        self.shas.insert(body.clone(), sha.clone());
+        let script = CachedScript { func, pace: ScriptPace::default(), origin, last_used: Cell::new(0), body };
+        self.scripts.insert(sha.clone(), script);
         Ok(sha)
     }
 
+    /// Drops the EVAL script used least recently (a scan of at most `MAX_EVAL_SCRIPTS`
+    /// entries, only when a new body arrives at a full cache).
+    fn evict_least_recently_used(&mut self) {
+        let oldest = (self.scripts.iter())
+            .filter(|(_, script)| script.origin == ScriptOrigin::Eval)
+            .min_by_key(|(_, script)| script.last_used.get())
+            .map(|(sha, _)| sha.clone());
+        if let Some(script) = oldest.and_then(|sha| self.scripts.remove(&sha)) {
+            self.shas.remove(&script.body);
+            self.eval_scripts -= 1;
+            self.evicted_scripts += 1;
+        }
+    }
+
+    /// A cached script, noted as just used.
     pub fn script(&self, sha: &str) -> Option<&CachedScript> {
-        self.scripts.get(sha)
+        let script = self.scripts.get(sha)?;
+        let tick = self.use_counter.get() + 1;
+        self.use_counter.set(tick);
+        script.last_used.set(tick);
+        Some(script)
+    }
+
+    /// Scripts cached now (INFO `number_of_cached_scripts`).
+    pub fn cached_scripts(&self) -> usize {
+        self.scripts.len()
     }
 
     pub fn has_script(&self, sha: &str) -> bool {
