@@ -221,7 +221,7 @@ impl PartitionLog {
         let max_lag_horizon_ms = now_ms.saturating_sub(self.config.max_compaction_lag_ms);
         if bytes.dirty > 0 && bytes.dirty_ratio() >= self.config.min_cleanable_dirty_ratio {
             Some(CompactionTrigger::DirtyRatio)
-        } else if bytes.dirty > 0 && bytes.first_dirty_max_timestamp_ms < max_lag_horizon_ms {
+        } else if bytes.dirty > 0 && bytes.first_dirty_segment_timestamp_ms < max_lag_horizon_ms {
             Some(CompactionTrigger::MaxCompactionLag)
         } else if self.cleaner.oldest_tombstone_ms.is_some_and(|ms| ms < tombstone_horizon_ms) {
             Some(CompactionTrigger::TombstonesDue)
@@ -257,10 +257,10 @@ struct CleanableBytes {
     clean: u64,
     /// Bytes from the first dirty offset on.
     dirty: u64,
-    /// Newest timestamp of the first segment holding dirty bytes (-1 when none): Kafka looks
-    /// at the segment's first batch for `max.compaction.lag.ms`; the newest one needs no read
-    /// and errs towards cleaning later, by at most the time one segment spans.
-    first_dirty_max_timestamp_ms: i64,
+    /// Timestamp of the first batch of the first segment holding dirty bytes (-1 when none),
+    /// as Kafka's `max.compaction.lag.ms` check takes it. When the first dirty offset lies
+    /// inside that segment, its first batch is clean and older: the round comes sooner.
+    first_dirty_segment_timestamp_ms: i64,
 }
 
 impl CleanableBytes {
@@ -270,12 +270,12 @@ impl CleanableBytes {
     /// proportion to its offsets on either side: exact sizes would need a read, and a
     /// cleaned part (with offset gaps) only makes the estimate lean towards cleaning sooner.
     fn of(closed: &[Segment], dirty_from: i64, lag_horizon_ms: Option<i64>) -> Self {
-        let mut bytes = Self { clean: 0, dirty: 0, first_dirty_max_timestamp_ms: -1 };
+        let mut bytes = Self { clean: 0, dirty: 0, first_dirty_segment_timestamp_ms: -1 };
         let cleanable = closed.iter().take_while(|s| lag_horizon_ms.is_none_or(|h| s.max_timestamp() <= h));
         for segment in cleanable {
             let dirty = dirty_part(segment, dirty_from);
             if dirty > 0 && bytes.dirty == 0 {
-                bytes.first_dirty_max_timestamp_ms = segment.max_timestamp();
+                bytes.first_dirty_segment_timestamp_ms = segment.first_batch_timestamp();
             }
             bytes.dirty += dirty;
             bytes.clean += segment.size_bytes - dirty;

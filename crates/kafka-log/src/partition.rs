@@ -234,25 +234,23 @@ impl PartitionLog {
         let first_base = segments.first().map_or(0, |segment| segment.base_offset);
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end);
         let cleaner_persisted = read_checkpoint(&*disk, dir);
-        // DeleteRecords or retention may have moved the start past it, and a torn tail may
-        // have cut the end below it (offsets written again after that are dirty).
-        let cleaner = CleanerCheckpoint {
-            first_dirty_offset: cleaner_persisted.first_dirty_offset.clamp(first_base, log_end),
-            ..cleaner_persisted
-        };
         let mut log = Self {
             disk,
             dir: dir.to_owned(),
             config,
             segments,
             log_start_offset,
-            cleaner,
+            cleaner: cleaner_persisted,
             cleaner_persisted,
             producers,
             durability: Arc::new(Durability { durable_offset: AtomicI64::new(log_end), failure: Mutex::new(None) }),
             dir_dirty: true,
         };
         log.drop_segments_below_start().map_err(io_error)?;
+        // DeleteRecords or retention may have moved the start past the checkpoint, and a torn
+        // tail may have cut the end below it (offsets written again after that are dirty).
+        let first_offset = log.segments.first().map_or(0, |segment| segment.base_offset);
+        log.cleaner.first_dirty_offset = log.cleaner.first_dirty_offset.clamp(first_offset, log_end);
         Ok(log)
     }
 
