@@ -295,7 +295,7 @@ impl Partition {
         }
         match kafka_log::compact_with_short_locks(self, now_ms, map_entries) {
             Ok(c) if c.segments_rewritten > 0 => {
-                tracing::info!(%dir, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
+                tracing::info!(%dir, trigger = ?c.trigger, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%dir, error = %e, "compaction failed"),
