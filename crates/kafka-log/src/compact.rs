@@ -267,8 +267,9 @@ impl CleanableBytes {
     /// Counts the closed segments up to the first one holding a batch newer than the lag
     /// horizon (Kafka's first uncleanable offset, at segment granularity; with no lag every
     /// closed segment counts). The segment holding the first dirty offset is split in
-    /// proportion to its offsets on either side: exact sizes would need a read, and a
-    /// cleaned part (with offset gaps) only makes the estimate lean towards cleaning sooner.
+    /// proportion to its offsets on either side: exact sizes would need a read. Its cleaned
+    /// part has offset gaps, so the split counts too few dirty bytes, at most one segment's
+    /// worth: the round may come slightly later than exact sizes would start it.
     fn of(closed: &[Segment], dirty_from: i64, lag_horizon_ms: Option<i64>) -> Self {
         let mut bytes = Self { clean: 0, dirty: 0, first_dirty_segment_timestamp_ms: -1 };
         let cleanable = closed.iter().take_while(|s| lag_horizon_ms.is_none_or(|h| s.max_timestamp() <= h));
