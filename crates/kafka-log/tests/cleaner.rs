@@ -12,13 +12,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use kafka_log::{CleanupPolicy, CompactionTrigger, Faults, FaultyDisk, LogConfig, PartitionLog};
+use kafka_log::{CompactionTrigger, Faults, FaultyDisk, LogConfig, PartitionLog};
 
 const CHECKPOINT: &str = "cleaner-offset-checkpoint";
-
-fn compacted() -> LogConfig {
-    LogConfig { cleanup_policy: CleanupPolicy::Compact, delete_retention_ms: 1000, ..small_segments() }
-}
 
 /// `(key, value)` of every record, by offset.
 fn contents(log: &PartitionLog) -> BTreeMap<i64, (String, Option<String>)> {
