@@ -55,8 +55,11 @@ def test_describe_configs_lists_every_topic_key_with_its_source(kafka, admin):
     topic = new_topic(admin, config={"retention.ms": "3600000"})
     configs = describe(admin, topic)
     for key in ["cleanup.policy", "retention.ms", "retention.bytes", "max.message.bytes", "segment.bytes",
-                "message.timestamp.type", "compression.type", "min.insync.replicas"]:
+                "message.timestamp.type", "compression.type", "min.insync.replicas", "min.cleanable.dirty.ratio",
+                "min.compaction.lag.ms", "max.compaction.lag.ms"]:
         assert key in configs, key
+    assert configs["min.cleanable.dirty.ratio"].value == "0.5"
+    assert configs["max.compaction.lag.ms"].value == "9223372036854775807"
     assert configs["retention.ms"].value == "3600000"
     assert configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     assert configs["cleanup.policy"].value == "delete"
@@ -88,6 +91,13 @@ def test_alter_configs_replaces_the_set_and_reports_invalid_values(kafka, admin)
         admin.alter_configs([bad])[bad].result(10)
     assert exc.value.args[0].code() == KafkaError.INVALID_CONFIG
     assert "Invalid value lots for configuration retention.bytes" in exc.value.args[0].str()
+    ratio = ConfigResource(ResourceType.TOPIC, topic, set_config={"min.cleanable.dirty.ratio": "0.2"})
+    admin.alter_configs([ratio])[ratio].result(10)
+    assert describe(admin, topic)["min.cleanable.dirty.ratio"].value == "0.2"
+    bad = ConfigResource(ResourceType.TOPIC, topic, set_config={"min.cleanable.dirty.ratio": "1.5"})
+    with pytest.raises(KafkaException) as exc:
+        admin.alter_configs([bad])[bad].result(10)
+    assert exc.value.args[0].code() == KafkaError.INVALID_CONFIG
     broker = ConfigResource(ResourceType.BROKER, "1", set_config={"num.partitions": "3"})
     with pytest.raises(KafkaException):
         admin.alter_configs([broker])[broker].result(10)

@@ -125,6 +125,18 @@ def test_compaction_keeps_the_newest_value_per_key(kafka):
     for m in messages:
         per_key[m.key()] = per_key.get(m.key(), 0) + 1
     assert max(per_key.values()) <= 1 + 2048 // 70
+    # Where the cleaner stopped is kept beside the segments, for the next start.
+    assert (segment_files(kafka, topic)[0].parent / "cleaner-offset-checkpoint").exists()
+
+
+def test_records_younger_than_the_min_compaction_lag_are_not_compacted(kafka):
+    topic = create_topic(kafka, {"cleanup.policy": "compact", "segment.bytes": "2048",
+                                 "min.compaction.lag.ms": "3600000"})
+    rounds, keys = 30, 10
+    produce(kafka, topic, [(f"k{k}".encode(), f"v{r}-{k}".encode(), None) for r in range(rounds) for k in range(keys)])
+    assert len(segment_files(kafka, topic)) > 2
+    time.sleep(5 * CLEANUP_INTERVAL_MS / 1000)
+    assert len(read_all(kafka, topic)[2]) == rounds * keys, "every superseded record is younger than the lag"
 
 
 def test_log_append_time_topics_stamp_the_broker_clock(kafka):

@@ -10,13 +10,20 @@
 //! renamed over the live files (see `Segment::promote_cleaned` for why any crash point is
 //! safe; leftovers are deleted on open).
 //!
+//! When: a round starts only when the closed segments are dirty enough
+//! (`min.cleanable.dirty.ratio`, computed from segment sizes in memory, so an idle partition
+//! costs no read), when its oldest dirty segment passed `max.compaction.lag.ms`, or when a
+//! tombstone kept by an earlier round falls due. Batches newer than `min.compaction.lag.ms`
+//! stop the mapping, like a full map. Where a round stopped is kept in the cleaner checkpoint
+//! (`checkpoint.rs`), written after the round's swaps are durable.
+//!
 //! Short lock: the partition lock (`LockedLog`) is taken to start a round (the closed
 //! segments' files and bounds are copied out), then once per cleaned segment to swap it in.
 //! Reading, mapping and writing run without it: closed segments are immutable, and a swap
 //! checks the segment is still the one read (retention, DeleteRecords or another compaction
 //! may have replaced or deleted it meanwhile; the work is then dropped).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,6 +32,7 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 
 use crate::batch::{BatchFields, BatchHeader, Compression};
+use crate::checkpoint::{write_checkpoint, CleanerCheckpoint};
 use crate::disk::{SegmentDisk, SegmentFile};
 use crate::partition::{read_batch, PartitionLog};
 use crate::records::{decode_records, encode_records, Record};
@@ -40,9 +48,22 @@ const MIN_MAP_ENTRIES: usize = 2;
 /// Bytes of kept batches gathered before one write to the cleaned copy.
 const WRITE_CHUNK_BYTES: usize = 1 << 20;
 
+/// Why a compaction round started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionTrigger {
+    /// The dirty bytes reached `min.cleanable.dirty.ratio` of the cleanable bytes.
+    DirtyRatio,
+    /// The oldest dirty segment is older than `max.compaction.lag.ms`.
+    MaxCompactionLag,
+    /// A tombstone kept by an earlier round is past `delete.retention.ms`.
+    TombstonesDue,
+}
+
 /// What a compaction round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionReport {
+    /// Why the round ran; `None`: it did not (nothing to do, or not dirty enough).
+    pub trigger: Option<CompactionTrigger>,
     pub segments_rewritten: usize,
     pub records_removed: u64,
     pub bytes_before: u64,
@@ -50,6 +71,8 @@ pub struct CompactionReport {
     /// The offset map filled up at this offset: the round cleaned up to there and the next
     /// one continues from it. `None` when every closed segment was mapped.
     pub map_full_at: Option<i64>,
+    /// Mapping stopped at this offset: its batch is newer than `min.compaction.lag.ms`.
+    pub lag_held_from: Option<i64>,
     /// Entries the offset map held (never more than its capacity).
     pub map_entries: usize,
 }
@@ -75,11 +98,18 @@ pub fn compact_with_short_locks(log: &impl LockedLog, now_ms: i64, map_entries: 
         return Ok(CompactionReport::default());
     };
     job.build_map()?;
+    clean_and_swap(log, &mut job)?;
+    finish_round(log, &job)?;
+    Ok(job.report)
+}
+
+/// Cleans the segments below where the map stopped and swaps each one in.
+fn clean_and_swap(log: &impl LockedLog, job: &mut CompactionJob) -> io::Result<()> {
     let mut swapped_any = false;
     while let Some(cleaned) = job.clean_next()? {
         let bytes_before = cleaned.bytes_before;
         let (records_removed, bytes_after) = (cleaned.records_removed, cleaned.segment.size_bytes);
-        match swap_under_lock(log, &job, cleaned)? {
+        match swap_under_lock(log, job, cleaned)? {
             Swap::Done => {
                 swapped_any = true;
                 job.report.segments_rewritten += 1;
@@ -87,16 +117,32 @@ pub fn compact_with_short_locks(log: &impl LockedLog, now_ms: i64, map_entries: 
                 job.report.bytes_after += bytes_after;
             }
             Swap::SegmentGone => job.report.bytes_after += bytes_before,
-            Swap::LogGone => return Ok(job.report),
+            Swap::LogGone => return Ok(()),
         }
     }
     if swapped_any {
         // The renames are atomic on their own; this makes them durable, outside the lock.
         job.disk.sync_dir(&job.dir)?;
     }
-    let mapped_upto = job.map.mapped_upto;
-    log.with_log_locked(|log| log.first_dirty_offset = log.first_dirty_offset.max(mapped_upto));
-    Ok(job.report)
+    Ok(())
+}
+
+/// Records where the round stopped: in memory, then in the checkpoint file (outside the lock).
+/// The file is written only after the swaps are durable: a checkpoint ahead of the segments
+/// on disk could let a tombstone expire while an older record of its key survived.
+fn finish_round(log: &impl LockedLog, job: &CompactionJob) -> io::Result<()> {
+    let (mapped_upto, oldest_tombstone_ms) = (job.map.mapped_upto, job.oldest_kept_tombstone_ms.get());
+    let to_persist = log.with_log_locked(|log| {
+        log.cleaner = CleanerCheckpoint {
+            first_dirty_offset: log.cleaner.first_dirty_offset.max(mapped_upto),
+            oldest_tombstone_ms,
+        };
+        (log.cleaner != log.cleaner_persisted).then_some(log.cleaner)
+    });
+    let Some(Some(checkpoint)) = to_persist else { return Ok(()) };
+    write_checkpoint(&*job.disk, &job.dir, &checkpoint)?;
+    log.with_log_locked(|log| log.cleaner_persisted = checkpoint);
+    Ok(())
 }
 
 enum Swap {
@@ -134,13 +180,18 @@ impl PartitionLog {
         compact_with_short_locks(&RefCell::new(self), now_ms, map_entries)
     }
 
-    /// Under the lock: what a round needs (the closed segments' files and bounds).
+    /// Under the lock: what a round needs (the closed segments' files and bounds), or `None`
+    /// when no round is due. Decided from memory only: no file is read.
     fn begin_compaction(&mut self, now_ms: i64, map_entries: usize) -> Option<CompactionJob> {
         if !self.config.cleanup_policy.compacts() || self.segments.len() < 2 {
             return None;
         }
         let closed = &self.segments[..self.segments.len() - 1];
-        let dirty_from = self.first_dirty_offset.max(closed[0].base_offset);
+        let dirty_from = self.cleaner.first_dirty_offset.max(closed[0].base_offset);
+        let lag_horizon_ms =
+            (self.config.min_compaction_lag_ms > 0).then(|| now_ms.saturating_sub(self.config.min_compaction_lag_ms));
+        let tombstone_horizon_ms = now_ms.saturating_sub(self.config.delete_retention_ms);
+        let trigger = self.compaction_trigger(closed, dirty_from, lag_horizon_ms, now_ms, tombstone_horizon_ms)?;
         Some(CompactionJob {
             disk: self.disk.clone(),
             dir: self.dir.clone(),
@@ -148,11 +199,35 @@ impl PartitionLog {
             segments: closed.iter().map(ClosedSegment::of).collect(),
             dirty_from,
             closed_end: self.active().base_offset,
-            tombstone_horizon_ms: now_ms.saturating_sub(self.config.delete_retention_ms),
+            tombstone_horizon_ms,
+            lag_horizon_ms,
             map: OffsetMap::new(map_entries, dirty_from),
             next_segment: 0,
-            report: CompactionReport::default(),
+            oldest_kept_tombstone_ms: Cell::new(None),
+            report: CompactionReport { trigger: Some(trigger), ..CompactionReport::default() },
         })
+    }
+
+    /// Why a round should run now, if it should.
+    fn compaction_trigger(
+        &self,
+        closed: &[Segment],
+        dirty_from: i64,
+        lag_horizon_ms: Option<i64>,
+        now_ms: i64,
+        tombstone_horizon_ms: i64,
+    ) -> Option<CompactionTrigger> {
+        let bytes = CleanableBytes::of(closed, dirty_from, lag_horizon_ms);
+        let max_lag_horizon_ms = now_ms.saturating_sub(self.config.max_compaction_lag_ms);
+        if bytes.dirty > 0 && bytes.dirty_ratio() >= self.config.min_cleanable_dirty_ratio {
+            Some(CompactionTrigger::DirtyRatio)
+        } else if bytes.dirty > 0 && bytes.first_dirty_segment_timestamp_ms < max_lag_horizon_ms {
+            Some(CompactionTrigger::MaxCompactionLag)
+        } else if self.cleaner.oldest_tombstone_ms.is_some_and(|ms| ms < tombstone_horizon_ms) {
+            Some(CompactionTrigger::TombstonesDue)
+        } else {
+            None
+        }
     }
 
     /// Under the lock: puts a cleaned copy in place of its segment, if that segment is still
@@ -173,6 +248,57 @@ impl PartitionLog {
         }
         self.segments[number] = cleaned.segment;
         Ok(true)
+    }
+}
+
+/// Sizes of the cleanable closed segments, from memory (Kafka's `cleanableRatio`).
+struct CleanableBytes {
+    /// Bytes below the first dirty offset.
+    clean: u64,
+    /// Bytes from the first dirty offset on.
+    dirty: u64,
+    /// Timestamp of the first batch of the first segment holding dirty bytes (-1 when none),
+    /// as Kafka's `max.compaction.lag.ms` check takes it. When the first dirty offset lies
+    /// inside that segment, its first batch is clean and older: the round comes sooner.
+    first_dirty_segment_timestamp_ms: i64,
+}
+
+impl CleanableBytes {
+    /// Counts the closed segments up to the first one holding a batch newer than the lag
+    /// horizon (Kafka's first uncleanable offset, at segment granularity; with no lag every
+    /// closed segment counts). The segment holding the first dirty offset is split in
+    /// proportion to its offsets on either side: exact sizes would need a read. Its cleaned
+    /// part has offset gaps, so the split counts too few dirty bytes, at most one segment's
+    /// worth: the round may come slightly later than exact sizes would start it.
+    fn of(closed: &[Segment], dirty_from: i64, lag_horizon_ms: Option<i64>) -> Self {
+        let mut bytes = Self { clean: 0, dirty: 0, first_dirty_segment_timestamp_ms: -1 };
+        let cleanable = closed.iter().take_while(|s| lag_horizon_ms.is_none_or(|h| s.max_timestamp() <= h));
+        for segment in cleanable {
+            let dirty = dirty_part(segment, dirty_from);
+            if dirty > 0 && bytes.dirty == 0 {
+                bytes.first_dirty_segment_timestamp_ms = segment.first_batch_timestamp();
+            }
+            bytes.dirty += dirty;
+            bytes.clean += segment.size_bytes - dirty;
+        }
+        bytes
+    }
+
+    fn dirty_ratio(&self) -> f64 {
+        self.dirty as f64 / (self.clean + self.dirty).max(1) as f64
+    }
+}
+
+/// Bytes of `segment` at or after `dirty_from`, split by offsets when it holds both sides.
+fn dirty_part(segment: &Segment, dirty_from: i64) -> u64 {
+    if segment.next_offset <= dirty_from {
+        0
+    } else if segment.base_offset >= dirty_from {
+        segment.size_bytes
+    } else {
+        let dirty_offsets = (segment.next_offset - dirty_from) as u128;
+        let all_offsets = (segment.next_offset - segment.base_offset) as u128;
+        (u128::from(segment.size_bytes) * dirty_offsets / all_offsets) as u64
     }
 }
 
@@ -292,9 +418,13 @@ impl OffsetMap {
         let offset = record.offset(header);
         let Some(key) = &record.key else { return false };
         let newest = self.latest.get(&digest(key)).is_none_or(|&latest| offset >= latest);
-        let expired_tombstone =
-            record.value.is_none() && offset < self.mapped_upto && header.max_timestamp < tombstone_horizon_ms;
-        newest && !expired_tombstone
+        newest && !(self.is_mapped_tombstone(record, header) && header.max_timestamp < tombstone_horizon_ms)
+    }
+
+    /// A tombstone below where mapping stopped: it may expire (every older record of its key
+    /// is gone by the end of the round).
+    fn is_mapped_tombstone(&self, record: &Record, header: &BatchHeader) -> bool {
+        record.value.is_none() && record.offset(header) < self.mapped_upto
     }
 
     /// An emptied batch of a producer is kept unless a later batch of the producer is known,
@@ -332,8 +462,13 @@ struct CompactionJob {
     /// Base offset of the active segment when the round began.
     closed_end: i64,
     tombstone_horizon_ms: i64,
+    /// Batches newer than this are not mapped (`min.compaction.lag.ms`); `None`: no lag.
+    lag_horizon_ms: Option<i64>,
     map: OffsetMap,
     next_segment: usize,
+    /// Newest-record timestamp of the batch of the oldest mapped tombstone kept so far: the
+    /// round that must run when it expires.
+    oldest_kept_tombstone_ms: Cell<Option<i64>>,
     report: CompactionReport,
 }
 
@@ -351,6 +486,11 @@ impl CompactionJob {
                 let (position, header) = item?;
                 if header.last_offset() < self.dirty_from {
                     continue;
+                }
+                if self.lag_horizon_ms.is_some_and(|horizon| header.max_timestamp > horizon) {
+                    self.map.mapped_upto = header.base_offset.max(self.dirty_from);
+                    self.report.lag_held_from = Some(self.map.mapped_upto);
+                    return Ok(());
                 }
                 if !self.map.add_batch(&*segment.log, position, &header, self.dirty_from)? {
                     self.report.map_full_at = Some(self.map.mapped_upto);
@@ -441,6 +581,11 @@ impl CompactionJob {
         let total = records.len();
         let kept: Vec<Record> =
             records.into_iter().filter(|record| self.map.keeps(record, &header, self.tombstone_horizon_ms)).collect();
+        if kept.iter().any(|record| self.map.is_mapped_tombstone(record, &header)) {
+            let oldest =
+                self.oldest_kept_tombstone_ms.get().map_or(header.max_timestamp, |ms| ms.min(header.max_timestamp));
+            self.oldest_kept_tombstone_ms.set(Some(oldest));
+        }
         let removed = (total - kept.len()) as u64;
         let verdict = if removed == 0 {
             Verdict::Unchanged

@@ -29,7 +29,7 @@ impl CleanupPolicy {
 /// Largest segment a 32-bit index position can address (Kafka's limit too).
 pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: a new segment starts once the active one would grow past this.
     pub segment_bytes: u64,
@@ -42,6 +42,14 @@ pub struct LogConfig {
     pub cleanup_policy: CleanupPolicy,
     /// `delete.retention.ms`: how long compaction keeps tombstones.
     pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: a compaction round starts only once the dirty bytes are
+    /// at least this share of the cleanable closed segments (0 to 1).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: batches newer than this are neither mapped nor cleaned yet.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: dirty records older than this start a round whatever the
+    /// ratio.
+    pub max_compaction_lag_ms: i64,
     /// `max.message.bytes`: largest batch accepted.
     pub max_message_bytes: u64,
     /// `message.timestamp.type`.
@@ -59,6 +67,9 @@ impl Default for LogConfig {
             retention_bytes: None,
             cleanup_policy: CleanupPolicy::Delete,
             delete_retention_ms: 24 * 3600 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
             producer_id_expiration_ms: 24 * 3600 * 1000,
@@ -78,7 +89,13 @@ impl LogConfig {
         if self.max_message_bytes == 0 || self.max_message_bytes > MAX_SEGMENT_BYTES {
             return fail("max_message_bytes must be between 1 and 2^31-1");
         }
-        if self.delete_retention_ms < 0 || self.producer_id_expiration_ms < 0 {
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return fail("min_cleanable_dirty_ratio must be between 0 and 1");
+        }
+        if self.max_compaction_lag_ms < 1 {
+            return fail("max_compaction_lag_ms must be positive");
+        }
+        if self.delete_retention_ms < 0 || self.producer_id_expiration_ms < 0 || self.min_compaction_lag_ms < 0 {
             return fail("durations must not be negative");
         }
         Ok(())

@@ -71,6 +71,25 @@ pub fn read_whole(disk: &dyn SegmentDisk, path: &Path) -> io::Result<Option<Vec<
     Ok(Some(out))
 }
 
+/// Replaces `dir/name` with `bytes` atomically and durably: written to `dir/tmp_name`,
+/// fsynced, renamed over `name`, then the folder fsynced. A crash at any point leaves the old
+/// file or the new one under `name` (and perhaps the temporary file, which the caller removes
+/// on open).
+pub fn write_atomically(
+    disk: &dyn SegmentDisk,
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let tmp = dir.join(tmp_name);
+    let file = disk.open(&tmp, OpenMode::Truncate)?;
+    file.write_at(bytes, 0)?;
+    file.sync()?;
+    disk.rename(&tmp, &dir.join(name))?;
+    disk.sync_dir(dir)
+}
+
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealDisk;
@@ -212,6 +231,8 @@ pub struct Faults {
     /// may still run; every one after fails, as if the process had died there. Tests sweep it
     /// to stop a multi-step write at each step.
     pub mutations_left: AtomicU64,
+    /// `read_at` calls so far (tests count what a compaction round reads).
+    pub reads: AtomicU64,
 }
 
 impl Default for Faults {
@@ -220,6 +241,7 @@ impl Default for Faults {
             fail_sync: AtomicBool::new(false),
             space_left_bytes: AtomicU64::new(u64::MAX),
             mutations_left: AtomicU64::new(u64::MAX),
+            reads: AtomicU64::new(0),
         }
     }
 }
@@ -274,6 +296,7 @@ impl SegmentFile for FaultyFile {
     }
 
     fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
+        self.disk.faults.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.read_at(buf, position)
     }
 

@@ -5,6 +5,7 @@
 //! protocol beyond the record batch itself.
 
 pub mod batch;
+mod checkpoint;
 mod compact;
 pub mod compression;
 mod config;
@@ -18,7 +19,9 @@ mod segment;
 pub mod testing;
 
 pub use batch::{BatchHeader, BatchIter, Compression, TimestampType};
-pub use compact::{compact_with_short_locks, CompactionReport, LockedLog, DEFAULT_COMPACTION_MAP_ENTRIES};
+pub use compact::{
+    compact_with_short_locks, CompactionReport, CompactionTrigger, LockedLog, DEFAULT_COMPACTION_MAP_ENTRIES,
+};
 pub use config::{CleanupPolicy, LogConfig, MAX_SEGMENT_BYTES};
 pub use disk::{Faults, FaultyDisk, OpenMode, RealDisk, SegmentDisk, SegmentFile};
 pub use error::{AppendError, BatchError, LogError, ReadError};

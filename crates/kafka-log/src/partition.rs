@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::batch::{self, BatchHeader, BatchIter, TimestampType};
-use crate::disk::{read_whole, OpenMode, SegmentDisk, SegmentFile};
+use crate::checkpoint::{read_checkpoint, CleanerCheckpoint, CHECKPOINT_TMP_FILE};
+use crate::disk::{read_whole, write_atomically, SegmentDisk, SegmentFile};
 use crate::producer::{ProducerStates, SequenceCheck};
 use crate::records::decode_records;
 use crate::segment::{parse_log_name, segment_path, Role, Segment, CLEANED_SUFFIX};
@@ -182,9 +183,12 @@ pub struct PartitionLog {
     /// Sorted by base offset; never empty; the last one is the active segment.
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
-    /// Compaction has deduplicated every record below this offset against the records
-    /// before it (in memory only: after a restart compaction starts over from the log start).
-    pub(crate) first_dirty_offset: i64,
+    /// Where compaction stopped (every record below `first_dirty_offset` is deduplicated
+    /// against the records before it) and the oldest tombstone it kept; read from the
+    /// checkpoint file on open.
+    pub(crate) cleaner: CleanerCheckpoint,
+    /// What the checkpoint file holds (written again only when `cleaner` differs).
+    pub(crate) cleaner_persisted: CleanerCheckpoint,
     producers: ProducerStates,
     durability: Arc<Durability>,
     /// Files were created in `dir` since the last sync job.
@@ -229,18 +233,24 @@ impl PartitionLog {
         let log_end = segments.last().map_or(0, |segment| segment.next_offset);
         let first_base = segments.first().map_or(0, |segment| segment.base_offset);
         let log_start_offset = checkpoint.unwrap_or(first_base).clamp(first_base, log_end);
+        let cleaner_persisted = read_checkpoint(&*disk, dir);
         let mut log = Self {
             disk,
             dir: dir.to_owned(),
             config,
             segments,
             log_start_offset,
-            first_dirty_offset: 0,
+            cleaner: cleaner_persisted,
+            cleaner_persisted,
             producers,
             durability: Arc::new(Durability { durable_offset: AtomicI64::new(log_end), failure: Mutex::new(None) }),
             dir_dirty: true,
         };
         log.drop_segments_below_start().map_err(io_error)?;
+        // DeleteRecords or retention may have moved the start past the checkpoint, and a torn
+        // tail may have cut the end below it (offsets written again after that are dirty).
+        let first_offset = log.segments.first().map_or(0, |segment| segment.base_offset);
+        log.cleaner.first_dirty_offset = log.cleaner.first_dirty_offset.clamp(first_offset, log_end);
         Ok(log)
     }
 
@@ -281,6 +291,12 @@ impl PartitionLog {
     /// Where the active segment starts: compaction never touches offsets from here on.
     pub fn active_segment_base_offset(&self) -> i64 {
         self.active().base_offset
+    }
+
+    /// Compaction has deduplicated every record below this offset (restored from the cleaner
+    /// checkpoint on open).
+    pub fn first_dirty_offset(&self) -> i64 {
+        self.cleaner.first_dirty_offset
     }
 
     pub fn segment_count(&self) -> usize {
@@ -620,7 +636,7 @@ pub(crate) fn read_batch(file: &dyn SegmentFile, position: u64, header: &BatchHe
 fn scan_dir(disk: &dyn SegmentDisk, dir: &Path) -> io::Result<Vec<i64>> {
     let mut bases = Vec::new();
     for name in disk.list_dir(dir)? {
-        if name.ends_with(CLEANED_SUFFIX) || name == LOG_START_TMP_FILE {
+        if name.ends_with(CLEANED_SUFFIX) || name == LOG_START_TMP_FILE || name == CHECKPOINT_TMP_FILE {
             tracing::warn!(file = %name, "removing a leftover of an interrupted write");
             disk.remove(&dir.join(&name))?;
         } else if let Some(base) = parse_log_name(&name) {
@@ -659,10 +675,5 @@ fn read_log_start(disk: &dyn SegmentDisk, dir: &Path) -> Result<Option<i64>, Log
 
 /// Writes the log start offset durably: a temporary file, fsynced, renamed over the old one.
 fn write_log_start(disk: &dyn SegmentDisk, dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(LOG_START_TMP_FILE);
-    let file = disk.open(&tmp, OpenMode::Truncate)?;
-    file.write_at(format!("{offset}\n").as_bytes(), 0)?;
-    file.sync()?;
-    disk.rename(&tmp, &dir.join(LOG_START_FILE))?;
-    disk.sync_dir(dir)
+    write_atomically(disk, dir, LOG_START_FILE, LOG_START_TMP_FILE, format!("{offset}\n").as_bytes())
 }

@@ -65,6 +65,8 @@ struct IndexTracker {
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
     last_time_entry: i64,
+    /// Newest timestamp of the first batch (what Kafka's `max.compaction.lag.ms` looks at).
+    first_batch_max_timestamp: Option<i64>,
 }
 
 impl IndexTracker {
@@ -75,12 +77,14 @@ impl IndexTracker {
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
             last_time_entry: i64::MIN,
+            first_batch_max_timestamp: None,
         }
     }
 
     /// Accounts for one batch at `position`; returns the index entries to add (Kafka's rule:
     /// an entry once more than `interval_bytes` were written since the last one).
     fn observe(&mut self, header: &BatchHeader, position: u64, base_offset: i64) -> Entries {
+        self.first_batch_max_timestamp.get_or_insert(header.max_timestamp);
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.offset_of_max_timestamp = header.last_offset();
@@ -211,6 +215,11 @@ impl Segment {
     /// Newest batch timestamp in the segment, -1 when empty.
     pub fn max_timestamp(&self) -> i64 {
         self.tracker.max_timestamp
+    }
+
+    /// Newest timestamp of the first batch, -1 when empty.
+    pub fn first_batch_timestamp(&self) -> i64 {
+        self.tracker.first_batch_max_timestamp.unwrap_or(-1)
     }
 
     pub fn is_empty(&self) -> bool {

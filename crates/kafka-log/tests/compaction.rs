@@ -15,13 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_log::{
-    compact_with_short_locks, CleanupPolicy, CompactionReport, FaultyDisk, LockedLog, LogConfig, PartitionLog,
-    DEFAULT_COMPACTION_MAP_ENTRIES,
+    compact_with_short_locks, CompactionReport, FaultyDisk, LockedLog, PartitionLog, DEFAULT_COMPACTION_MAP_ENTRIES,
 };
-
-fn compacted() -> LogConfig {
-    LogConfig { cleanup_policy: CleanupPolicy::Compact, delete_retention_ms: 1000, ..small_segments() }
-}
 
 fn key_value(record: &KeyedRecord) -> (i64, String, Option<String>) {
     let text = |bytes: &Option<Vec<u8>>| bytes.as_ref().map(|b| String::from_utf8(b.clone()).unwrap());

@@ -210,9 +210,7 @@ impl Cluster {
         validate_only: bool,
     ) -> Result<Arc<Topic>, TopicError> {
         crate::topic_config::validate_topic_name(name).map_err(TopicError::InvalidName)?;
-        for (key, value) in &config.0 {
-            crate::topic_config::validate(key, value).map_err(TopicError::InvalidConfig)?;
-        }
+        config.validate().map_err(TopicError::InvalidConfig)?;
         let limits = self.limits.read().clone();
         let partitions = if partitions == -1 { limits.default_partitions } else { partitions };
         if partitions < 1 || partitions > limits.max_partitions_per_topic {
@@ -320,9 +318,7 @@ impl Cluster {
         let _guard = self.topic_changes.lock();
         let topic = self.topic(name).ok_or(TopicError::Unknown)?;
         let config = change(&topic.config.read())?;
-        for (key, value) in &config.0 {
-            crate::topic_config::validate(key, value).map_err(TopicError::InvalidConfig)?;
-        }
+        config.validate().map_err(TopicError::InvalidConfig)?;
         if apply == Apply::ValidateOnly {
             return Ok(config);
         }

@@ -136,6 +136,9 @@ pub fn log_config(topic: &TopicConfig) -> LogConfig {
             _ => CleanupPolicy::Delete,
         },
         delete_retention_ms: topic.int("delete.retention.ms").max(0),
+        min_cleanable_dirty_ratio: topic.double("min.cleanable.dirty.ratio").clamp(0.0, 1.0),
+        min_compaction_lag_ms: topic.int("min.compaction.lag.ms").max(0),
+        max_compaction_lag_ms: topic.int("max.compaction.lag.ms").max(1),
         max_message_bytes: topic.int("max.message.bytes").max(1) as u64,
         timestamp_type: if topic.get("message.timestamp.type") == "LogAppendTime" {
             TimestampType::LogAppendTime
@@ -292,7 +295,7 @@ impl Partition {
         }
         match kafka_log::compact_with_short_locks(self, now_ms, map_entries) {
             Ok(c) if c.segments_rewritten > 0 => {
-                tracing::info!(%dir, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
+                tracing::info!(%dir, trigger = ?c.trigger, removed = c.records_removed, before = c.bytes_before, after = c.bytes_after, map_entries = c.map_entries, map_full_at = ?c.map_full_at, "compacted");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%dir, error = %e, "compaction failed"),
@@ -391,6 +394,44 @@ mod tests {
         let values = values(&partition);
         assert!(!values.contains(&"v0".to_string()), "{values:?}");
         assert_eq!(values.last().map(String::as_str), Some("during"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn compacted_topic() -> TopicConfig {
+        let mut config = TopicConfig::default();
+        config.0.insert("cleanup.policy".into(), "compact".into());
+        config.0.insert("segment.bytes".into(), "1024".into());
+        config
+    }
+
+    #[test]
+    fn cleanup_reads_nothing_of_an_idle_partition_and_its_position_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("tern-partition-cleaner-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let disk = kafka_log::FaultyDisk::new();
+        let storage = Storage::new(Arc::new(disk.clone()));
+        let arrivals = Arc::new(tokio::sync::Notify::new());
+        let partition = Partition::open(&storage, 0, &dir, &compacted_topic(), arrivals.clone()).unwrap();
+        for round in 0..40 {
+            partition.append(&keyed_batch(&[("k", Some(&format!("v{round}")))], now_ms())).unwrap();
+        }
+        let first_dirty = |p: &Partition| p.with_log(|log| log.first_dirty_offset()).unwrap();
+        partition.clean_up(now_ms(), kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES);
+        let cleaned_upto = first_dirty(&partition);
+        assert!(cleaned_upto > 0, "the first round compacted");
+        let reads = disk.faults.reads.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            partition.clean_up(now_ms(), kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES);
+        }
+        assert_eq!(disk.faults.reads.load(Ordering::SeqCst), reads, "idle cleanups read no segment");
+        partition.close();
+        drop(partition);
+        let reopened = Partition::open(&storage, 0, &dir, &compacted_topic(), arrivals).unwrap();
+        assert_eq!(first_dirty(&reopened), cleaned_upto, "restored from the cleaner checkpoint");
+        // Opening reads every batch header; the cleanup after it reads nothing more.
+        let reads = disk.faults.reads.load(Ordering::SeqCst);
+        reopened.clean_up(now_ms(), kafka_log::DEFAULT_COMPACTION_MAP_ENTRIES);
+        assert_eq!(disk.faults.reads.load(Ordering::SeqCst), reads, "nor after a restart");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

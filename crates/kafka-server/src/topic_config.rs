@@ -13,6 +13,8 @@ pub struct ConfigKey {
 pub enum ValueKind {
     /// An integer in the range, inclusive.
     Int(i64, i64),
+    /// A finite number in the range, inclusive (Kafka's DOUBLE).
+    Double(f64, f64),
     /// One of these words (a list for `cleanup.policy`).
     OneOf(&'static [&'static str]),
     List(&'static [&'static str]),
@@ -29,6 +31,9 @@ pub static TOPIC_CONFIG_KEYS: &[ConfigKey] = &[
     ConfigKey { name: "segment.index.bytes", default: "10485760", kind: ValueKind::Int(4, i32::MAX as i64) },
     ConfigKey { name: "index.interval.bytes", default: "4096", kind: ValueKind::Int(0, i32::MAX as i64) },
     ConfigKey { name: "delete.retention.ms", default: "86400000", kind: ValueKind::Int(0, i64::MAX) },
+    ConfigKey { name: "min.cleanable.dirty.ratio", default: "0.5", kind: ValueKind::Double(0.0, 1.0) },
+    ConfigKey { name: "min.compaction.lag.ms", default: "0", kind: ValueKind::Int(0, i64::MAX) },
+    ConfigKey { name: "max.compaction.lag.ms", default: "9223372036854775807", kind: ValueKind::Int(1, i64::MAX) },
     ConfigKey {
         name: "message.timestamp.type",
         default: "CreateTime",
@@ -53,6 +58,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
     };
     let ok = match &key.kind {
         ValueKind::Int(min, max) => value.parse::<i64>().is_ok_and(|v| v >= *min && v <= *max),
+        ValueKind::Double(min, max) => value.trim().parse::<f64>().is_ok_and(|v| v >= *min && v <= *max),
         ValueKind::OneOf(words) => words.contains(&value),
         ValueKind::List(words) => !value.is_empty() && value.split(',').all(|w| words.contains(&w.trim())),
     };
@@ -77,6 +83,28 @@ impl TopicConfig {
 
     pub fn int(&self, name: &str) -> i64 {
         self.get(name).parse().unwrap_or(-1)
+    }
+
+    /// A `Double` setting; an unparsable value (never stored: values are validated) reads as
+    /// the key's default.
+    pub fn double(&self, name: &str) -> f64 {
+        let default = || key(name).and_then(|k| k.default.parse().ok()).unwrap_or(0.0);
+        self.get(name).trim().parse().unwrap_or_else(|_| default())
+    }
+
+    /// Checks every explicit value, then the rules between keys (Kafka's
+    /// `LogConfig.validateValues`); the error text goes back to the client.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in &self.0 {
+            validate(name, value)?;
+        }
+        let (min_lag_ms, max_lag_ms) = (self.int("min.compaction.lag.ms"), self.int("max.compaction.lag.ms"));
+        if min_lag_ms > max_lag_ms {
+            return Err(format!(
+                "conflict topic config setting min.compaction.lag.ms ({min_lag_ms}) > max.compaction.lag.ms ({max_lag_ms})"
+            ));
+        }
+        Ok(())
     }
 
     pub fn is_explicit(&self, name: &str) -> bool {
@@ -118,6 +146,27 @@ mod tests {
         assert!(validate("cleanup.policy", "shred").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
         assert_eq!(validate("retention.mss", "1"), Err("Unknown topic config name: retention.mss".into()));
+    }
+
+    #[test]
+    fn compaction_settings_follow_kafka_ranges() {
+        for good in ["0", "0.5", "1", "1.0", "0.01"] {
+            assert!(validate("min.cleanable.dirty.ratio", good).is_ok(), "{good}");
+        }
+        for bad in ["-0.1", "1.5", "NaN", "inf", "half", ""] {
+            assert!(validate("min.cleanable.dirty.ratio", bad).is_err(), "{bad}");
+        }
+        assert!(validate("min.compaction.lag.ms", "0").is_ok());
+        assert!(validate("min.compaction.lag.ms", "-1").is_err());
+        assert!(validate("max.compaction.lag.ms", "0").is_err());
+        assert!(validate("max.compaction.lag.ms", "9223372036854775807").is_ok());
+        let mut config = TopicConfig::default();
+        assert_eq!(config.double("min.cleanable.dirty.ratio"), 0.5);
+        assert_eq!(config.int("max.compaction.lag.ms"), i64::MAX);
+        config.0.insert("min.compaction.lag.ms".into(), "5000".into());
+        assert!(config.validate().is_ok());
+        config.0.insert("max.compaction.lag.ms".into(), "4000".into());
+        assert!(config.validate().unwrap_err().contains("min.compaction.lag.ms (5000) > max.compaction.lag.ms (4000)"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kafka_log::records::decode_records;
-use kafka_log::{BatchHeader, BatchIter, LogConfig, PartitionLog, RealDisk, SegmentDisk};
+use kafka_log::{BatchHeader, BatchIter, CleanupPolicy, LogConfig, PartitionLog, RealDisk, SegmentDisk};
 
 pub const NOW_MS: i64 = 1_700_000_000_000;
 
@@ -21,6 +21,11 @@ pub fn open_with(disk: Arc<dyn SegmentDisk>, dir: &Path, config: LogConfig) -> P
 
 pub fn small_segments() -> LogConfig {
     LogConfig { segment_bytes: 1024, index_interval_bytes: 128, ..LogConfig::default() }
+}
+
+/// Small segments, `cleanup.policy=compact`, tombstones kept for a second.
+pub fn compacted() -> LogConfig {
+    LogConfig { cleanup_policy: CleanupPolicy::Compact, delete_retention_ms: 1000, ..small_segments() }
 }
 
 /// Headers of the batches returned by a read at `offset`.

@@ -97,6 +97,31 @@ mod tests {
     }
 
     #[test]
+    fn cleaner_settings_are_validated_and_reach_the_partitions_config() {
+        let mut session = session(Access::Full, TopicScope::All);
+        let cluster = session.cluster().unwrap().clone();
+        let settings =
+            [("cleanup.policy", "compact"), ("min.cleanable.dirty.ratio", "0.2"), ("min.compaction.lag.ms", "100")];
+        assert_eq!(alter(&mut session, "mine", &settings, false).0, 0);
+        let log = crate::partition::log_config(&cluster.topic("mine").unwrap().config.read());
+        assert_eq!((log.min_cleanable_dirty_ratio, log.min_compaction_lag_ms), (0.2, 100));
+        assert_eq!(log.max_compaction_lag_ms, i64::MAX);
+        let refused = [
+            vec![("min.cleanable.dirty.ratio", "1.5")],
+            vec![("min.cleanable.dirty.ratio", "lots")],
+            vec![("min.compaction.lag.ms", "-5")],
+            vec![("max.compaction.lag.ms", "0")],
+            vec![("min.compaction.lag.ms", "5000"), ("max.compaction.lag.ms", "4000")],
+        ];
+        for configs in refused {
+            let (code, message) = alter(&mut session, "mine", &configs, false);
+            assert_eq!(code, ResponseError::InvalidConfig.code(), "{configs:?}: {message:?}");
+        }
+        let log = crate::partition::log_config(&cluster.topic("mine").unwrap().config.read());
+        assert_eq!(log.min_cleanable_dirty_ratio, 0.2, "refused changes left the settings as they were");
+    }
+
+    #[test]
     fn changing_needs_manage_access() {
         let mut session = session(Access::ProduceOnly, TopicScope::All);
         let (code, _) = alter(&mut session, "mine", &[("retention.ms", "5000")], false);

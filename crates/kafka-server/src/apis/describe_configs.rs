@@ -29,6 +29,7 @@ enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -98,6 +99,7 @@ fn topic_entries(cluster: &Cluster, name: &str) -> Result<Vec<Entry>, Refusal> {
             config_type: match key.kind {
                 ValueKind::Int(_, max) if max <= i64::from(i32::MAX) => ConfigType::Int,
                 ValueKind::Int(..) => ConfigType::Long,
+                ValueKind::Double(..) => ConfigType::Double,
                 ValueKind::OneOf(_) => ConfigType::String,
                 ValueKind::List(_) => ConfigType::List,
             },
@@ -183,6 +185,25 @@ mod tests {
             if version >= 3 {
                 assert_eq!((retention.config_type, policy.config_type), (5, 7));
             }
+        }
+    }
+
+    #[test]
+    fn the_cleaner_settings_are_listed_with_kafka_defaults_and_types() {
+        let mut session = session(Access::Full, TopicScope::All);
+        let cluster = session.cluster().unwrap().clone();
+        cluster.set_topic_config("mine", crate::topic_config::TopicConfig::default()).unwrap();
+        let response = describe(&mut session, 4, &[(2, "mine")]);
+        let configs = &response.results[0].configs;
+        let find = |name: &str| configs.iter().find(|c| c.name.as_str() == name).unwrap();
+        for (name, value, config_type) in [
+            ("min.cleanable.dirty.ratio", "0.5", 6),
+            ("min.compaction.lag.ms", "0", 5),
+            ("max.compaction.lag.ms", "9223372036854775807", 5),
+        ] {
+            let entry = find(name);
+            let described = (entry.value.as_ref().unwrap().as_str(), entry.config_source, entry.config_type);
+            assert_eq!(described, (value, 5, config_type), "{name}");
         }
     }
 
