@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod command;
 mod usage;
+pub use command::*;
 pub use usage::*;
 
 /// Every error reply: `{"error": "...", "status": N}` with the HTTP status repeated.

@@ -301,16 +301,11 @@ fn update(c: &Client, json: bool, a: UpdateArgs) -> anyhow::Result<()> {
 }
 
 fn dashboard(c: &Client, json: bool, name: Option<String>) -> anyhow::Result<()> {
-    let base = std::env::var("TERN_CONSOLE_URL").unwrap_or_else(|_| format!("{}/console", c.base));
-    let url = match name {
-        Some(name) => format!("{}/kafka/{}", base.trim_end_matches('/'), get(c, &name)?.name),
-        None => format!("{}/kafka", base.trim_end_matches('/')),
+    let page = match name {
+        Some(name) => format!("kafka/{}", get(c, &name)?.name),
+        None => "kafka".to_string(),
     };
-    if json {
-        return print_json(&serde_json::json!({ "url": url }));
-    }
-    println!("{url}");
-    Ok(())
+    crate::client::print_console_url(c, json, &page)
 }
 
 // ---- topics
