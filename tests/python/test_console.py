@@ -1,7 +1,8 @@
 """The web console in a real browser: headless Chromium driven by selenium (Debian's
 `chromium` and `chromium-driver`, used from /usr/bin so nothing is downloaded) against
 `tern dev`. Signs in with the printed token, opens the dev database, runs commands in the
-command box, finds the key in the key browser, sees the usage charts, and signs out."""
+command box, finds the key in the key browser, sees the usage charts, sees a topic of the
+dev Kafka cluster, and signs out."""
 
 import os
 import re
@@ -10,7 +11,9 @@ import tempfile
 
 import pytest
 
-from test_usage import Dev
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from test_usage import Dev, kafka_conf
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -121,6 +124,15 @@ def test_console_in_a_real_browser(dev):
         # The usage charts are drawn as inline SVG.
         visible("svg.chart#chart-commands")
         assert driver.find_elements(By.CSS_SELECTOR, "svg.chart#chart-data-size")
+
+        # The Kafka cluster page lists the topics its broker has.
+        admin = AdminClient(kafka_conf(dev))
+        for future in admin.create_topics([NewTopic("console-orders", num_partitions=2)]).values():
+            future.result(10)
+        driver.find_element(By.LINK_TEXT, "Kafka").click()
+        wait.until(EC.element_to_be_clickable((By.XPATH, "//table[@id='cluster-list']//a[text()='dev']"))).click()
+        text_in("#topic-list", "console-orders")
+        assert dev.env["KAFKA_PASSWORD"] not in driver.find_element(By.ID, "credentials").text
 
         # Signing out forgets the token.
         driver.find_element(By.ID, "sign-out").click()

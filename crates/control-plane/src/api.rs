@@ -3,6 +3,7 @@
 mod command;
 mod doc;
 mod kafka;
+mod topics;
 mod usage;
 
 use crate::store::{self, DbRow, PlacementRow, StoreError};
@@ -33,6 +34,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(kafka::get, kafka::update, kafka::destroy))
         .routes(routes!(kafka::list_credentials, kafka::create_credential))
         .routes(routes!(kafka::revoke_credential))
+        .routes(routes!(topics::list))
         .routes(routes!(register_node))
         .routes(routes!(heartbeat))
         .routes(routes!(intent))

@@ -511,6 +511,7 @@ async function clusterPage(name) {
     ? count(c.usage.messages_produced_today) + ' messages produced and ' + count(c.usage.messages_consumed_today) + ' consumed today'
     : 'no usage reported yet';
   const charts = el('div', { class: 'charts', id: 'usage-charts' }, el('p', { class: 'muted' }, 'Loading usage…'));
+  const topics = el('div', { id: 'topics' }, el('p', { class: 'muted' }, 'Loading topics…'));
   show(
     el('h1', {}, 'Kafka cluster ', el('span', { class: 'mono' }, c.name)),
     el('section', { class: 'card' }, fieldTable([
@@ -531,11 +532,24 @@ async function clusterPage(name) {
       k.access, scopeText(k.scope),
     ]), { id: 'credentials' }),
     el('h2', {}, 'Topics'),
-    el('p', { class: 'muted', id: 'topics' }, 'The console does not list topics or recent messages yet: `tern kafka topics list ' + c.name + '` lists topics.'),
+    topics,
+    el('p', { class: 'muted' }, 'Recent messages are not shown yet; read them with a consumer (kcat -C).'),
     el('h2', {}, 'Usage this month'),
     charts,
   );
   fillUsageCharts(c.name, charts, kafkaCharts);
+  fillTopics(c.name, topics);
+}
+
+async function fillTopics(name, box) {
+  try {
+    const topics = await api('GET', '/v1/kafka/clusters/' + encodeURIComponent(name) + '/topics');
+    box.replaceChildren(topics.length === 0
+      ? el('p', { class: 'muted' }, 'No topics yet.')
+      : table(['Topic', 'Partitions'], topics.map((t) => [el('code', {}, t.name), String(t.partitions)]), { id: 'topic-list' }));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'status-other' }, e.message));
+  }
 }
 
 function scopeText(scope) {

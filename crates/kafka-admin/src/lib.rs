@@ -1,6 +1,7 @@
-//! A tiny blocking Kafka admin client for `tern kafka topics …`: one TCP connection (std::net),
-//! SASL PLAIN, then requests encoded and responses decoded by the `kafka-protocol` crate.
-//! Versions are the highest both sides know (from the broker's ApiVersions reply).
+//! A tiny blocking Kafka admin client for `tern kafka topics …` and the console's topic list:
+//! one TCP connection (std::net), SASL PLAIN, then requests encoded and responses decoded by
+//! the `kafka-protocol` crate. Versions are the highest both sides know (from the broker's
+//! ApiVersions reply).
 
 use anyhow::{bail, Context};
 use bytes::{Bytes, BytesMut};
@@ -17,8 +18,8 @@ use std::time::Duration;
 
 /// Largest response accepted; admin responses are small, so more means a confused peer.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-/// How long one request may take (connect, write, read).
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request may take (connect, write, read), unless the caller says otherwise.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the broker may take to create or delete a topic.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// Kafka's config source of a value set on the topic itself (others are defaults).
@@ -64,15 +65,24 @@ fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()
 impl KafkaAdmin {
     /// Connects to `endpoint` (`HOST:PORT`) and authenticates with SASL PLAIN.
     pub fn connect(endpoint: &str, username: &str, password: &str) -> anyhow::Result<KafkaAdmin> {
+        Self::connect_with_timeout(endpoint, username, password, IO_TIMEOUT)
+    }
+
+    /// `connect`, with `timeout` for the connection and for each read and write after it.
+    pub fn connect_with_timeout(
+        endpoint: &str,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<KafkaAdmin> {
         let addr = endpoint
             .to_socket_addrs()
             .with_context(|| format!("resolving {endpoint}"))?
             .next()
             .with_context(|| format!("{endpoint} has no address"))?;
-        let stream =
-            TcpStream::connect_timeout(&addr, IO_TIMEOUT).with_context(|| format!("connecting to {endpoint}"))?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {endpoint}"))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let _ = stream.set_nodelay(true);
         let mut admin = KafkaAdmin { stream, correlation_id: 0, versions: Vec::new() };
         let versions = admin.call(&ApiVersionsRequest::default(), 0)?;
@@ -96,7 +106,7 @@ impl KafkaAdmin {
     /// The highest version of `key` both the broker and this client (`ours`) speak.
     fn version(&self, key: ApiKey, ours: i16) -> anyhow::Result<i16> {
         self.served_version(key, ours)
-            .with_context(|| format!("the broker does not serve {key:?} in a version this CLI speaks"))
+            .with_context(|| format!("the broker does not serve {key:?} in a version this client speaks"))
     }
 
     fn served_version(&self, key: ApiKey, ours: i16) -> Option<i16> {

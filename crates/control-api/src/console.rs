@@ -1,5 +1,6 @@
-//! `POST /v1/databases/{name}/command`: one Redis command the control plane runs on the
-//! database's primary node for the console (its command box and key browser).
+//! Bodies of the routes the web console uses besides the others: `POST
+//! /v1/databases/{name}/command` (one Redis command run on the database's primary node, for
+//! the command box and key browser) and `GET /v1/kafka/clusters/{name}/topics`.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,4 +14,12 @@ pub struct CommandReply {
     /// error reply (such as `WRONGTYPE …`) the object `{"error": "..."}`.
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub reply: serde_json::Value,
+}
+
+/// A topic as the cluster's broker lists it (`GET /v1/kafka/clusters/{name}/topics`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KafkaTopic {
+    pub name: String,
+    pub partitions: u32,
 }
