@@ -410,7 +410,9 @@ async function showKey(database, key, detail) {
     const type = await runCommand(database, ['TYPE', key]);
     const ttl = await runCommand(database, ['PTTL', key]);
     const command = valueCommand(type, key);
-    const value = command ? await runCommand(database, command) : null;
+    const read = command ? await runCommand(database, command) : null;
+    // SSCAN and HSCAN answer [cursor, items]: show the items.
+    const value = command && command[0].endsWith('SCAN') && Array.isArray(read) ? read[1] : read;
     detail.replaceChildren(fieldTable([
       ['Key', el('code', { id: 'key-name' }, key)],
       ['Type', el('span', { id: 'key-type' }, type)],
