@@ -41,7 +41,15 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1280,1600"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+def page_errors(driver):
+    """Script errors and Content-Security-Policy violations the page logged (a refused API
+    request, such as the BLPOP the test sends, is logged too and is expected)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
 
 
 def printed(dev, pattern):
@@ -133,6 +141,8 @@ def test_console_in_a_real_browser(dev):
         wait.until(EC.element_to_be_clickable((By.XPATH, "//table[@id='cluster-list']//a[text()='dev']"))).click()
         text_in("#topic-list", "console-orders")
         assert dev.env["KAFKA_PASSWORD"] not in driver.find_element(By.ID, "credentials").text
+
+        assert page_errors(driver) == []
 
         # Signing out forgets the token.
         driver.find_element(By.ID, "sign-out").click()
