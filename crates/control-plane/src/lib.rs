@@ -35,7 +35,7 @@ impl Default for Config {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
-    /// Permits for console commands running on nodes at once (`api/command.rs`).
+    /// Permits for the console's requests to nodes running at once (`api/command.rs`, `api/topics.rs`).
     pub commands: Arc<tokio::sync::Semaphore>,
 }
 

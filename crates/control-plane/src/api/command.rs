@@ -17,7 +17,8 @@ use control_api as api;
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Most arguments in one command.
 const MAX_ARGS: usize = 1024;
-/// Commands running at once across all databases; more are answered 429 rather than queued.
+/// Console requests to nodes running at once (commands here, topic lists in `topics.rs`), across
+/// all orgs; more are answered 429 rather than queued.
 pub const MAX_CONCURRENT: usize = 32;
 
 /// Why a command is not run through the console.
