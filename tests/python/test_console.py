@@ -2,7 +2,7 @@
 `chromium` and `chromium-driver`, used from /usr/bin so nothing is downloaded) against
 `tern dev`. Signs in with the printed token, opens the dev database, runs commands in the
 command box, finds the key in the key browser, sees the usage charts, sees a topic of the
-dev Kafka cluster, and signs out."""
+dev Kafka cluster and the messages produced to it, and signs out."""
 
 import os
 import re
@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from test_usage import Dev, kafka_conf
@@ -140,6 +141,14 @@ def test_console_in_a_real_browser(dev):
         driver.find_element(By.LINK_TEXT, "Kafka").click()
         wait.until(EC.element_to_be_clickable((By.XPATH, "//table[@id='cluster-list']//a[text()='dev']"))).click()
         text_in("#topic-list", "console-orders")
+        producer = Producer(kafka_conf(dev))
+        for i in range(3):
+            producer.produce("console-orders", key=f"k{i}", value=f"hello-{i}", partition=i % 2)
+        assert producer.flush(10) == 0
+        driver.find_element(By.CSS_SELECTOR, "button.show-messages[data-topic='console-orders']").click()
+        text_in("#message-list", "hello-2")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#message-list tbody tr")
+        assert sorted(r.text.split()[-1] for r in rows) == ["hello-0", "hello-1", "hello-2"]
         assert dev.env["KAFKA_PASSWORD"] not in driver.find_element(By.ID, "credentials").text
 
         assert page_errors(driver) == []

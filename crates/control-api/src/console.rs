@@ -1,6 +1,7 @@
 //! Bodies of the routes the web console uses besides the others: `POST
 //! /v1/databases/{name}/command` (one Redis command run on the database's primary node, for
-//! the command box and key browser) and `GET /v1/kafka/clusters/{name}/topics`.
+//! the command box and key browser), `GET /v1/kafka/clusters/{name}/topics` and
+//! `GET /v1/kafka/clusters/{name}/topics/{topic}/messages`.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,4 +23,16 @@ pub struct CommandReply {
 pub struct KafkaTopic {
     pub name: String,
     pub partitions: u32,
+}
+
+/// A recent record of a topic. Key and value are cut to their first 1 KiB and shown as
+/// UTF-8 (other bytes as U+FFFD).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KafkaMessage {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<String>,
+    pub value: Option<String>,
 }

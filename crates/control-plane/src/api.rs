@@ -35,6 +35,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(kafka::list_credentials, kafka::create_credential))
         .routes(routes!(kafka::revoke_credential))
         .routes(routes!(topics::list))
+        .routes(routes!(topics::recent_messages))
         .routes(routes!(register_node))
         .routes(routes!(heartbeat))
         .routes(routes!(intent))

@@ -1,4 +1,4 @@
-//! `GET /v1/kafka/clusters/{name}/topics` against a real broker (the `kafka-server` crate on
+//! `GET /v1/kafka/clusters/{name}/topics` and `…/topics/{topic}/messages` against a real broker (the `kafka-server` crate on
 //! 127.0.0.1:0) serving the cluster with the credentials the control plane generated.
 
 mod common;
@@ -62,9 +62,18 @@ fn topics_are_listed_from_the_broker(s: &Server) {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v, json!([{"name": "audit", "partitions": 1}, {"name": "orders", "partitions": 3}]));
 
+    // Messages are read with ListOffsets and Fetch (records produced are checked end to end
+    // by tests/python/test_console.py; this client has no Produce).
+    let (st, v) = s.call("GET", "/v1/kafka/clusters/events/topics/orders/messages", Some(&t), None);
+    assert_eq!((st, v), (200, json!([])));
+    let missing = s.call("GET", "/v1/kafka/clusters/events/topics/nope/messages", Some(&t), None);
+    assert_error(&missing, 502, "topic 'nope'");
+
     let other = s.org("globex");
-    assert_error(&s.call("GET", "/v1/kafka/clusters/events/topics", Some(&other), None), 404, "not found");
-    assert_error(&s.call("GET", "/v1/kafka/clusters/events/topics", None, None), 401, "missing API token");
+    for path in ["/v1/kafka/clusters/events/topics", "/v1/kafka/clusters/events/topics/orders/messages"] {
+        assert_error(&s.call("GET", path, Some(&other), None), 404, "not found");
+        assert_error(&s.call("GET", path, None, None), 401, "missing API token");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -82,5 +91,5 @@ fn silent_and_missing_brokers_are_reported() {
     assert_eq!(st, 201, "{c}");
     assert_error(&s.call("GET", "/v1/kafka/clusters/events/topics", Some(&t), None), 504, "within 5 s");
     drop(silent);
-    assert_error(&s.call("GET", "/v1/kafka/clusters/events/topics", Some(&t), None), 502, "listing the topics");
+    assert_error(&s.call("GET", "/v1/kafka/clusters/events/topics", Some(&t), None), 502, "reading 'events'");
 }

@@ -7,11 +7,13 @@ use anyhow::{bail, Context};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ParseResponseErrorCode;
 use kafka_protocol::messages::{
-    create_topics_request, delete_topics_request, describe_configs_request, metadata_request, ApiKey,
-    ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest,
-    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+    create_topics_request, delete_topics_request, describe_configs_request, fetch_request, list_offsets_request,
+    metadata_request, ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::RecordBatchDecoder;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -43,6 +45,20 @@ pub struct TopicSetting {
     /// Set on the topic (not a default).
     pub explicit: bool,
 }
+
+/// A record as Fetch returns it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Message {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// ListOffsets' timestamps asking for a partition's first and next offsets.
+const EARLIEST: i64 = -2;
+const LATEST: i64 = -1;
 
 pub struct KafkaAdmin {
     stream: TcpStream,
@@ -162,6 +178,84 @@ impl KafkaAdmin {
             out.push(TopicInfo { name, topic_id: t.topic_id.to_string(), partitions: t.partitions.len() });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The first and the next offset of each of the topic's `partitions` (ListOffsets).
+    fn offsets(&mut self, topic: &str, partitions: usize, which: i64) -> anyhow::Result<Vec<(i32, i64)>> {
+        let version = self.version(ApiKey::ListOffsets, 7)?;
+        let wanted = (0..partitions)
+            .filter_map(|p| i32::try_from(p).ok())
+            .map(|p| {
+                list_offsets_request::ListOffsetsPartition::default().with_partition_index(p).with_timestamp(which)
+            })
+            .collect();
+        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(wanted),
+        ]);
+        let response = self.call(&request, version)?;
+        let mut out = Vec::new();
+        for p in response.topics.iter().flat_map(|t| &t.partitions) {
+            check(p.error_code, None, &format!("offsets of '{topic}' partition {}", p.partition_index))?;
+            out.push((p.partition_index, p.offset));
+        }
+        Ok(out)
+    }
+
+    /// The last `per_partition` records of each partition of `topic` (fewer when a partition
+    /// has fewer, or when `max_bytes` of batches were read), newest first. Reading with Fetch
+    /// outside any consumer group moves no group's position. Batches this client cannot decode
+    /// (compressed: no codecs are built in) end that partition's list.
+    pub fn recent_messages(&mut self, topic: &str, per_partition: i64, max_bytes: i32) -> anyhow::Result<Vec<Message>> {
+        let info = self.topics(Some(topic))?;
+        let partitions = info.first().map_or(0, |t| t.partitions);
+        let starts = self.offsets(topic, partitions, EARLIEST)?;
+        let ends = self.offsets(topic, partitions, LATEST)?;
+        let wanted: Vec<_> = ends
+            .iter()
+            .map(|&(partition, end)| {
+                let start = starts.iter().find(|(p, _)| *p == partition).map_or(0, |(_, s)| *s);
+                let from = end.saturating_sub(per_partition).max(start);
+                fetch_request::FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(from)
+                    .with_partition_max_bytes(max_bytes)
+            })
+            .collect();
+        let version = self.version(ApiKey::Fetch, 12)?;
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(max_bytes)
+            .with_session_epoch(-1)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(wanted)]);
+        let response = self.call(&request, version)?;
+        check(response.error_code, None, "Fetch")?;
+        let mut out = Vec::new();
+        for p in response.responses.iter().flat_map(|t| &t.partitions) {
+            check(p.error_code, None, &format!("reading '{topic}' partition {}", p.partition_index))?;
+            let (from, end) =
+                ends.iter().find(|(q, _)| *q == p.partition_index).map_or((0, 0), |(_, e)| (e - per_partition, *e));
+            let mut records = p.records.clone().unwrap_or_default();
+            // A batch cut short by max_bytes, or one this client cannot decode, ends the list.
+            while !records.is_empty() {
+                let Ok(batch) = RecordBatchDecoder::decode(&mut records) else { break };
+                let kept = batch.records.into_iter().filter(|r| !r.control && r.offset >= from && r.offset < end);
+                out.extend(kept.map(|r| Message {
+                    partition: p.partition_index,
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp,
+                    key: r.key.map(|k| k.to_vec()),
+                    value: r.value.map(|v| v.to_vec()),
+                }));
+            }
+        }
+        out.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(b.offset.cmp(&a.offset)));
         Ok(out)
     }
 

@@ -514,6 +514,7 @@ async function clusterPage(name) {
     : 'no usage reported yet';
   const charts = el('div', { class: 'charts', id: 'usage-charts' }, el('p', { class: 'muted' }, 'Loading usage…'));
   const topics = el('div', { id: 'topics' }, el('p', { class: 'muted' }, 'Loading topics…'));
+  const messages = el('div', { id: 'messages' });
   show(
     el('h1', {}, 'Kafka cluster ', el('span', { class: 'mono' }, c.name)),
     el('section', { class: 'card' }, fieldTable([
@@ -535,20 +536,39 @@ async function clusterPage(name) {
     ]), { id: 'credentials' }),
     el('h2', {}, 'Topics'),
     topics,
-    el('p', { class: 'muted' }, 'Recent messages are not shown yet; read them with a consumer (kcat -C).'),
+    messages,
     el('h2', {}, 'Usage this month'),
     charts,
   );
   fillUsageCharts(c.name, charts, kafkaCharts);
-  fillTopics(c.name, topics);
+  fillTopics(c.name, topics, messages);
 }
 
-async function fillTopics(name, box) {
+function clusterPath(name) { return '/v1/kafka/clusters/' + encodeURIComponent(name); }
+
+async function fillTopics(name, box, messages) {
   try {
-    const topics = await api('GET', '/v1/kafka/clusters/' + encodeURIComponent(name) + '/topics');
+    const topics = await api('GET', clusterPath(name) + '/topics');
+    const show = (topic) => el('button', { type: 'button', class: 'show-messages', 'data-topic': topic, onclick: () => fillMessages(name, topic, messages) }, 'Recent messages');
     box.replaceChildren(topics.length === 0
       ? el('p', { class: 'muted' }, 'No topics yet.')
-      : table(['Topic', 'Partitions'], topics.map((t) => [el('code', {}, t.name), String(t.partitions)]), { id: 'topic-list' }));
+      : table(['Topic', 'Partitions', ''], topics.map((t) => [el('code', {}, t.name), String(t.partitions), show(t.name)]), { id: 'topic-list' }));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'status-other' }, e.message));
+  }
+}
+
+async function fillMessages(name, topic, box) {
+  box.replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+  try {
+    const messages = await api('GET', clusterPath(name) + '/topics/' + encodeURIComponent(topic) + '/messages');
+    box.replaceChildren(el('h2', {}, 'Recent messages of ', el('code', {}, topic)),
+      messages.length === 0
+        ? el('p', { class: 'muted' }, 'No messages (compressed batches are not shown).')
+        : table(['Partition', 'Offset', 'Time', 'Key', 'Value'], messages.map((m) => [
+          String(m.partition), String(m.offset), new Date(m.timestamp_ms).toISOString(),
+          el('code', {}, m.key === null ? '(null)' : m.key), el('code', {}, m.value === null ? '(null)' : m.value),
+        ]), { id: 'message-list' }));
   } catch (e) {
     box.replaceChildren(el('p', { class: 'status-other' }, e.message));
   }
