@@ -10,6 +10,9 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v sidekiq >/dev/null 2>&1 || need_apt+=(ruby-sidekiq)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# The console's browser test (tests/python/test_console.py) drives Debian's Chromium.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 # The rdkafka crate's tests (crates/kafka-client-tests) link the system's librdkafka.
 pkg-config --exists rdkafka 2>/dev/null || need_apt+=(librdkafka-dev)
 # The control plane's tests also run against PostgreSQL (unless TERN_TEST_POSTGRES_URL is given).

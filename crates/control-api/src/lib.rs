@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod console;
 mod usage;
+pub use console::*;
 pub use usage::*;
 
 /// Every error reply: `{"error": "...", "status": N}` with the HTTP status repeated.
@@ -391,6 +393,14 @@ pub struct KafkaCluster {
     /// Usage today, once a node reported some.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<KafkaUsage>,
+}
+
+impl KafkaCluster {
+    /// The first credential with full access to all topics: what admin tools (`tern kafka
+    /// topics`, the console's topic list) connect with.
+    pub fn admin_credential(&self) -> Option<&KafkaCredential> {
+        self.credentials.iter().find(|c| c.access == KafkaAccess::Full && c.scope == KafkaScope::All)
+    }
 }
 
 /// `POST /v1/kafka/clusters`. Missing fields take defaults: a generated name, plan `payg`, no

@@ -1,7 +1,9 @@
 //! HTTP handlers: authentication, validation, and the JSON shape of every reply.
 
+mod command;
 mod doc;
 mod kafka;
+mod topics;
 mod usage;
 
 use crate::store::{self, DbRow, PlacementRow, StoreError};
@@ -14,6 +16,8 @@ use axum::{Json, Router};
 use control_api as api;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+pub use command::MAX_CONCURRENT as MAX_CONCURRENT_COMMANDS;
+
 /// Every route. Each is added with `routes!`, which takes its method and path from the
 /// handler's `#[utoipa::path]`: the router and the OpenAPI document (`doc.rs`) come from the
 /// same attributes, so a route cannot be served undocumented or documented at a wrong path.
@@ -25,10 +29,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_databases, create_database))
         .routes(routes!(get_database, update_database, delete_database))
         .routes(routes!(reset_password))
+        .routes(routes!(command::run))
         .routes(routes!(kafka::list, kafka::create))
         .routes(routes!(kafka::get, kafka::update, kafka::destroy))
         .routes(routes!(kafka::list_credentials, kafka::create_credential))
         .routes(routes!(kafka::revoke_credential))
+        .routes(routes!(topics::list))
+        .routes(routes!(topics::recent_messages))
         .routes(routes!(register_node))
         .routes(routes!(heartbeat))
         .routes(routes!(intent))
@@ -36,6 +43,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::usage))
         .routes(routes!(usage::notifications))
         .routes(routes!(doc::openapi_json))
+        .merge(crate::console::routes())
 }
 
 pub fn router(state: AppState) -> Router {

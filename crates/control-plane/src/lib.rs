@@ -1,10 +1,14 @@
 //! The control plane: the HTTP JSON API (`api.rs`, types in the `control-api` crate) over the
 //! state (`store.rs`: orgs, hashed API tokens, regions, plans, databases, nodes, placements).
 //! It never sits on the data path: nodes fetch their intent from it and report what they host.
+//! It also serves the web console (`console.rs`), whose command box runs single commands on a
+//! database's node through the API (`node_command.rs`), an admin path only.
 
 mod api;
 pub mod billing;
+mod console;
 pub mod names;
+mod node_command;
 pub mod store;
 
 pub use store::{Store, StoreError};
@@ -31,11 +35,14 @@ impl Default for Config {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Permits for the console's requests to nodes running at once (`api/command.rs`, `api/topics.rs`).
+    pub commands: Arc<tokio::sync::Semaphore>,
 }
 
 /// The HTTP routes, ready to serve.
 pub fn router(store: Store, config: Config) -> axum::Router {
-    api::router(AppState { store, config: Arc::new(config) })
+    let commands = Arc::new(tokio::sync::Semaphore::new(api::MAX_CONCURRENT_COMMANDS));
+    api::router(AppState { store, config: Arc::new(config), commands })
 }
 
 /// The OpenAPI document of the HTTP API, as `docs/openapi.json` holds it and

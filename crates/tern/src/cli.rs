@@ -766,6 +766,7 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let dev_db = dev_database(&api_url, &token)?;
     println!("tern dev is running (data in {}).", data_dir.display());
     println!("Control plane: {api_url}");
+    println!("Console: {api_url}/console");
     for (region, addr, kafka_addr, _) in &nodes {
         println!("Node {region}: Redis {addr}, Kafka {kafka_addr}");
     }

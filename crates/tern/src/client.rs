@@ -49,6 +49,8 @@ pub enum RedisCmd {
     Connect(crate::redis_connect::ConnectArgs),
     /// Open a local proxy to the database (port 16379) until Ctrl-C; prints the password.
     Proxy(crate::redis_connect::ConnectArgs),
+    /// Print the console URL of your databases, or of one database.
+    Dashboard { name: Option<String> },
 }
 
 #[derive(Args)]
@@ -165,6 +167,19 @@ impl Client {
     }
 }
 
+/// Prints the console's URL of `page` (`redis/NAME`, `kafka`, …; empty for its home page):
+/// under TERN_CONSOLE_URL when set, else under the API's `/console`.
+pub(crate) fn print_console_url(c: &Client, json: bool, page: &str) -> anyhow::Result<()> {
+    let base = std::env::var("TERN_CONSOLE_URL").unwrap_or_else(|_| format!("{}/console", c.base));
+    let base = base.trim_end_matches('/');
+    let url = if page.is_empty() { base.to_string() } else { format!("{base}/{page}") };
+    if json {
+        return print_json(&serde_json::json!({ "url": url }));
+    }
+    println!("{url}");
+    Ok(())
+}
+
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -277,6 +292,13 @@ pub fn redis(args: &ApiArgs, cmd: RedisCmd) -> anyhow::Result<()> {
         RedisCmd::Create(a) => create(&c, args.json, a),
         RedisCmd::Connect(a) => crate::redis_connect::run(&c, a, crate::redis_connect::Front::Prompt),
         RedisCmd::Proxy(a) => crate::redis_connect::run(&c, a, crate::redis_connect::Front::ProxyOnly),
+        RedisCmd::Dashboard { name } => {
+            let page = match name {
+                Some(name) => format!("redis/{}", c.get::<api::Database>(&format!("/v1/databases/{name}"))?.name),
+                None => String::new(),
+            };
+            print_console_url(&c, args.json, &page)
+        }
         RedisCmd::List => {
             let dbs: Vec<api::Database> = c.get("/v1/databases")?;
             if args.json {

@@ -1,13 +1,13 @@
 //! `tern kafka …` (also `tern ext kafka …`): clusters and credentials through the control
 //! plane's API; topics through the Kafka protocol, straight to the cluster's endpoint with a
-//! full credential (`kafka_wire.rs`), so the cluster itself stays the one record of its topics.
+//! full credential (the `kafka-admin` crate), so the cluster itself stays the one record of its topics.
 
 use crate::client::{confirm_destroy, print_json, regions_or_none, table, vertical, ApiArgs, Client};
-use crate::kafka_wire::{KafkaAdmin, TopicInfo, TopicSetting};
 use crate::prompt::{self, Interaction};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use control_api as api;
+use kafka_admin::{KafkaAdmin, TopicInfo, TopicSetting};
 use std::time::{Duration, Instant};
 
 /// How long `create` waits for the primary region's node to serve the new cluster.
@@ -180,13 +180,9 @@ fn get(c: &Client, name: &str) -> anyhow::Result<api::KafkaCluster> {
 }
 
 /// The credential shown by `create` and `tern dev`: the first full one on every topic.
-fn admin_credential(cluster: &api::KafkaCluster) -> Option<&api::KafkaCredential> {
-    cluster.credentials.iter().find(|c| c.access == api::KafkaAccess::Full && c.scope == api::KafkaScope::All)
-}
-
 /// The `export` lines for a shell: user name, password and endpoint.
 pub fn print_exports(cluster: &api::KafkaCluster) {
-    if let Some(credential) = admin_credential(cluster) {
+    if let Some(credential) = cluster.admin_credential() {
         println!("export KAFKA_USERNAME={}", credential.username);
         println!("export KAFKA_PASSWORD={}", credential.password);
     }
@@ -225,7 +221,7 @@ fn create(c: &Client, json: bool, a: CreateArgs) -> anyhow::Result<()> {
     if let Some(endpoint) = &cluster.endpoint {
         println!("Bootstrap endpoint: {endpoint}");
     }
-    if let Some(credential) = admin_credential(&cluster) {
+    if let Some(credential) = cluster.admin_credential() {
         println!("Username: {}", credential.username);
         println!("Password: {}", credential.password);
     }
@@ -301,16 +297,11 @@ fn update(c: &Client, json: bool, a: UpdateArgs) -> anyhow::Result<()> {
 }
 
 fn dashboard(c: &Client, json: bool, name: Option<String>) -> anyhow::Result<()> {
-    let base = std::env::var("TERN_CONSOLE_URL").unwrap_or_else(|_| format!("{}/console", c.base));
-    let url = match name {
-        Some(name) => format!("{}/kafka/{}", base.trim_end_matches('/'), get(c, &name)?.name),
-        None => format!("{}/kafka", base.trim_end_matches('/')),
+    let page = match name {
+        Some(name) => format!("kafka/{}", get(c, &name)?.name),
+        None => "kafka".to_string(),
     };
-    if json {
-        return print_json(&serde_json::json!({ "url": url }));
-    }
-    println!("{url}");
-    Ok(())
+    crate::client::print_console_url(c, json, &page)
 }
 
 // ---- topics
@@ -319,7 +310,7 @@ fn dashboard(c: &Client, json: bool, name: Option<String>) -> anyhow::Result<()>
 fn connect(c: &Client, cluster: &str) -> anyhow::Result<KafkaAdmin> {
     let k = get(c, cluster)?;
     let endpoint = k.endpoint.as_deref().with_context(|| format!("no node serves region {} yet", k.primary_region))?;
-    let credential = admin_credential(&k).with_context(|| {
+    let credential = k.admin_credential().with_context(|| {
         format!(
             "'{}' has no full credential on every topic; create one with `tern kafka credentials create {}`",
             k.name, k.name

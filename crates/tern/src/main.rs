@@ -8,7 +8,6 @@ mod cli;
 mod client;
 mod config;
 mod kafka_cli;
-mod kafka_wire;
 mod limits;
 mod metering;
 mod prompt;

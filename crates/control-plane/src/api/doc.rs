@@ -35,6 +35,7 @@ pub const CLUSTER_SECRET: &str = "cluster_secret";
         (name = "nodes", description = "What nodes call: registration, heartbeats, intent, usage reports"),
         (name = "usage", description = "Usage, the running bill and notifications"),
         (name = "meta", description = "This document"),
+        (name = "console", description = "The web console's page, script and style sheet"),
     )
 )]
 pub struct ApiDoc;

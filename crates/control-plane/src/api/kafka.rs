@@ -20,7 +20,7 @@ const REPLICA_STATUS: &str = "not replicated: cross-region replication of Kafka 
 /// Longest topic name or prefix a credential may be scoped to (Kafka's topic name limit).
 const MAX_TOPIC_NAME_CHARS: usize = 249;
 
-async fn to_api(s: &AppState, c: KafkaClusterRow) -> Res<api::KafkaCluster> {
+pub(super) async fn to_api(s: &AppState, c: KafkaClusterRow) -> Res<api::KafkaCluster> {
     let mut regions = Vec::new();
     let mut replica_regions = Vec::new();
     let mut endpoint = None;
@@ -61,7 +61,7 @@ async fn to_api(s: &AppState, c: KafkaClusterRow) -> Res<api::KafkaCluster> {
     })
 }
 
-async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
+pub(super) async fn find(s: &AppState, org_id: &str, name: &str) -> Res<KafkaClusterRow> {
     s.store.kafka_cluster(org_id, name).await?.ok_or_else(|| {
         ApiErr::new(StatusCode::NOT_FOUND, format!("Kafka cluster '{name}' not found; `tern kafka list` shows yours"))
     })

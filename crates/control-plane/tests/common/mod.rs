@@ -187,8 +187,15 @@ impl Server {
         };
         let status = resp.status();
         let text = resp.into_string().unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+        // The console's pages are not JSON: their text is returned as a JSON string.
+        let value =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         (status, value)
+    }
+
+    /// `http://127.0.0.1:PORT`, for requests that need more than `call` gives.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// A new org; returns its token.

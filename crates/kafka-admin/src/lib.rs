@@ -1,24 +1,27 @@
-//! A tiny blocking Kafka admin client for `tern kafka topics …`: one TCP connection (std::net),
-//! SASL PLAIN, then requests encoded and responses decoded by the `kafka-protocol` crate.
-//! Versions are the highest both sides know (from the broker's ApiVersions reply).
+//! A tiny blocking Kafka admin client for `tern kafka topics …` and the console's topic list:
+//! one TCP connection (std::net), SASL PLAIN, then requests encoded and responses decoded by
+//! the `kafka-protocol` crate. Versions are the highest both sides know (from the broker's
+//! ApiVersions reply).
 
 use anyhow::{bail, Context};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::error::ParseResponseErrorCode;
 use kafka_protocol::messages::{
-    create_topics_request, delete_topics_request, describe_configs_request, metadata_request, ApiKey,
-    ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest,
-    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+    create_topics_request, delete_topics_request, describe_configs_request, fetch_request, list_offsets_request,
+    metadata_request, ApiKey, ApiVersionsRequest, BrokerId, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::records::RecordBatchDecoder;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 /// Largest response accepted; admin responses are small, so more means a confused peer.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
-/// How long one request may take (connect, write, read).
-const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request may take (connect, write, read), unless the caller says otherwise.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the broker may take to create or delete a topic.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// Kafka's config source of a value set on the topic itself (others are defaults).
@@ -43,6 +46,20 @@ pub struct TopicSetting {
     pub explicit: bool,
 }
 
+/// A record as Fetch returns it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Message {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// ListOffsets' timestamps asking for a partition's first and next offsets.
+const EARLIEST: i64 = -2;
+const LATEST: i64 = -1;
+
 pub struct KafkaAdmin {
     stream: TcpStream,
     correlation_id: i32,
@@ -64,15 +81,24 @@ fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()
 impl KafkaAdmin {
     /// Connects to `endpoint` (`HOST:PORT`) and authenticates with SASL PLAIN.
     pub fn connect(endpoint: &str, username: &str, password: &str) -> anyhow::Result<KafkaAdmin> {
+        Self::connect_with_timeout(endpoint, username, password, IO_TIMEOUT)
+    }
+
+    /// `connect`, with `timeout` for the connection and for each read and write after it.
+    pub fn connect_with_timeout(
+        endpoint: &str,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<KafkaAdmin> {
         let addr = endpoint
             .to_socket_addrs()
             .with_context(|| format!("resolving {endpoint}"))?
             .next()
             .with_context(|| format!("{endpoint} has no address"))?;
-        let stream =
-            TcpStream::connect_timeout(&addr, IO_TIMEOUT).with_context(|| format!("connecting to {endpoint}"))?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        let stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {endpoint}"))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         let _ = stream.set_nodelay(true);
         let mut admin = KafkaAdmin { stream, correlation_id: 0, versions: Vec::new() };
         let versions = admin.call(&ApiVersionsRequest::default(), 0)?;
@@ -96,7 +122,7 @@ impl KafkaAdmin {
     /// The highest version of `key` both the broker and this client (`ours`) speak.
     fn version(&self, key: ApiKey, ours: i16) -> anyhow::Result<i16> {
         self.served_version(key, ours)
-            .with_context(|| format!("the broker does not serve {key:?} in a version this CLI speaks"))
+            .with_context(|| format!("the broker does not serve {key:?} in a version this client speaks"))
     }
 
     fn served_version(&self, key: ApiKey, ours: i16) -> Option<i16> {
@@ -152,6 +178,84 @@ impl KafkaAdmin {
             out.push(TopicInfo { name, topic_id: t.topic_id.to_string(), partitions: t.partitions.len() });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The first and the next offset of each of the topic's `partitions` (ListOffsets).
+    fn offsets(&mut self, topic: &str, partitions: usize, which: i64) -> anyhow::Result<Vec<(i32, i64)>> {
+        let version = self.version(ApiKey::ListOffsets, 7)?;
+        let wanted = (0..partitions)
+            .filter_map(|p| i32::try_from(p).ok())
+            .map(|p| {
+                list_offsets_request::ListOffsetsPartition::default().with_partition_index(p).with_timestamp(which)
+            })
+            .collect();
+        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+            list_offsets_request::ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(wanted),
+        ]);
+        let response = self.call(&request, version)?;
+        let mut out = Vec::new();
+        for p in response.topics.iter().flat_map(|t| &t.partitions) {
+            check(p.error_code, None, &format!("offsets of '{topic}' partition {}", p.partition_index))?;
+            out.push((p.partition_index, p.offset));
+        }
+        Ok(out)
+    }
+
+    /// The last `per_partition` records of each partition of `topic` (fewer when a partition
+    /// has fewer, or when `max_bytes` of batches were read), newest first. Reading with Fetch
+    /// outside any consumer group moves no group's position. Batches this client cannot decode
+    /// (compressed: no codecs are built in) end that partition's list.
+    pub fn recent_messages(&mut self, topic: &str, per_partition: i64, max_bytes: i32) -> anyhow::Result<Vec<Message>> {
+        let info = self.topics(Some(topic))?;
+        let partitions = info.first().map_or(0, |t| t.partitions);
+        let starts = self.offsets(topic, partitions, EARLIEST)?;
+        let ends = self.offsets(topic, partitions, LATEST)?;
+        let wanted: Vec<_> = ends
+            .iter()
+            .map(|&(partition, end)| {
+                let start = starts.iter().find(|(p, _)| *p == partition).map_or(0, |(_, s)| *s);
+                let from = end.saturating_sub(per_partition).max(start);
+                fetch_request::FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(from)
+                    .with_partition_max_bytes(max_bytes)
+            })
+            .collect();
+        let version = self.version(ApiKey::Fetch, 12)?;
+        let request = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(0)
+            .with_max_bytes(max_bytes)
+            .with_session_epoch(-1)
+            .with_topics(vec![fetch_request::FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(wanted)]);
+        let response = self.call(&request, version)?;
+        check(response.error_code, None, "Fetch")?;
+        let mut out = Vec::new();
+        for p in response.responses.iter().flat_map(|t| &t.partitions) {
+            check(p.error_code, None, &format!("reading '{topic}' partition {}", p.partition_index))?;
+            let (from, end) =
+                ends.iter().find(|(q, _)| *q == p.partition_index).map_or((0, 0), |(_, e)| (e - per_partition, *e));
+            let mut records = p.records.clone().unwrap_or_default();
+            // A batch cut short by max_bytes, or one this client cannot decode, ends the list.
+            while !records.is_empty() {
+                let Ok(batch) = RecordBatchDecoder::decode(&mut records) else { break };
+                let kept = batch.records.into_iter().filter(|r| !r.control && r.offset >= from && r.offset < end);
+                out.extend(kept.map(|r| Message {
+                    partition: p.partition_index,
+                    offset: r.offset,
+                    timestamp_ms: r.timestamp,
+                    key: r.key.map(|k| k.to_vec()),
+                    value: r.value.map(|v| v.to_vec()),
+                }));
+            }
+        }
+        out.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(b.offset.cmp(&a.offset)));
         Ok(out)
     }
 
