@@ -225,6 +225,7 @@ impl Reconciler {
             redis_addr: self.link.redis_addr.clone(),
             capacity: 0,
             kafka_addr: self.link.kafka_addr.clone(),
+            replication_addr: None,
         };
         let reply: api::RegisteredNode = self
             .agent
@@ -292,6 +293,7 @@ impl Reconciler {
             tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(),
             kafka_clusters,
             held_back,
+            replicas: Vec::new(),
         };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
         self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;
