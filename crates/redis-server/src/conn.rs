@@ -459,6 +459,7 @@ impl Connection {
         if after <= before {
             return;
         }
+        tenant.replication.changes.notify();
         let Some(persistence) = &self.node.persistence else { return };
         // The database's policy now: a plan change applies from the next batch that writes.
         if persistence.notify(tenant) == crate::persistence::FsyncPolicy::Always {

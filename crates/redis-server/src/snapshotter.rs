@@ -305,7 +305,12 @@ mod tests {
     }
 
     fn cfg() -> TenantConfig {
-        TenantConfig { id: TenantId("db".into()), password: "pw".into(), limits: Default::default() }
+        TenantConfig {
+            id: TenantId("db".into()),
+            password: "pw".into(),
+            limits: Default::default(),
+            role: Default::default(),
+        }
     }
 
     fn node_on(dir: &Path, disk: Arc<dyn Disk>) -> (Arc<Node>, Arc<Persistence>, Arc<Tenant>) {

@@ -236,7 +236,7 @@ fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
         return Err("ID and PASSWORD must not be empty".into());
     }
     let limits = crate::limits::parse_options(words)?;
-    Ok(TenantConfig { id: TenantId(id.into()), password: password.into(), limits })
+    Ok(TenantConfig { id: TenantId(id.into()), password: password.into(), limits, role: Default::default() })
 }
 
 pub fn main() -> std::process::ExitCode {
