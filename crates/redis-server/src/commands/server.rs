@@ -165,14 +165,31 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     st.keyspace_misses,
                 );
             }
-            "replication" => {
-                let _ = write!(
-                    body,
-                    "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
-                    node.run_id,
-                    ctx.db.change_log.last_offset()
-                );
-            }
+            "replication" => match ctx.client.tenant.as_ref().map(|t| (t.replication.role(), &t.replication)) {
+                Some((crate::replication::Role::Replica(of), replication)) => {
+                    let applied = ctx.db.change_log.last_offset();
+                    let state = replication.state();
+                    let link = if state == crate::replication::LinkState::Streaming { "up" } else { "down" };
+                    let _ = write!(
+                        body,
+                        "role:slave\r\nmaster_host:{}\r\nmaster_link_status:{link}\r\nslave_read_only:1\r\n\
+                         slave_repl_offset:{applied}\r\nmaster_repl_offset:{}\r\ntern_replication_state:{}\r\n\
+                         tern_replication_lag_records:{}\r\n",
+                        of.primary_addr,
+                        replication.primary_offset().max(applied),
+                        state.as_str(),
+                        replication.primary_offset().saturating_sub(applied),
+                    );
+                }
+                _ => {
+                    let _ = write!(
+                        body,
+                        "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
+                        node.run_id,
+                        ctx.db.change_log.last_offset()
+                    );
+                }
+            },
             "cpu" => {
                 let (user, sys) = cpu_times();
                 let _ = write!(body, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");

@@ -370,6 +370,11 @@ mod tests {
         assert_eq!(offset(&replica), offset(&primary));
         let mut r = TestClient::attach(replica_node.clone(), replica.clone());
         assert_eq!(r.cmd(&["GET", "k499"]), bulk("v499"));
+        let info = match r.cmd(&["INFO", "replication"]) {
+            Reply::Verbatim(text) => String::from_utf8(text.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert!(info.contains("role:slave\r\n") && info.contains("master_link_status:up\r\n"), "{info}");
         assert_eq!(r.cmd(&["HGET", "h", "f2"]), bulk("b"));
         assert!(matches!(r.cmd(&["TTL", "long"]), Reply::Integer(t) if (98..=100).contains(&t)));
 

@@ -170,7 +170,7 @@ fn after_apply(node: &Node, tenant: &Tenant) {
 /// from a snapshot of it.
 fn receive_full_copy(
     node: &Arc<Node>,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
     link: &mut Link,
     offset: u64,
     primary_history: u64,
@@ -197,6 +197,10 @@ fn receive_full_copy(
             Message::Refused { reason } => return Err(LinkError::Refused(reason)),
             _ => return Err(protocol("unexpected message in a full copy")),
         }
+    }
+    if !hosted(node, tenant) {
+        // Removed meanwhile: its files are gone and must stay gone.
+        return Ok(());
     }
     fresh.libraries = Arc::new(libraries);
     fresh.change_log = keyspace::ChangeLog::starting_after(offset, backlog_bytes(node));
