@@ -372,6 +372,10 @@ pub struct ReplicaOf {
     pub primary_node: String,
     /// That node's replication listener, `HOST:PORT`.
     pub primary_replication_addr: String,
+    /// That node's Redis address, where the replica forwards writes (absent from an older
+    /// control plane: writes are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_redis_addr: Option<String>,
 }
 
 /// `GET /v1/nodes/{id}/intent` (cluster secret): the complete set the node must host; anything

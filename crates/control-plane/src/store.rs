@@ -126,8 +126,9 @@ fn intent_role(r: &AnyRow) -> Result<Option<api::TenantRole>, sqlx::Error> {
     }
     let primary_node: Option<String> = r.try_get("primary_node")?;
     let addr: Option<String> = r.try_get("primary_replication_addr")?;
+    let primary_redis_addr: Option<String> = r.try_get("primary_redis_addr")?;
     Ok(primary_node.zip(addr).map(|(primary_node, primary_replication_addr)| {
-        api::TenantRole::Replica(api::ReplicaOf { primary_node, primary_replication_addr })
+        api::TenantRole::Replica(api::ReplicaOf { primary_node, primary_replication_addr, primary_redis_addr })
     }))
 }
 
@@ -622,7 +623,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
              pl.max_connections, pl.max_commands_per_second, pl.fsync, p.role, \
-             pp.node_id AS primary_node, pn.replication_addr AS primary_replication_addr \
+             pp.node_id AS primary_node, pn.replication_addr AS primary_replication_addr, \
+             pn.redis_addr AS primary_redis_addr \
              FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
              LEFT JOIN placements pp ON pp.database_id = p.database_id AND pp.role = 'primary' \
              LEFT JOIN nodes pn ON pn.id = pp.node_id \

@@ -301,7 +301,8 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     let (_, mad_intent) = s.call("GET", &format!("/v1/nodes/{mad_node}/intent"), Some(SECRET), None);
     assert_eq!(mad_intent["tenants"][0]["id"], json!(id), "{mad_intent}");
     assert_eq!(mad_intent["tenants"][0]["password"], db["password"]);
-    let replica_of = json!({"kind": "replica", "primary_node": node, "primary_replication_addr": "127.0.0.1:8002"});
+    let replica_of = json!({"kind": "replica", "primary_node": node, "primary_replication_addr": "127.0.0.1:8002",
+        "primary_redis_addr": "127.0.0.1:7002"});
     assert_eq!(mad_intent["tenants"][0]["role"], replica_of, "{mad_intent}");
     let read_region = |s: &common::Server| {
         let (_, d) = s.call("GET", "/v1/databases/a", Some(&t), None);

@@ -80,6 +80,7 @@ fn role(role: &api::TenantRole) -> Role {
         api::TenantRole::Replica(of) => Role::Replica(ReplicaOf {
             primary_node: of.primary_node.clone(),
             primary_addr: of.primary_replication_addr.clone(),
+            primary_redis_addr: of.primary_redis_addr.clone(),
         }),
     }
 }

@@ -351,7 +351,18 @@ fn a_read_region_replica_follows_its_primary() {
     std::thread::sleep(Duration::from_millis(1600));
     let short: Option<String> = redis::cmd("GET").arg("short").query(&mut replica).unwrap();
     assert_eq!(short, None, "a key past its deadline is shown on the replica");
-    let write_error = redis::cmd("SET").arg("key:1").arg("mine").query::<()>(&mut replica).unwrap_err();
+    // A write on the replica is forwarded to the primary; the same connection reads it at once.
+    let _: () = redis::cmd("SET").arg("forwarded").arg("1").query(&mut replica).unwrap();
+    let _: () = redis::cmd("HSET").arg("h").arg("f3").arg("c").query(&mut replica).unwrap();
+    let got: Option<String> = redis::cmd("GET").arg("forwarded").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    let got: Option<String> = redis::cmd("HGET").arg("h").arg("f3").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("c"));
+    let got: Option<String> = redis::cmd("GET").arg("forwarded").query(&mut primary).unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    let _: () = redis::cmd("HDEL").arg("h").arg("f3").query(&mut replica).unwrap();
+    // Not forwarded yet: blocking pops (and MULTI, scripts) are refused, never applied here.
+    let write_error = redis::cmd("BLPOP").arg("queue").arg(1).query::<()>(&mut replica).unwrap_err();
     assert_eq!(write_error.kind(), redis::ErrorKind::ReadOnly, "{write_error}");
 
     // Killed: writes made meanwhile arrive once it is back (same folder, new port).

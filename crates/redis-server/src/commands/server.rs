@@ -29,6 +29,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     s("command", -1, Flags::FREE.union(LS), KeySpec::NONE, command),
     s("config", -2, Flags::ADMIN.union(Flags::NOSCRIPT).union(LS), KeySpec::NONE, config),
     s("time", 1, Flags::FAST.union(LS), KeySpec::NONE, time),
+    s("ternoffset", 1, Flags::FAST.union(Flags::FREE).union(Flags::NOSCRIPT), KeySpec::NONE, tern_offset),
     s("dbsize", 1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, dbsize),
     s("flushdb", -1, Flags::WRITE, KeySpec::NONE, flushdb),
     s("flushall", -1, Flags::WRITE, KeySpec::NONE, flushdb),
@@ -435,6 +436,12 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             crate::exec::printable(&args[1], 64)
         ))),
     }
+}
+
+/// TERNOFFSET: the database's newest change-log offset. A replica forwarding a write sends it
+/// right after the write, then answers once it has applied that offset (read-your-writes).
+fn tern_offset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Integer(ctx.db.change_log.last_offset().min(i64::MAX as u64) as i64))
 }
 
 fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {

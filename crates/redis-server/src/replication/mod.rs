@@ -36,6 +36,8 @@ pub struct ReplicaOf {
     pub primary_node: String,
     /// The primary node's replication listener, `HOST:PORT`.
     pub primary_addr: String,
+    /// The primary node's Redis address, where writes are forwarded (`None`: refused).
+    pub primary_redis_addr: Option<String>,
 }
 
 /// Where a replica is in following its primary.
@@ -337,7 +339,7 @@ mod tests {
     }
 
     fn replica_of(addr: std::net::SocketAddr) -> Role {
-        Role::Replica(ReplicaOf { primary_node: "p".into(), primary_addr: addr.to_string() })
+        Role::Replica(ReplicaOf { primary_node: "p".into(), primary_addr: addr.to_string(), primary_redis_addr: None })
     }
 
     fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
