@@ -100,13 +100,12 @@ async fn connect_upstream(tenant: &Tenant, protocol: resp::Protocol) -> std::io:
 
 /// Waits until the replica has applied `offset` (the primary's after the write).
 async fn wait_applied(tenant: &Tenant, offset: u64, deadline: Instant) -> std::io::Result<()> {
-    while tenant.state.lock().db.change_log.last_offset() < offset {
-        if Instant::now() >= deadline {
-            return Err(std::io::Error::other("the write did not reach this replica in time"));
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    let mut applied = tenant.replication.applied.subscribe();
+    let reached = tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| *a >= offset)).await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(std::io::Error::other("the write did not reach this replica in time")),
     }
-    Ok(())
 }
 
 fn encode_request(args: &[Bytes]) -> BytesMut {

@@ -91,6 +91,8 @@ pub struct TenantReplication {
     history: AtomicU64,
     /// Signalled after writes, for the links shipping this database.
     pub changes: ChangeSignal,
+    /// On a replica: the offset applied, after each batch (forwarded writes wait on it).
+    pub applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl TenantReplication {
@@ -102,6 +104,7 @@ impl TenantReplication {
             primary_offset: AtomicU64::new(0),
             history: AtomicU64::new(new_history()),
             changes: ChangeSignal::default(),
+            applied: tokio::sync::watch::Sender::new(0),
         }
     }
 

@@ -80,6 +80,8 @@ fn follow_once(node: &Arc<Node>, tenant: &Arc<Tenant>, secret: &[u8], stop: &Ato
     let mut link = Link::new(stream)?;
     let Message::Challenge { nonce: challenge } = link.read()? else { return Err(protocol("expected a challenge")) };
     let applied_offset = tenant.state.lock().db.change_log.last_offset();
+    // What was loaded from disk counts as applied for writes forwarded from now on.
+    tenant.replication.applied.send_replace(applied_offset);
     let history = tenant.replication.history();
     let nonce = frame::nonce();
     let req = HelloRequest { database: &tenant.id.0, applied_offset, history, nonce: &nonce };
@@ -162,6 +164,8 @@ fn after_apply(node: &Node, tenant: &Tenant) {
     if let Some(p) = &node.persistence {
         p.notify(tenant);
     }
+    let applied = tenant.state.lock().db.change_log.last_offset();
+    tenant.replication.applied.send_replace(applied);
     tenant.replication.changes.notify();
 }
 
