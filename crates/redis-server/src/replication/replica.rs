@@ -212,6 +212,7 @@ fn receive_full_copy(
     // Until the copy is in place (and on disk), this data belongs to no history.
     tenant.replication.set_history(0);
     if let Some(p) = &node.persistence {
+        p.await_no_snapshot(tenant)?;
         p.forget_log(tenant);
     }
     let old = {
@@ -238,6 +239,19 @@ fn backlog_bytes(node: &Node) -> usize {
 }
 
 impl Persistence {
+    /// Waits (bounded) until no disk snapshot of the database runs: its files are about to be
+    /// replaced, and a snapshot of the old keyspace must not land among the new ones.
+    fn await_no_snapshot(&self, tenant: &Tenant) -> std::io::Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.status(&tenant.id).in_progress {
+            if std::time::Instant::now() >= deadline {
+                return Err(std::io::Error::other("a snapshot of the replica kept running"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// Stops writing a replica's log (a full copy replaces its data and files).
     fn forget_log(&self, tenant: &Tenant) {
         self.writers.lock().remove(&tenant.id);
