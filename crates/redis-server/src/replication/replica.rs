@@ -125,11 +125,22 @@ fn apply_batch(
     client: &mut ClientState,
     first: (u64, Bytes),
 ) -> Result<(), LinkError> {
+    let mut in_transaction = transaction_bound(&first.1) == Some(TransactionBound::Begin);
     let mut records = vec![first];
     let mut next = None;
-    while records.len() < APPLY_BATCH_RECORDS {
-        match link.buffered()? {
-            Some(Message::Record { offset, payload }) => records.push((offset, payload)),
+    // A transaction's records are applied under one lock, so that readers of the replica see
+    // all of it or none, however the primary's batches cut it.
+    while records.len() < APPLY_BATCH_RECORDS || in_transaction {
+        let received = if in_transaction { Some(link.read()?) } else { link.buffered()? };
+        match received {
+            Some(Message::Record { offset, payload }) => {
+                match transaction_bound(&payload) {
+                    Some(TransactionBound::Begin) => in_transaction = true,
+                    Some(TransactionBound::End) => in_transaction = false,
+                    None => {}
+                }
+                records.push((offset, payload));
+            }
             other => {
                 next = other;
                 break;
@@ -157,6 +168,21 @@ fn apply_batch(
         Some(_) => Err(protocol("unexpected message among records")),
         None => Ok(()),
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TransactionBound {
+    Begin,
+    End,
+}
+
+/// Whether a record is the `MULTI` or `EXEC` around a transaction's records.
+fn transaction_bound(payload: &Bytes) -> Option<TransactionBound> {
+    let first = keyspace::changelog::decode_args(payload).into_iter().next()?;
+    if crate::args::is(&first, "MULTI") {
+        return Some(TransactionBound::Begin);
+    }
+    crate::args::is(&first, "EXEC").then_some(TransactionBound::End)
 }
 
 /// Tells the log writer (and anyone waiting on this database) that records were applied.
