@@ -361,7 +361,14 @@ fn a_read_region_replica_follows_its_primary() {
     let got: Option<String> = redis::cmd("GET").arg("forwarded").query(&mut primary).unwrap();
     assert_eq!(got.as_deref(), Some("1"));
     let _: () = redis::cmd("HDEL").arg("h").arg("f3").query(&mut replica).unwrap();
-    // Not forwarded yet: blocking pops (and MULTI, scripts) are refused, never applied here.
+    // A transaction is forwarded whole at EXEC, and read back at once too.
+    let (one, two): (i64, i64) =
+        redis::pipe().atomic().cmd("INCR").arg("tx").cmd("INCR").arg("tx").query(&mut replica).unwrap();
+    assert_eq!((one, two), (1, 2));
+    let got: Option<String> = redis::cmd("GET").arg("tx").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("2"));
+    // Not forwarded yet: blocking pops (and scripts, WATCHed transactions) are refused, never
+    // applied here.
     let write_error = redis::cmd("BLPOP").arg("queue").arg(1).query::<()>(&mut replica).unwrap_err();
     assert_eq!(write_error.kind(), redis::ErrorKind::ReadOnly, "{write_error}");
 

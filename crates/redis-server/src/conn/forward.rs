@@ -4,7 +4,7 @@
 //! applied the primary's offset after the write, so the connection reads its own writes.
 
 use super::Connection;
-use crate::command::{CommandSpec, Flags};
+use crate::command::{CommandSpec, Flags, COMMANDS};
 use crate::context::ClientState;
 use crate::replication::Role;
 use crate::tenant::Tenant;
@@ -29,9 +29,13 @@ pub(super) struct Upstream {
     protocol: resp::Protocol,
 }
 
-/// Whether this command, from this client, is forwarded to the primary.
+/// Whether this command, from this client, is forwarded to the primary: a single write, or
+/// the EXEC of a transaction that queued writes for it.
 pub(super) fn forwards(client: &ClientState, spec: Option<&CommandSpec>) -> bool {
     let Some(spec) = spec else { return false };
+    if spec.name == "exec" {
+        return forwards_transaction(client);
+    }
     spec.is_write()
         && !spec.flags.contains(Flags::BLOCKING)
         && !spec.flags.contains(Flags::RUNS_SCRIPT)
@@ -39,11 +43,29 @@ pub(super) fn forwards(client: &ClientState, spec: Option<&CommandSpec>) -> bool
         && crate::replication::refuses_writes(client)
 }
 
+fn forwards_transaction(client: &ClientState) -> bool {
+    let Some(multi) = &client.multi else { return false };
+    let writes = multi.queue.iter().any(|args| COMMANDS.lookup(&args[0]).is_some_and(|s| s.is_write()));
+    !multi.aborted && writes && crate::replication::queues_for_primary(client)
+}
+
 impl Connection {
-    /// Forwards one write and emits its reply (or an error saying why it could not be).
+    /// Forwards one write, or a transaction at its EXEC, and emits the reply (or an error
+    /// saying why it could not be forwarded).
     pub(super) async fn forward(&mut self, args: &[Bytes]) {
         let Some(tenant) = self.client.tenant.clone() else { return };
-        let reply = match self.forward_to_primary(&tenant, args).await {
+        let requests = match self.client.multi.take() {
+            Some(multi) => {
+                // The transaction ends here whatever the primary answers, as EXEC ends it.
+                crate::commands::transactions::leave_multi(&mut self.client);
+                let mut block = vec![vec![Bytes::from_static(b"MULTI")]];
+                block.extend(multi.queue);
+                block.push(args.to_vec());
+                block
+            }
+            None => vec![args.to_vec()],
+        };
+        let reply = match self.forward_to_primary(&tenant, &requests).await {
             Ok(reply) => reply,
             Err(e) => {
                 // The write may or may not have reached the primary, as with any lost reply.
@@ -55,16 +77,24 @@ impl Connection {
         self.out.extend_from_slice(&reply);
     }
 
-    async fn forward_to_primary(&mut self, tenant: &Arc<Tenant>, args: &[Bytes]) -> std::io::Result<Bytes> {
+    /// Sends `requests` and `TERNOFFSET`, and returns the reply to the last request once this
+    /// replica applied the primary's offset (the replies before it are MULTI's and QUEUED).
+    async fn forward_to_primary(&mut self, tenant: &Arc<Tenant>, requests: &[Vec<Bytes>]) -> std::io::Result<Bytes> {
         if self.upstream.as_ref().is_none_or(|up| up.protocol != self.client.protocol) {
             self.upstream = Some(connect_upstream(tenant, self.client.protocol).await?);
         }
         let Some(up) = self.upstream.as_mut() else { return Err(std::io::Error::other("no upstream")) };
-        let mut request = encode_request(args);
+        let mut request = BytesMut::new();
+        for args in requests {
+            request.extend_from_slice(&encode_request(args));
+        }
         request.extend_from_slice(b"*1\r\n$10\r\nternoffset\r\n");
         up.stream.write_all(&request).await?;
         let deadline = Instant::now() + REPLY_TIMEOUT;
-        let reply = up.read_reply(deadline).await?;
+        let mut reply = up.read_reply(deadline).await?;
+        for _ in 1..requests.len() {
+            reply = up.read_reply(deadline).await?;
+        }
         let offset_reply = up.read_reply(deadline).await?;
         let offset = parse_integer(&offset_reply).ok_or_else(|| std::io::Error::other("no offset from the primary"))?;
         wait_applied(tenant, offset, deadline).await?;

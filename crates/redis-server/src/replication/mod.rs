@@ -301,6 +301,18 @@ pub fn refuses_writes(client: &ClientState) -> bool {
     client.tenant.as_ref().is_some_and(|t| t.replication.is_replica())
 }
 
+/// Whether a write inside this client's MULTI on a replica is queued, for the whole
+/// transaction to be forwarded at EXEC: the replica knows its primary's address and the
+/// client WATCHes nothing (a WATCH would have to hold on the primary; not forwarded yet).
+pub fn queues_for_primary(client: &ClientState) -> bool {
+    client.multi.is_some()
+        && client.watched.is_empty()
+        && client.tenant.as_ref().is_some_and(|t| match &*t.replication.role.read() {
+            Role::Replica(of) => of.primary_redis_addr.is_some(),
+            Role::Primary => false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
