@@ -428,6 +428,28 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_queued_for_the_primary_is_never_applied_by_a_local_exec() {
+        let node = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
+        let of = ReplicaOf {
+            primary_node: "p".into(),
+            primary_addr: "127.0.0.1:1".into(),
+            primary_redis_addr: Some("127.0.0.1:2".into()),
+        };
+        let replica = node.upsert_tenant(&cfg(Role::Replica(of))).unwrap();
+        let mut r = TestClient::attach(node, replica.clone());
+        assert_eq!(r.cmd(&["MULTI"]), ok());
+        // Queued for forwarding at EXEC (the connection forwards it); run here, it refuses.
+        assert_eq!(r.cmd(&["SET", "k", "v"]), Reply::status("QUEUED"));
+        assert!(matches!(r.cmd(&["EXEC"]), Reply::Error(e) if e.starts_with("EXECABORT READONLY")));
+        assert_eq!(r.cmd(&["GET", "k"]), Reply::Nil);
+        assert_eq!(offset(&replica), 0);
+        // With a WATCH it is not queued at all.
+        assert_eq!(r.cmd(&["WATCH", "k"]), ok());
+        assert_eq!(r.cmd(&["MULTI"]), ok());
+        assert_eq!(r.cmd(&["SET", "k", "v"]), Reply::error(READONLY));
+    }
+
+    #[test]
     fn a_wrong_cluster_secret_gets_nothing() {
         let (primary_node, addr) = node(SECRET, None);
         let primary = primary_node.upsert_tenant(&cfg(Role::Primary)).unwrap();
