@@ -185,6 +185,11 @@ pub struct RegisterNode {
     /// Kafka cluster is placed on it then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_addr: Option<String>,
+    /// `HOST:PORT` other nodes reach for replication (the node's replication listener,
+    /// authenticated with the cluster secret); `None` from an older node, whose primaries
+    /// cannot be followed (their read regions stay `pending`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_addr: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -236,6 +241,54 @@ pub struct Heartbeat {
     /// Set while the node refuses the intent's deletions (another control plane state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_back: Option<HeldBack>,
+    /// How each hosted replica follows its primary (absent from an older node: its
+    /// databases count as primaries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaReport>,
+}
+
+/// One replica's replication state, in a heartbeat.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplicaReport {
+    pub id: String,
+    pub state: ReplicationState,
+    /// Change-log offset applied here.
+    pub applied_offset: u64,
+    /// Records the primary had that were not applied here yet, as last heard from it.
+    pub lag_records: u64,
+}
+
+/// Where a replica is in following its primary.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationState {
+    /// Not connected to the primary (starting, or reconnecting after a drop).
+    Connecting,
+    /// Receiving a full copy.
+    FullSync,
+    /// Applying the primary's records live.
+    Streaming,
+}
+
+impl ReplicationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationState::Connecting => "connecting",
+            ReplicationState::FullSync => "full_sync",
+            ReplicationState::Streaming => "streaming",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "connecting" => Some(ReplicationState::Connecting),
+            "full_sync" => Some(ReplicationState::FullSync),
+            "streaming" => Some(ReplicationState::Streaming),
+            _ => None,
+        }
+    }
 }
 
 /// Limits a node enforces for one database, from its plan and settings. 0 means no limit;
@@ -295,6 +348,36 @@ pub struct TenantIntent {
     pub password: String,
     #[serde(default)]
     pub limits: TenantLimits,
+    /// Primary (takes writes) or a replica following a primary on another node; absent (an
+    /// older control plane): primary.
+    #[serde(default)]
+    pub role: TenantRole,
+}
+
+/// What a node's copy of a database is.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum TenantRole {
+    #[default]
+    Primary,
+    /// Follows the primary's change log; serves reads, refuses writes.
+    Replica(ReplicaOf),
+}
+
+/// Where a replica's primary is. The link is authenticated with the cluster secret both nodes
+/// share with the control plane (never with the database password).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplicaOf {
+    /// The node holding the primary copy.
+    pub primary_node: String,
+    /// That node's replication listener, `HOST:PORT`.
+    pub primary_replication_addr: String,
+    /// That node's Redis address, where the replica forwards writes (absent from an older
+    /// control plane: writes are refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_redis_addr: Option<String>,
 }
 
 /// `GET /v1/nodes/{id}/intent` (cluster secret): the complete set the node must host; anything

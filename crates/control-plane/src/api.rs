@@ -170,11 +170,6 @@ async fn list_plans(State(s): State<AppState>, headers: HeaderMap) -> Res<Json<V
 /// `ready` (its node reported hosting it), `pending` (not applied yet), `pending: …` (no node
 /// of the region with room when it was placed), or
 /// `unreachable: …` (its node has not been heard from within the timeout).
-/// What a read region shows. Replication is not built, so no node is given a copy of a
-/// database in its read regions: an empty copy there would take writes of its own and
-/// diverge from the primary (the same rule as Kafka replica regions).
-const READ_REGION_STATUS: &str = "not replicated: cross-region replication of Redis databases is not built yet";
-
 fn placement_status(s: &AppState, p: &PlacementRow) -> String {
     let now = store::now();
     match (&p.node_id, p.last_seen) {
@@ -187,8 +182,28 @@ fn placement_status(s: &AppState, p: &PlacementRow) -> String {
     }
 }
 
+/// A read region's status: `ready` (with its endpoint) only once its node reported the
+/// replica streaming the primary's records (caught up with a full copy); until then
+/// `pending: …` saying where it is, or the placement's own `pending`/`unreachable`.
+fn replica_status(s: &AppState, p: &PlacementRow, replicas: &[store::ReplicaStateRow]) -> String {
+    let placed = placement_status(s, p);
+    if placed != "ready" {
+        return placed;
+    }
+    let reported = replicas.iter().find(|r| Some(&r.node_id) == p.node_id.as_ref());
+    match reported.map(|r| r.state) {
+        Some(Some(api::ReplicationState::Streaming)) => "ready".to_string(),
+        Some(Some(api::ReplicationState::FullSync)) => "pending: copying the data from the primary".to_string(),
+        Some(Some(api::ReplicationState::Connecting)) => "pending: connecting to the primary".to_string(),
+        Some(None) => "pending: replication state unknown to this control plane".to_string(),
+        // Hosted without a replication report: a node too old to replicate.
+        None => "pending: the node does not report replication".to_string(),
+    }
+}
+
 async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
     let placements = s.store.placements(&store::REDIS, &d.id).await?;
+    let replicas = s.store.replica_states(&d.id).await?;
     let mut regions = Vec::new();
     let mut url = None;
     let mut read_regions = Vec::new();
@@ -199,8 +214,9 @@ async fn to_api(s: &AppState, d: DbRow) -> Res<api::Database> {
             regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: p.addr });
         } else {
             read_regions.push(p.region.clone());
-            let status = READ_REGION_STATUS.to_string();
-            regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint: None });
+            let status = replica_status(s, &p, &replicas);
+            let endpoint = if status == "ready" { p.addr } else { None };
+            regions.push(api::RegionStatus { region: p.region, role: p.role, status, endpoint });
         }
     }
     let usage = usage::database_usage(s, &d.id).await?;

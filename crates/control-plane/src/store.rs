@@ -20,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_usage", include_str!("../migrations/0003_usage.sql")),
     ("0004_deployment", include_str!("../migrations/0004_deployment.sql")),
     ("0005_plan_fsync", include_str!("../migrations/0005_plan_fsync.sql")),
+    ("0006_replication", include_str!("../migrations/0006_replication.sql")),
 ];
 
 mod kafka;
@@ -109,6 +110,29 @@ pub struct PlacementRow {
     pub addr: Option<String>,
     pub last_seen: Option<i64>,
     pub observed: bool,
+}
+
+/// A replica's replication state as its node last reported it.
+pub struct ReplicaStateRow {
+    pub node_id: String,
+    /// `None` for a state this control plane does not know (a newer node).
+    pub state: Option<api::ReplicationState>,
+    pub lag_records: i64,
+}
+
+/// The role of a placement row of `node_intent`; `None` for a replica whose primary cannot
+/// be followed yet (not placed, or its node has no replication listener).
+fn intent_role(r: &AnyRow) -> Result<Option<api::TenantRole>, sqlx::Error> {
+    let role: String = r.try_get("role")?;
+    if role == "primary" {
+        return Ok(Some(api::TenantRole::Primary));
+    }
+    let primary_node: Option<String> = r.try_get("primary_node")?;
+    let addr: Option<String> = r.try_get("primary_replication_addr")?;
+    let primary_redis_addr: Option<String> = r.try_get("primary_redis_addr")?;
+    Ok(primary_node.zip(addr).map(|(primary_node, primary_replication_addr)| {
+        api::TenantRole::Replica(api::ReplicaOf { primary_node, primary_replication_addr, primary_redis_addr })
+    }))
 }
 
 fn db_row(r: &AnyRow) -> Result<DbRow, sqlx::Error> {
@@ -584,20 +608,22 @@ impl Store {
                     )));
                 }
                 sqlx::query(
-                    "UPDATE nodes SET redis_addr = $1, capacity = $2, last_seen = $3, kafka_addr = $4 WHERE id = $5",
+                    "UPDATE nodes SET redis_addr = $1, capacity = $2, last_seen = $3, kafka_addr = $4, \
+                     replication_addr = $5 WHERE id = $6",
                 )
                 .bind(&req.redis_addr)
                 .bind(req.capacity)
                 .bind(now())
                 .bind(&req.kafka_addr)
+                .bind(&req.replication_addr)
                 .bind(&id)
                 .execute(&self.pool)
                 .await?;
             }
             None => {
                 sqlx::query(
-                    "INSERT INTO nodes (id, region, redis_addr, capacity, registered_at, last_seen, kafka_addr) \
-                     VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                    "INSERT INTO nodes (id, region, redis_addr, capacity, registered_at, last_seen, kafka_addr, \
+                     replication_addr) VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
                 )
                 .bind(&id)
                 .bind(&req.region)
@@ -605,6 +631,7 @@ impl Store {
                 .bind(req.capacity)
                 .bind(now())
                 .bind(&req.kafka_addr)
+                .bind(&req.replication_addr)
                 .execute(&self.pool)
                 .await?;
             }
@@ -644,17 +671,22 @@ impl Store {
         Ok(Some(region))
     }
 
-    /// What `node_id` must host: the databases whose primary region it serves (read regions
-    /// get no copy until replication exists, see `api.rs::READ_REGION_STATUS`) and its Kafka
-    /// clusters.
+    /// What `node_id` must host: the databases placed on it, primaries and replicas, and its
+    /// Kafka clusters. A replica is listed only once its primary is placed on a node with a
+    /// replication listener: without one there is nothing to follow, and an empty copy must
+    /// never serve as if it were the data.
     pub async fn node_intent(&self, node_id: &str) -> Result<Option<api::NodeIntent>, StoreError> {
         let Some(region) = self.touch_node(node_id).await? else { return Ok(None) };
         self.claim_unplaced(node_id, &region).await?;
         let rows = sqlx::query(
             "SELECT d.id, d.password, d.eviction, pl.max_data_bytes, pl.max_request_bytes, pl.max_record_bytes, \
-             pl.max_connections, pl.max_commands_per_second, pl.fsync \
+             pl.max_connections, pl.max_commands_per_second, pl.fsync, p.role, \
+             pp.node_id AS primary_node, pn.replication_addr AS primary_replication_addr, \
+             pn.redis_addr AS primary_redis_addr \
              FROM placements p JOIN databases d ON d.id = p.database_id JOIN plans pl ON pl.name = d.plan \
-             WHERE p.node_id = $1 AND p.role = 'primary'",
+             LEFT JOIN placements pp ON pp.database_id = p.database_id AND pp.role = 'primary' \
+             LEFT JOIN nodes pn ON pn.id = pp.node_id \
+             WHERE p.node_id = $1",
         )
         .bind(node_id)
         .fetch_all(&self.pool)
@@ -671,11 +703,33 @@ impl Store {
                 eviction: r.try_get::<i64, _>("eviction")? != 0,
                 fsync: Some(fsync_policy(&r)?),
             };
-            tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits });
+            let Some(role) = intent_role(&r)? else { continue };
+            tenants.push(api::TenantIntent { id: r.try_get("id")?, password: r.try_get("password")?, limits, role });
         }
         tenants.sort_by(|a, b| a.id.cmp(&b.id));
         let kafka_clusters = self.kafka_intent(node_id).await?;
         Ok(Some(api::NodeIntent { tenants, kafka_clusters, deployment_id: Some(self.deployment_id.clone()) }))
+    }
+
+    /// The replication state each node reported for its replicas of a database, by node id.
+    pub async fn replica_states(&self, database_id: &str) -> Result<Vec<ReplicaStateRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT node_id, replication, lag_records FROM node_tenants \
+             WHERE database_id = $1 AND replication IS NOT NULL",
+        )
+        .bind(database_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let state: String = r.try_get("replication")?;
+            out.push(ReplicaStateRow {
+                node_id: r.try_get("node_id")?,
+                state: api::ReplicationState::parse(&state),
+                lag_records: r.try_get("lag_records")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Records what a node hosts now; `false` for an unknown node.
@@ -693,11 +747,16 @@ impl Store {
             .await?;
         sqlx::query("DELETE FROM node_tenants WHERE node_id = $1").bind(node_id).execute(&mut *tx).await?;
         for t in &hb.tenants {
-            sqlx::query("INSERT INTO node_tenants (node_id, database_id) VALUES ($1, $2)")
-                .bind(node_id)
-                .bind(t)
-                .execute(&mut *tx)
-                .await?;
+            let replica = hb.replicas.iter().find(|r| r.id == *t);
+            sqlx::query(
+                "INSERT INTO node_tenants (node_id, database_id, replication, lag_records) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(node_id)
+            .bind(t)
+            .bind(replica.map(|r| r.state.as_str()))
+            .bind(replica.map_or(0, |r| r.lag_records.min(i64::MAX as u64) as i64))
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("DELETE FROM node_kafka_clusters WHERE node_id = $1").bind(node_id).execute(&mut *tx).await?;
         for c in &hb.kafka_clusters {

@@ -96,12 +96,13 @@ fn database_lifecycle(s: &Server) {
     assert_eq!(db["url"], format!("redis://default:{password}@127.0.0.1:7001"));
     assert_eq!(db["regions"][0]["status"], "pending");
 
-    // Named, with a read region: recorded, shown as not replicated (no copy, no endpoint).
+    // Named, with a read region: placed there too, pending (no endpoint) until its node
+    // reports the replica caught up.
     let body = json!({"name": "cache", "primary_region": "mad", "read_regions": ["ams"], "plan": "fixed-250mb", "eviction": true});
     let (st, db2) = s.call("POST", "/v1/databases", Some(&t), Some(body));
     assert_eq!(st, 201, "{db2}");
     assert_eq!(db2["read_regions"], json!(["ams"]));
-    assert!(db2["regions"][1]["status"].as_str().unwrap().starts_with("not replicated"), "{db2}");
+    assert_eq!(db2["regions"][1]["status"], "pending", "{db2}");
     assert_eq!(db2["regions"][1]["endpoint"], Value::Null);
     // A region without a live node is refused, naming those that have one.
     let refused = json!({"name": "nowhere", "primary_region": "cdg"});
@@ -279,9 +280,10 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     let (_, st2) = s.call("GET", "/v1/databases/a", Some(&t), None);
     assert_eq!(st2["regions"][0]["status"], "ready");
 
-    // A read region is recorded, but its node gets no copy: without replication an empty
-    // copy there would take writes of its own.
-    let (st, m) = reg(json!({"region": "mad", "redis_addr": "127.0.0.1:7003"}), SECRET);
+    // A read region places a replica on a node of that region, once the primary's node has a
+    // replication listener to follow (this one registered without).
+    let (st, m) =
+        reg(json!({"region": "mad", "redis_addr": "127.0.0.1:7003", "replication_addr": "127.0.0.1:8003"}), SECRET);
     assert_eq!(st, 200, "{m}");
     let mad_node = m["id"].as_str().unwrap().to_string();
     let (st, up) = s.call("PATCH", "/v1/databases/a", Some(&t), Some(json!({"add_read_regions": ["mad"]})));
@@ -290,10 +292,48 @@ fn nodes_register_heartbeat_intent(s: &Server) {
     assert_eq!(mad_intent["tenants"], json!([]), "{mad_intent}");
     let (_, intent) = s.call("GET", &format!("/v1/nodes/{node}/intent"), Some(SECRET), None);
     assert_eq!(intent["tenants"][0]["id"], json!(id));
-    let read = up["regions"].as_array().unwrap().iter().find(|r| r["region"] == "mad").cloned().unwrap();
-    assert_eq!(read["role"], "replica", "{read}");
-    assert!(read["status"].as_str().unwrap().starts_with("not replicated"), "{read}");
-    assert_eq!(read["endpoint"], Value::Null, "{read}");
+    assert_eq!(intent["tenants"][0]["role"], json!({"kind": "primary"}));
+    let (st, _) = reg(
+        json!({"id": node, "region": "ams", "redis_addr": "127.0.0.1:7002", "replication_addr": "127.0.0.1:8002"}),
+        SECRET,
+    );
+    assert_eq!(st, 200);
+    let (_, mad_intent) = s.call("GET", &format!("/v1/nodes/{mad_node}/intent"), Some(SECRET), None);
+    assert_eq!(mad_intent["tenants"][0]["id"], json!(id), "{mad_intent}");
+    assert_eq!(mad_intent["tenants"][0]["password"], db["password"]);
+    let replica_of = json!({"kind": "replica", "primary_node": node, "primary_replication_addr": "127.0.0.1:8002",
+        "primary_redis_addr": "127.0.0.1:7002"});
+    assert_eq!(mad_intent["tenants"][0]["role"], replica_of, "{mad_intent}");
+    let read_region = |s: &common::Server| {
+        let (_, d) = s.call("GET", "/v1/databases/a", Some(&t), None);
+        d["regions"].as_array().unwrap().iter().find(|r| r["region"] == "mad").cloned().unwrap()
+    };
+    let read = read_region(s);
+    assert_eq!(
+        (&read["role"], &read["status"], &read["endpoint"]),
+        (&json!("replica"), &json!("pending"), &Value::Null)
+    );
+    // Its node hosts it while copying: still pending; streaming: ready, with its endpoint.
+    let mad_hb = |state: &str| json!({"tenants": [id], "replicas": [{"id": id, "state": state, "applied_offset": 5, "lag_records": 0}]});
+    assert_eq!(
+        s.call("POST", &format!("/v1/nodes/{mad_node}/heartbeat"), Some(SECRET), Some(mad_hb("full_sync"))).0,
+        204
+    );
+    let read = read_region(s);
+    assert_eq!(
+        (&read["status"], &read["endpoint"]),
+        (&json!("pending: copying the data from the primary"), &Value::Null)
+    );
+    assert_eq!(
+        s.call("POST", &format!("/v1/nodes/{mad_node}/heartbeat"), Some(SECRET), Some(mad_hb("streaming"))).0,
+        204
+    );
+    let read = read_region(s);
+    assert_eq!((&read["status"], &read["endpoint"]), (&json!("ready"), &json!("127.0.0.1:7003")));
+    // Removed: the replica leaves the node's intent.
+    s.call("PATCH", "/v1/databases/a", Some(&t), Some(json!({"remove_read_regions": ["mad"]})));
+    let (_, mad_intent) = s.call("GET", &format!("/v1/nodes/{mad_node}/intent"), Some(SECRET), None);
+    assert_eq!(mad_intent["tenants"], json!([]), "{mad_intent}");
 
     // Reset changes the intent's password; delete empties it.
     let (_, reset) = s.call("POST", "/v1/databases/a/reset-password", Some(&t), None);

@@ -26,6 +26,7 @@ fn hosted_database(s: &Server, node: &Node, token: &str, name: &str) -> Value {
         id: TenantId(db["id"].as_str().unwrap().into()),
         password: db["password"].as_str().unwrap().into(),
         limits: TenantLimits::default(),
+        role: Default::default(),
     };
     node.tenants.upsert(&cfg, &node.limits).unwrap();
     db

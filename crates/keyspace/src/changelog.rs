@@ -66,6 +66,13 @@ pub fn decode_args(data: &Bytes) -> Vec<Bytes> {
     out
 }
 
+/// A replicated record does not follow the log's last offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetGap {
+    pub expected: u64,
+    pub got: u64,
+}
+
 #[derive(Debug)]
 pub struct ChangeLog {
     last_offset: u64,
@@ -111,13 +118,42 @@ impl ChangeLog {
         let record = ChangeRecord::encode(self.last_offset, args, &mut self.chunk);
         self.backlog_bytes += record.size_bytes();
         self.backlog.push_back(record);
+        self.trim();
+        self.last_offset
+    }
+
+    /// Drops the records after `offset` (those a replica's own run of a replicated command
+    /// produced, replaced by the primary's record with `append_replicated`).
+    pub fn truncate_after(&mut self, offset: u64) {
+        while self.backlog.back().is_some_and(|r| r.offset > offset) {
+            if let Some(r) = self.backlog.pop_back() {
+                self.backlog_bytes -= r.size_bytes();
+            }
+        }
+        self.last_offset = self.last_offset.min(offset);
+    }
+
+    /// Appends a record received from the primary, keeping its offset and bytes, so that a
+    /// replica's log is the primary's. Refused unless `offset` follows the last one.
+    pub fn append_replicated(&mut self, offset: u64, encoded: Bytes) -> Result<(), OffsetGap> {
+        if offset != self.last_offset + 1 {
+            return Err(OffsetGap { expected: self.last_offset + 1, got: offset });
+        }
+        self.last_offset = offset;
+        let record = ChangeRecord { offset, encoded };
+        self.backlog_bytes += record.size_bytes();
+        self.backlog.push_back(record);
+        self.trim();
+        Ok(())
+    }
+
+    fn trim(&mut self) {
         // Keep at least the newest record so a consumer that is exactly one behind can read it.
         while self.backlog_bytes > self.max_backlog_bytes && self.backlog.len() > 1 {
             if let Some(old) = self.backlog.pop_front() {
                 self.backlog_bytes -= old.size_bytes();
             }
         }
-        self.last_offset
     }
 
     /// Records with an offset strictly greater than `after`, oldest first.
@@ -134,6 +170,22 @@ impl ChangeLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replicated_record_replaces_what_the_replica_logged_and_keeps_the_primary_offset() {
+        let mut log = ChangeLog::new(1 << 20);
+        log.append(&rec("SET a 1"));
+        let mark = log.last_offset();
+        log.append(&rec("DEL x"));
+        log.append(&rec("SET b 2"));
+        log.truncate_after(mark);
+        assert_eq!(log.last_offset(), 1);
+        let primary = ChangeRecord::encode(2, &rec("SET b 2"), &mut BytesMut::new());
+        log.append_replicated(2, primary.encoded().clone()).unwrap();
+        assert_eq!(log.append_replicated(4, Bytes::new()), Err(OffsetGap { expected: 3, got: 4 }));
+        let got: Vec<_> = log.read_after(0).unwrap().map(|r| (r.offset, r.args())).collect();
+        assert_eq!(got, vec![(1, rec("SET a 1")), (2, rec("SET b 2"))]);
+    }
 
     fn rec(s: &str) -> Vec<Bytes> {
         s.split(' ').map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()

@@ -39,6 +39,21 @@ pub struct DbStats {
     pub connections_received: u64,
 }
 
+/// Who removes keys whose deadline passed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expiry {
+    /// This copy deletes them (lazily and actively) and the server logs a `DEL` for each: a
+    /// primary.
+    #[default]
+    Deletes,
+    /// They are hidden from every read but kept: a replica, which deletes a key only when its
+    /// primary's `DEL` arrives, so it never diverges when the clocks disagree.
+    Hides,
+    /// Nothing expires: while a replica applies its primary's records, which the primary
+    /// decided on its own clock (Redis replicas apply their master's stream the same way).
+    Suspended,
+}
+
 /// Default in-memory change-log backlog per database.
 pub const DEFAULT_BACKLOG_BYTES: usize = 1024 * 1024;
 
@@ -70,6 +85,7 @@ pub struct Db {
     /// Function libraries (FUNCTION LOAD), part of the database like keys: name → source.
     /// Replaced whole on change (copy-on-write), so a snapshot keeps the map of its offset.
     pub libraries: Libraries,
+    expiry: Expiry,
 }
 
 /// The function libraries of a database, by library name, each with its source code. The
@@ -100,7 +116,18 @@ impl Db {
             memory: memory::MemoryAccount::default(),
             snapshot: None,
             libraries: Libraries::default(),
+            expiry: Expiry::Deletes,
         }
+    }
+
+    /// Sets who removes expired keys (a replica hides them, and suspends expiry while it
+    /// applies its primary's records).
+    pub fn set_expiry(&mut self, expiry: Expiry) {
+        self.expiry = expiry;
+    }
+
+    pub fn expiry(&self) -> Expiry {
+        self.expiry
     }
 
     /// Sets the clock used for every expiry decision until the next call. The server calls
@@ -131,7 +158,7 @@ impl Db {
     }
 
     fn is_expired(&self, entry: &Entry) -> bool {
-        entry.expire_at_ms != 0 && entry.expire_at_ms <= self.now_ms
+        entry.expire_at_ms != 0 && entry.expire_at_ms <= self.now_ms && self.expiry != Expiry::Suspended
     }
 
     /// Removes `key` if its deadline has passed. Returns true when it did.
@@ -158,6 +185,9 @@ impl Db {
     }
 
     fn delete_expired(&mut self, key: &[u8]) {
+        if self.expiry != Expiry::Deletes {
+            return;
+        }
         self.cow_key(key);
         if let Some((_, entry)) = self.entries.swap_remove(key) {
             self.account_removed(key, &entry);
@@ -389,6 +419,9 @@ impl Db {
     /// many samples were expired, and never examining more than `max_samples` keys, so one
     /// call is short whatever the database size. Returns the number of keys deleted.
     pub fn active_expire(&mut self, max_samples: usize) -> usize {
+        if self.expiry != Expiry::Deletes {
+            return 0;
+        }
         let mut examined = 0;
         let mut deleted = 0;
         loop {
@@ -573,6 +606,32 @@ pub fn scan_positions(len: usize, cursor: u64, count: usize) -> (impl Iterator<I
     let low = (top + 1).saturating_sub(count);
     let next = low as u64; // position low-1, encoded +1
     ((low..top + 1).rev(), next)
+}
+
+#[cfg(test)]
+mod expiry_mode_tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_hides_expired_keys_without_deleting_them_and_applies_on_the_primary_clock() {
+        let mut db = Db::default();
+        db.set_clock(1000);
+        db.insert(b"k", Value::Str(blob(b"v")));
+        assert!(db.set_expire_at(b"k", 1500));
+        db.set_expiry(Expiry::Hides);
+        db.set_clock(2000);
+        assert!(db.get(b"k").is_none());
+        assert!(!db.contains(b"k"));
+        assert_eq!(db.active_expire(100), 0);
+        assert_eq!(db.len(), 1);
+        assert!(!db.has_expired_pending());
+        // While applying the primary's records the key is still there (the primary's DEL
+        // decides), then it goes when that DEL is applied.
+        db.set_expiry(Expiry::Suspended);
+        assert!(db.get(b"k").is_some());
+        assert!(db.remove(b"k").is_some());
+        assert_eq!(db.len(), 0);
+    }
 }
 
 #[cfg(test)]

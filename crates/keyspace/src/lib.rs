@@ -9,7 +9,7 @@ pub mod table;
 pub mod value;
 
 pub use changelog::{ChangeLog, ChangeRecord};
-pub use db::{Db, Entry, Eviction, MemoryPolicy, Room, WrongType};
+pub use db::{Db, Entry, Eviction, Expiry, MemoryPolicy, Room, WrongType};
 pub use stream::{StreamId, StreamValue};
 pub use value::{Blob, HashValue, ListValue, SetValue, Value, ZSetValue};
 

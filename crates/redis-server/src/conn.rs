@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
+mod forward;
 mod script;
 
 /// Read buffer growth step.
@@ -42,6 +43,8 @@ pub struct Connection {
     pending_durable: Option<(Arc<Tenant>, u64)>,
     /// The emptied request list of the last read, reused by the next one.
     spare_requests: Vec<Vec<Bytes>>,
+    /// On a replica: the connection to the primary's node that writes are forwarded on.
+    upstream: Option<forward::Upstream>,
 }
 
 /// A connection on its way to another worker thread (its socket detached from this
@@ -80,6 +83,7 @@ impl Handoff {
             stay_here: false,
             pending_durable: None,
             spare_requests: Vec::new(),
+            upstream: None,
         })
     }
 }
@@ -103,6 +107,8 @@ enum BatchEnd {
     Done,
     /// The next request runs a script: it goes to a script thread (`conn/script.rs`).
     Script,
+    /// The next request is a write on a replica: forwarded to the primary (`conn/forward.rs`).
+    Forward,
     Block {
         tenant: Arc<Tenant>,
         waiter: WaiterId,
@@ -131,6 +137,7 @@ impl Connection {
             stay_here: false,
             pending_durable: None,
             spare_requests: Vec::new(),
+            upstream: None,
         }
     }
 
@@ -320,6 +327,10 @@ impl Connection {
             if let BatchEnd::Script = end {
                 self.run_scripts(admitted, &mut next).await?;
             }
+            if let BatchEnd::Forward = end {
+                self.forward(&admitted[next]).await;
+                next += 1;
+            }
             if let BatchEnd::Block { tenant, waiter, rx, req } = end {
                 self.flush_out().await?;
                 match self.wait_blocked(&tenant, waiter, rx, req).await? {
@@ -394,6 +405,10 @@ impl Connection {
         while *next < requests.len() && !requests[*next].is_empty() {
             let args = &requests[*next];
             let spec = crate::command::COMMANDS.lookup(&args[0]);
+            if forward::forwards(&self.client, spec) {
+                end = BatchEnd::Forward;
+                break;
+            }
             let script_thread = match script::runs_script(&self.client, spec) {
                 script::ScriptRun::No => ScriptThread::Here,
                 script::ScriptRun::MaybeHere => ScriptThread::Worker,
@@ -459,6 +474,7 @@ impl Connection {
         if after <= before {
             return;
         }
+        tenant.replication.changes.notify();
         let Some(persistence) = &self.node.persistence else { return };
         // The database's policy now: a plan change applies from the next batch that writes.
         if persistence.notify(tenant) == crate::persistence::FsyncPolicy::Always {

@@ -86,6 +86,16 @@ pub fn dispatch_spec(ctx: &mut Ctx, spec: Option<&'static CommandSpec>, args: &[
         }
         return e.to_reply();
     }
+    if spec.is_write()
+        && crate::replication::refuses_writes(ctx.client)
+        && !crate::replication::queues_for_primary(ctx.client)
+    {
+        // Never applied locally: a replica's data is only what its primary sends.
+        if let Some(multi) = ctx.client.multi.as_mut() {
+            multi.aborted = true;
+        }
+        return Reply::error(crate::replication::READONLY);
+    }
     if let Some(multi) = ctx.client.multi.as_mut() {
         if !spec.flags.contains(Flags::NO_MULTI_QUEUE) {
             if spec.flags.contains(Flags::NO_MULTI) {

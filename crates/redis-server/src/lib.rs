@@ -16,6 +16,7 @@ pub mod long_double;
 pub mod node;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scan;
 pub mod scripting;
 pub mod server;

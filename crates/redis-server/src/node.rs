@@ -51,6 +51,9 @@ pub struct Node {
     workers: std::sync::OnceLock<Vec<tokio::sync::mpsc::UnboundedSender<Box<crate::conn::Handoff>>>>,
     /// Disk persistence of change logs; `None` keeps data in memory only.
     pub persistence: Option<std::sync::Arc<crate::persistence::Persistence>>,
+    /// Replication links (the cluster secret and replicas' followers); `None`: this node
+    /// neither follows nor serves replicas.
+    pub replication: Option<std::sync::Arc<crate::replication::Replication>>,
 }
 
 impl Node {
@@ -69,6 +72,7 @@ impl Node {
             allocated_bytes_probe: None,
             workers: std::sync::OnceLock::new(),
             persistence: None,
+            replication: None,
         }
     }
 
@@ -78,15 +82,31 @@ impl Node {
         self: &std::sync::Arc<Self>,
         cfg: &crate::tenant::TenantConfig,
     ) -> Result<std::sync::Arc<crate::tenant::Tenant>, crate::tenant::RegistryError> {
-        match &self.persistence {
-            None => self.tenants.upsert(cfg, &self.limits),
-            Some(p) => self.tenants.upsert_with(cfg, &self.limits, |t| p.load(self, t).map_err(|e| e.to_string())),
+        let tenant = match &self.persistence {
+            None => self.tenants.upsert_with(cfg, &self.limits, |t| {
+                crate::replication::prepare_replica(t);
+                Ok(())
+            })?,
+            Some(p) => self.tenants.upsert_with(cfg, &self.limits, |t| {
+                crate::replication::prepare_replica(t);
+                p.load(self, t).map_err(|e| e.to_string())
+            })?,
+        };
+        if let Some(replication) = &self.replication {
+            match cfg.role {
+                crate::replication::Role::Replica(_) => replication.ensure_follower(self, &tenant),
+                crate::replication::Role::Primary => replication.stop_follower(&tenant.id),
+            }
         }
+        Ok(tenant)
     }
 
     /// Stops hosting a database, disconnects its clients and deletes its files.
     pub fn remove_tenant(&self, id: &crate::tenant::TenantId) -> Result<(), crate::tenant::RegistryError> {
         self.tenants.remove(id)?;
+        if let Some(replication) = &self.replication {
+            replication.stop_follower(id);
+        }
         if let Some(p) = &self.persistence {
             p.destroy(id);
         }

@@ -5,7 +5,7 @@
 //! record is fsynced; under `everysec` replies never wait and the log is fsynced about once a
 //! second. Taking snapshots and cutting the log is in `snapshotter.rs`.
 
-use crate::context::{ClientHandle, ClientState, Ctx};
+use crate::context::{ClientState, Ctx};
 use crate::durable_wait::DurableWaits;
 use crate::node::Node;
 use crate::tenant::{Tenant, TenantId};
@@ -165,6 +165,12 @@ impl Persistence {
         let mut listing = segments::list(self.disk.as_ref(), &dir)?;
         let mut state = tenant.state.lock();
         state.db.set_clock(crate::context::unix_time_ms());
+        // A replica's records were decided on the primary's clock: nothing expires while they
+        // are replayed (nor while its snapshot loads); reads then hide expired keys.
+        let expiry = state.db.expiry();
+        if expiry == keyspace::Expiry::Hides {
+            state.db.set_expiry(keyspace::Expiry::Suspended);
+        }
         let snapshot = match listing.snapshot_offsets.last() {
             Some(&offset) => Some(self.load_snapshot(&mut state.db, &dir.join(durability::snapshot_name(offset)))?),
             None => None,
@@ -179,6 +185,7 @@ impl Persistence {
             );
         }
         replay(node, &mut state.db, &recovery.records);
+        state.db.set_expiry(expiry);
         let last_offset = recovery.last_offset.max(snapshot_offset);
         state.db.change_log = keyspace::ChangeLog::starting_after(last_offset, PERSISTENT_BACKLOG_BYTES);
         let dirty = state.db.dirty;
@@ -197,6 +204,9 @@ impl Persistence {
         }
         let older_log_bytes = self.remove_obsolete(&tenant.id, &listing, snapshot_offset);
         tenant.durable_offset.send_replace(last_offset);
+        if tenant.replication.is_replica() {
+            tenant.replication.set_history(self.read_history(tenant));
+        }
         tenant.log_bytes.store(older_log_bytes + good_len, Ordering::Relaxed);
         let status = SnapshotStatus {
             last_save_unix_s: snapshot.as_ref().map_or(0, |s| s.created_unix_ms / 1000),
@@ -482,25 +492,34 @@ pub(crate) struct LoadedSnapshot {
 
 /// Re-applies logged commands, through the same command table as clients use.
 pub(crate) fn replay(node: &Arc<Node>, db: &mut keyspace::Db, records: &[(u64, Vec<u8>)]) {
-    let (tx, _rx) = tokio::sync::mpsc::channel(1);
-    let handle = Arc::new(ClientHandle::new(0, "replay".into(), "replay".into(), 0, tx.clone()));
-    let mut client = ClientState::new(handle, tx);
-    client.in_exec = true;
+    let mut client = crate::replication::log_client();
     db.set_clock(crate::context::unix_time_ms());
     for (offset, payload) in records {
         let args = keyspace::changelog::decode_args(&Bytes::copy_from_slice(payload));
-        let Some(name) = args.first() else { continue };
-        if crate::args::is(name, "MULTI") || crate::args::is(name, "EXEC") {
-            continue;
-        }
-        let Some(spec) = crate::command::COMMANDS.lookup(name) else {
-            tracing::error!(offset, command = %crate::exec::printable(name, 64), "unknown command in the change log: skipped");
-            continue;
-        };
-        let mut ctx = Ctx::new(db, &mut client, node);
-        if let resp::Reply::Error(e) = crate::exec::call(&mut ctx, spec, &args) {
-            tracing::warn!(offset, error = %e, "a logged command failed on replay");
-        }
+        run_logged(node, db, &mut client, *offset, &args);
+    }
+}
+
+/// Runs one logged command (`MULTI`/`EXEC` records only mark a transaction's bounds: the
+/// commands between them are logged one by one).
+pub(crate) fn run_logged(
+    node: &Arc<Node>,
+    db: &mut keyspace::Db,
+    client: &mut ClientState,
+    offset: u64,
+    args: &[Bytes],
+) {
+    let Some(name) = args.first() else { return };
+    if crate::args::is(name, "MULTI") || crate::args::is(name, "EXEC") {
+        return;
+    }
+    let Some(spec) = crate::command::COMMANDS.lookup(name) else {
+        tracing::error!(offset, command = %crate::exec::printable(name, 64), "unknown command in the change log: skipped");
+        return;
+    };
+    let mut ctx = Ctx::new(db, client, node);
+    if let resp::Reply::Error(e) = crate::exec::call(&mut ctx, spec, args) {
+        tracing::warn!(offset, error = %e, "a logged command failed on replay");
     }
 }
 
@@ -527,7 +546,12 @@ mod tests {
     }
 
     fn cfg() -> TenantConfig {
-        TenantConfig { id: TenantId("db".into()), password: "pw".into(), limits: Default::default() }
+        TenantConfig {
+            id: TenantId("db".into()),
+            password: "pw".into(),
+            limits: Default::default(),
+            role: Default::default(),
+        }
     }
 
     #[test]
@@ -707,7 +731,7 @@ mod tests {
 
     fn cfg_with(id: &str, fsync: Option<FsyncPolicy>) -> TenantConfig {
         let limits = crate::TenantLimits { fsync, ..Default::default() };
-        TenantConfig { id: TenantId(id.into()), password: format!("pw-{id}"), limits }
+        TenantConfig { id: TenantId(id.into()), password: format!("pw-{id}"), limits, role: Default::default() }
     }
 
     /// A client on a real socket of the node's listener, authenticated to one database.

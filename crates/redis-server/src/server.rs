@@ -129,6 +129,9 @@ async fn expire_cycle(node: Arc<Node>) {
                 wrote = true;
             }
             drop(state);
+            if wrote {
+                tenant.replication.changes.notify();
+            }
             if let (true, Some(p)) = (wrote, &node.persistence) {
                 p.notify(&tenant);
             }

@@ -127,6 +127,9 @@ impl Persistence {
             state.db.begin_snapshot().map(|offset| (offset, dirty, keys))
         };
         let Some((offset, dirty, keys_hint)) = began else {
+            // Another snapshot of the keyspace runs (a replica's full copy): this one is not
+            // taken, and a BGSAVE that asked for it must not stay "in progress".
+            self.set_status(&tenant.id, |s| s.in_progress = false);
             return Err(SnapshotFailure::Running);
         };
         self.set_status(&tenant.id, |s| s.in_progress = true);
@@ -308,7 +311,12 @@ mod tests {
     }
 
     fn cfg() -> TenantConfig {
-        TenantConfig { id: TenantId("db".into()), password: "pw".into(), limits: Default::default() }
+        TenantConfig {
+            id: TenantId("db".into()),
+            password: "pw".into(),
+            limits: Default::default(),
+            role: Default::default(),
+        }
     }
 
     fn node_on(dir: &Path, disk: Arc<dyn Disk>) -> (Arc<Node>, Arc<Persistence>, Arc<Tenant>) {

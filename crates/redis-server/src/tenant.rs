@@ -54,6 +54,8 @@ pub struct Tenant {
     pub rate: Mutex<crate::limits::RateBucket>,
     /// Commands and bytes counted for billing (`usage.rs`).
     pub usage: crate::usage::Usage,
+    /// Primary or replica, and how a replica follows its primary (`replication`).
+    pub replication: crate::replication::TenantReplication,
 }
 
 impl Tenant {
@@ -74,6 +76,7 @@ impl Tenant {
             limits: RwLock::new(tenant_limits),
             rate: Mutex::new(crate::limits::RateBucket::new(tenant_limits.max_commands_per_second)),
             usage: crate::usage::Usage::default(),
+            replication: crate::replication::TenantReplication::new(),
         }
     }
 
@@ -89,7 +92,19 @@ impl Tenant {
     pub fn apply_limits(&self, limits: &TenantLimits) {
         *self.limits.write() = *limits;
         self.rate.lock().set_rate(limits.max_commands_per_second);
-        self.state.lock().db.set_memory_policy(limits.memory_policy());
+        let mut policy = limits.memory_policy();
+        if self.replication.is_replica() {
+            // A replica holds what its primary holds: the primary enforces the size and sends
+            // its evictions as DELs; evicting here on its own would diverge.
+            policy.max_data_bytes = 0;
+        }
+        let expiry = match self.replication.is_replica() {
+            true => keyspace::Expiry::Hides,
+            false => keyspace::Expiry::Deletes,
+        };
+        let mut state = self.state.lock();
+        state.db.set_memory_policy(policy);
+        state.db.set_expiry(expiry);
     }
 
     /// Disconnects every client of this tenant (password reset, removal).
@@ -106,6 +121,8 @@ pub struct TenantConfig {
     pub id: TenantId,
     pub password: String,
     pub limits: TenantLimits,
+    /// Primary, or a replica following a primary elsewhere (`replication`).
+    pub role: crate::replication::Role,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -166,6 +183,9 @@ impl TenantRegistry {
             }
         }
         if let Some(existing) = inner.by_id.get(&cfg.id).cloned() {
+            if existing.replication.role() != cfg.role {
+                existing.replication.set_role(cfg.role.clone());
+            }
             let old = existing.password.read().clone();
             if old != password {
                 inner.by_password.remove(&old);
@@ -176,6 +196,7 @@ impl TenantRegistry {
             return Ok(existing);
         }
         let tenant = Arc::new(Tenant::new(cfg.id.clone(), password.clone(), limits));
+        tenant.replication.set_role(cfg.role.clone());
         init(&tenant).map_err(|e| RegistryError::Load(cfg.id.clone(), e))?;
         // Not reachable yet, so taking its state lock here cannot wait on anyone.
         tenant.apply_limits(&cfg.limits);
@@ -216,7 +237,12 @@ mod tests {
     use super::*;
 
     fn cfg(id: &str, pw: &str) -> TenantConfig {
-        TenantConfig { id: TenantId(id.into()), password: pw.into(), limits: TenantLimits::default() }
+        TenantConfig {
+            id: TenantId(id.into()),
+            password: pw.into(),
+            limits: TenantLimits::default(),
+            role: Default::default(),
+        }
     }
 
     #[test]

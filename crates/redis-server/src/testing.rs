@@ -36,6 +36,7 @@ impl TestClient {
                 id: TenantId("test".into()),
                 password: "pw".into(),
                 limits: Default::default(),
+                role: Default::default(),
             })
             .expect("fresh registry");
         Self::attach(node, tenant)

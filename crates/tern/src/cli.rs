@@ -139,6 +139,15 @@ struct NodeArgs {
     /// The HOST:PORT clients use to reach this node (default: the bound Redis address).
     #[arg(long)]
     advertise_addr: Option<String>,
+    /// Address of the replication listener other nodes' replicas connect to (authenticated
+    /// with the cluster secret; only with --control-plane). Default: the Redis address's IP
+    /// on a free port.
+    #[arg(long)]
+    replication_addr: Option<SocketAddr>,
+    /// The HOST:PORT other nodes use to reach the replication listener (default: the bound
+    /// replication address).
+    #[arg(long)]
+    replication_advertise: Option<String>,
     /// Worker threads (default: the cores this process may use).
     #[arg(long)]
     threads: Option<usize>,
@@ -236,7 +245,7 @@ fn parse_tenant(s: &str) -> Result<TenantConfig, String> {
         return Err("ID and PASSWORD must not be empty".into());
     }
     let limits = crate::limits::parse_options(words)?;
-    Ok(TenantConfig { id: TenantId(id.into()), password: password.into(), limits })
+    Ok(TenantConfig { id: TenantId(id.into()), password: password.into(), limits, role: Default::default() })
 }
 
 pub fn main() -> std::process::ExitCode {
@@ -276,6 +285,19 @@ struct Storage {
     snapshot_min_log_bytes: u64,
 }
 
+/// A node's replication listener: where it binds and the secret links prove.
+struct ReplicationSetup {
+    addr: SocketAddr,
+    cluster_secret: String,
+}
+
+/// A started node: the node, its bound Redis address, and its replication listener's.
+struct StartedNode {
+    node: Arc<Node>,
+    addr: SocketAddr,
+    replication_addr: Option<SocketAddr>,
+}
+
 fn start_node(
     region: &str,
     addr: SocketAddr,
@@ -283,9 +305,20 @@ fn start_node(
     threads: Option<usize>,
     storage: Option<Storage>,
     limits: NodeLimits,
-) -> anyhow::Result<(Arc<Node>, SocketAddr)> {
+    replication: Option<ReplicationSetup>,
+) -> anyhow::Result<StartedNode> {
     let mut node = Node::new(limits, region.to_string(), addr.port());
     node.allocated_bytes_probe = Some(allocated_bytes);
+    let replication = match replication {
+        Some(setup) => {
+            let listener = redis_server::replication::listen(setup.addr)
+                .with_context(|| format!("binding the replication listener on {}", setup.addr))?;
+            let shared = redis_server::replication::Replication::new(&setup.cluster_secret);
+            node.replication = Some(shared.clone());
+            Some((listener, shared))
+        }
+        None => None,
+    };
     if let Some(storage) = &storage {
         std::fs::create_dir_all(&storage.data_dir)
             .with_context(|| format!("creating {}", storage.data_dir.display()))?;
@@ -308,7 +341,20 @@ fn start_node(
     }
     let server = redis_server::start(node.clone(), addr, threads.unwrap_or_else(redis_server::default_threads))
         .with_context(|| format!("listening on {addr}"))?;
-    Ok((node, server.local_addr))
+    let mut replication_addr = None;
+    if let Some((listener, shared)) = replication {
+        replication_addr = Some(listener.local_addr()?);
+        let serving = node.clone();
+        std::thread::Builder::new()
+            .name("replication-listener".into())
+            .spawn(move || redis_server::replication::serve(serving, listener, shared))?;
+    }
+    Ok(StartedNode { node, addr: server.local_addr, replication_addr })
+}
+
+/// The replication listener's default address: the Redis address's IP, any free port.
+fn default_replication_addr(redis_addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(redis_addr.ip(), 0)
 }
 
 /// Bytes allocated through jemalloc (INFO's `used_memory`).
@@ -377,7 +423,16 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         script_time_limit: std::time::Duration::from_millis(args.script_time_limit_ms),
         ..NodeLimits::default()
     };
-    let (node, addr) = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage, limits)?;
+    let replication =
+        args.cluster_secret.as_ref().filter(|_| args.control_plane.is_some()).map(|secret| ReplicationSetup {
+            addr: args.replication_addr.unwrap_or_else(|| default_replication_addr(args.redis_addr)),
+            cluster_secret: secret.clone(),
+        });
+    let started = start_node(&args.region, args.redis_addr, &args.tenants, args.threads, storage, limits, replication)?;
+    let (node, addr) = (started.node, started.addr);
+    if let Some(bound) = started.replication_addr {
+        tracing::info!(addr = %bound, "node listening for replicas");
+    }
     if let Some(path) = args.tenants_file.clone() {
         apply_tenants_file(&node, &path, &args.tenants)?;
         let pinned = args.tenants.clone();
@@ -427,6 +482,10 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
             region: args.region.clone(),
             redis_addr: advertised,
             kafka_addr: kafka.as_ref().map(|k| kafka_advertised(&k.broker)),
+            replication_addr: args
+                .replication_advertise
+                .clone()
+                .or_else(|| started.replication_addr.map(|a| a.to_string())),
         };
         let usage_file = args.data_dir.as_ref().map(|d| d.join("usage.json"));
         let meter = crate::metering::Meter::open(usage_file, Duration::from_secs(args.usage_report_secs))?;
@@ -723,7 +782,7 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         if addr.port() != 0 {
             addr.set_port(addr.port() + i as u16);
         }
-        let (node, bound) = start_node(
+        let started = start_node(
             region,
             addr,
             &[],
@@ -734,8 +793,10 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 snapshot_min_log_bytes: redis_server::persistence::DEFAULT_SNAPSHOT_MIN_LOG_BYTES,
             }),
             NodeLimits::default(),
+            Some(ReplicationSetup { addr: default_replication_addr(addr), cluster_secret: secret.clone() }),
         )
         .with_context(|| format!("starting the {region} node"))?;
+        let (node, bound) = (started.node, started.addr);
         let mut kafka_addr = args.kafka_addr;
         if kafka_addr.port() != 0 {
             kafka_addr.set_port(kafka_addr.port() + i as u16);
@@ -751,6 +812,7 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             region: region.clone(),
             redis_addr: bound.to_string(),
             kafka_addr: Some(kafka_advertised(&broker)),
+            replication_addr: started.replication_addr.map(|a| a.to_string()),
         };
         let kafka = KafkaSide { broker, pinned: Vec::new() };
         let node_dir = data_dir.join("redis").join(region);

@@ -214,7 +214,12 @@ mod tests {
 
     fn node_with(id: &str) -> (Arc<Node>, Arc<redis_server::tenant::Tenant>) {
         let node = Arc::new(Node::new(NodeLimits::default(), "test".into(), 0));
-        let cfg = TenantConfig { id: TenantId(id.into()), password: format!("pw-{id}"), limits: Default::default() };
+        let cfg = TenantConfig {
+            id: TenantId(id.into()),
+            password: format!("pw-{id}"),
+            limits: Default::default(),
+            role: Default::default(),
+        };
         let tenant = node.upsert_tenant(&cfg).unwrap();
         (node, tenant)
     }
@@ -272,7 +277,12 @@ mod tests {
         m.sample(&node, None, H);
         node.remove_tenant(&TenantId("db".into())).unwrap();
         m.sample(&node, None, H + 1);
-        let cfg = TenantConfig { id: TenantId("db".into()), password: "pw2".into(), limits: Default::default() };
+        let cfg = TenantConfig {
+            id: TenantId("db".into()),
+            password: "pw2".into(),
+            limits: Default::default(),
+            role: Default::default(),
+        };
         let t = node.upsert_tenant(&cfg).unwrap();
         count(&t, 4);
         m.sample(&node, None, H + 2);

@@ -7,6 +7,7 @@ use crate::saved_intent::{Adoption, SavedIntent, ServedDeployment, Verdict};
 use anyhow::Context;
 use control_api as api;
 use kafka_server::{Broker, ClusterConfig, ClusterId};
+use redis_server::replication::{LinkState, ReplicaOf, Role};
 use redis_server::{Node, TenantConfig, TenantId};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,8 +68,41 @@ fn tenant_configs(intent: &api::NodeIntent) -> Vec<TenantConfig> {
             id: TenantId(t.id.clone()),
             password: t.password.clone(),
             limits: crate::limits::from_intent(&t.limits),
+            role: role(&t.role),
         })
         .collect()
+}
+
+/// A database's role as the node hosts it.
+fn role(role: &api::TenantRole) -> Role {
+    match role {
+        api::TenantRole::Primary => Role::Primary,
+        api::TenantRole::Replica(of) => Role::Replica(ReplicaOf {
+            primary_node: of.primary_node.clone(),
+            primary_addr: of.primary_replication_addr.clone(),
+            primary_redis_addr: of.primary_redis_addr.clone(),
+        }),
+    }
+}
+
+/// How each hosted replica follows its primary, for the heartbeat.
+fn replica_reports(node: &Node) -> Vec<api::ReplicaReport> {
+    let mut out = Vec::new();
+    for tenant in node.tenants.all() {
+        if !tenant.replication.is_replica() {
+            continue;
+        }
+        let applied_offset = tenant.state.lock().db.change_log.last_offset();
+        let state = match tenant.replication.state() {
+            LinkState::Connecting => api::ReplicationState::Connecting,
+            LinkState::FullSync => api::ReplicationState::FullSync,
+            LinkState::Streaming => api::ReplicationState::Streaming,
+        };
+        let lag_records = tenant.replication.primary_offset().saturating_sub(applied_offset);
+        out.push(api::ReplicaReport { id: tenant.id.0.clone(), state, applied_offset, lag_records });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 /// The Kafka clusters of an intent as the broker hosts them.
@@ -119,6 +153,8 @@ pub struct ControlPlaneLink {
     pub redis_addr: String,
     /// `HOST:PORT` that Kafka clients use for this node, when it serves Kafka.
     pub kafka_addr: Option<String>,
+    /// `HOST:PORT` of this node's replication listener, for other nodes' replicas.
+    pub replication_addr: Option<String>,
 }
 
 pub struct Reconciler {
@@ -225,6 +261,7 @@ impl Reconciler {
             redis_addr: self.link.redis_addr.clone(),
             capacity: 0,
             kafka_addr: self.link.kafka_addr.clone(),
+            replication_addr: self.link.replication_addr.clone(),
         };
         let reply: api::RegisteredNode = self
             .agent
@@ -292,6 +329,7 @@ impl Reconciler {
             tenants: self.node.tenants.ids().into_iter().map(|id| id.0).collect(),
             kafka_clusters,
             held_back,
+            replicas: replica_reports(&self.node),
         };
         let path = format!("/v1/nodes/{}/heartbeat", self.link.node_id);
         self.agent.post(&self.url(&path)).set("Authorization", &self.auth()).send_json(&hosted).map_err(http_error)?;

@@ -211,6 +211,7 @@ mod tests {
                 id: id.to_string(),
                 password: format!("pw-{id}"),
                 limits: Default::default(),
+                role: Default::default(),
             })
             .collect();
         api::NodeIntent { tenants, kafka_clusters: Vec::new(), deployment_id: Some(DeploymentId("dep_a".into())) }

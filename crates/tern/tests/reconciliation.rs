@@ -252,10 +252,13 @@ fn wait_ready(cp: &ControlPlane, name: &str, region: &str, endpoint: &str) -> Va
     })
 }
 
-fn assert_not_replicated(db: &Value, region: &str) {
-    let r = region_status(db, region);
-    assert!(r["status"].as_str().unwrap_or_default().starts_with("not replicated"), "{db}");
-    assert_eq!(r["endpoint"], Value::Null, "{db}");
+/// Waits until the read region's replica is `ready`, and returns its endpoint.
+fn wait_replica_ready(cp: &ControlPlane, name: &str, region: &str) -> String {
+    wait_for(20, &format!("{name}'s replica ready in {region}"), || {
+        let db = cp.status(name)?;
+        let r = region_status(&db, region);
+        (r["status"] == "ready").then(|| r["endpoint"].as_str().expect("a ready replica's endpoint").to_string())
+    })
 }
 
 fn create(cp: &ControlPlane, name: &str, region: &str, replicas: &[&str]) -> Value {
@@ -282,9 +285,8 @@ fn id(db: &Value) -> String {
 }
 
 /// The primary's node is killed while a replica region's node keeps running: the API says so,
-/// and once the node is back (new port, same folder) it serves every acknowledged key again.
-/// The replica region is recorded but holds no copy (replication is not built), whatever
-/// happens to the primary.
+/// the replica keeps serving the keys it has, and once the primary's node is back (new port,
+/// same folder) it serves every acknowledged key again and the replica follows it again.
 #[test]
 fn a_killed_node_comes_back_with_its_keys() {
     let dir = TempDir::new("node-restart");
@@ -293,8 +295,9 @@ fn a_killed_node_comes_back_with_its_keys() {
     let _ams = NodeProcess::start(&dir.0, "ams", &cp);
     let db = create(&cp, "kv", "mad", &["ams"]);
     let pw = password(&db);
-    assert_not_replicated(&db, "ams");
     write_keys(&mad.addr, &pw);
+    let ams_endpoint = wait_replica_ready(&cp, "kv", "ams");
+    assert_keys_served(&ams_endpoint, &pw);
 
     mad.kill();
     let db = wait_for(10, "mad shown as not ready while its node is down", || {
@@ -303,12 +306,105 @@ fn a_killed_node_comes_back_with_its_keys() {
     });
     let shown = region_status(&db, "mad")["status"].as_str().unwrap_or_default().to_string();
     assert!(shown.starts_with("unreachable"), "{db}");
-    assert_not_replicated(&db, "ams");
+    // The replica cannot follow a dead primary, so it is not shown ready; it still answers reads.
+    wait_for(10, "ams not ready while its primary is down", || {
+        (region_status(&cp.status("kv")?, "ams")["status"] != "ready").then_some(())
+    });
+    assert_eq!(read_keys(&ams_endpoint, &pw), Ok(expected_keys()));
 
     mad.restart();
     let db = wait_ready(&cp, "kv", "mad", &mad.addr);
     assert_eq!(db["url"], format!("redis://default:{pw}@{}", mad.addr), "{db}");
     assert_keys_served(&mad.addr, &pw);
+    assert_eq!(wait_replica_ready(&cp, "kv", "ams"), ams_endpoint);
+    assert_keys_served(&ams_endpoint, &pw);
+}
+
+/// A read region holds a replica that follows its primary: it serves the primary's keys
+/// (strings, a hash, a TTL'd key that it hides past its deadline), refuses writes, catches up
+/// after its node was killed (with the writes made meanwhile), and its copy is dropped when
+/// the read region is removed; destroying the database removes it everywhere.
+#[test]
+fn a_read_region_replica_follows_its_primary() {
+    let dir = TempDir::new("replica");
+    let cp = ControlPlane::start(&dir.0);
+    let mad = NodeProcess::start(&dir.0, "mad", &cp);
+    let mut ams = NodeProcess::start(&dir.0, "ams", &cp);
+    let db = create(&cp, "rr", "mad", &["ams"]);
+    let pw = password(&db);
+    write_keys(&mad.addr, &pw);
+    let mut primary = connect(&mad.addr, &pw).unwrap();
+    let _: () = redis::cmd("HSET").arg("h").arg("f1").arg("a").arg("f2").arg("b").query(&mut primary).unwrap();
+    let _: () = redis::cmd("SET").arg("short").arg("x").arg("PX").arg(1500).query(&mut primary).unwrap();
+    let _: () = redis::cmd("SET").arg("long").arg("y").arg("EX").arg(1000).query(&mut primary).unwrap();
+
+    let endpoint = wait_replica_ready(&cp, "rr", "ams");
+    assert_eq!(endpoint, ams.addr);
+    assert_keys_served(&endpoint, &pw);
+    let mut replica = connect(&endpoint, &pw).unwrap();
+    let hash: Vec<String> = redis::cmd("HGETALL").arg("h").query(&mut replica).unwrap();
+    assert_eq!(hash, ["f1", "a", "f2", "b"]);
+    let ttl: i64 = redis::cmd("TTL").arg("long").query(&mut replica).unwrap();
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+    let short: Option<String> = redis::cmd("GET").arg("short").query(&mut replica).unwrap();
+    assert_eq!(short.as_deref(), Some("x"));
+    std::thread::sleep(Duration::from_millis(1600));
+    let short: Option<String> = redis::cmd("GET").arg("short").query(&mut replica).unwrap();
+    assert_eq!(short, None, "a key past its deadline is shown on the replica");
+    // A write on the replica is forwarded to the primary; the same connection reads it at once.
+    let _: () = redis::cmd("SET").arg("forwarded").arg("1").query(&mut replica).unwrap();
+    let _: () = redis::cmd("HSET").arg("h").arg("f3").arg("c").query(&mut replica).unwrap();
+    let got: Option<String> = redis::cmd("GET").arg("forwarded").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    let got: Option<String> = redis::cmd("HGET").arg("h").arg("f3").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("c"));
+    let got: Option<String> = redis::cmd("GET").arg("forwarded").query(&mut primary).unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    let _: () = redis::cmd("HDEL").arg("h").arg("f3").query(&mut replica).unwrap();
+    // A transaction is forwarded whole at EXEC, and read back at once too.
+    let (one, two): (i64, i64) =
+        redis::pipe().atomic().cmd("INCR").arg("tx").cmd("INCR").arg("tx").query(&mut replica).unwrap();
+    assert_eq!((one, two), (1, 2));
+    let got: Option<String> = redis::cmd("GET").arg("tx").query(&mut replica).unwrap();
+    assert_eq!(got.as_deref(), Some("2"));
+    // Not forwarded yet: blocking pops (and scripts, WATCHed transactions) are refused, never
+    // applied here.
+    let write_error = redis::cmd("BLPOP").arg("queue").arg(1).query::<()>(&mut replica).unwrap_err();
+    assert_eq!(write_error.kind(), redis::ErrorKind::ReadOnly, "{write_error}");
+
+    // Killed: writes made meanwhile arrive once it is back (same folder, new port).
+    ams.kill();
+    let _: () = redis::cmd("SET").arg("while-away").arg("1").query(&mut primary).unwrap();
+    let _: () = redis::cmd("HDEL").arg("h").arg("f1").query(&mut primary).unwrap();
+    ams.restart();
+    let endpoint = wait_replica_ready(&cp, "rr", "ams");
+    assert_eq!(endpoint, ams.addr);
+    let mut replica = connect(&endpoint, &pw).unwrap();
+    let got: Option<String> = wait_for(10, "the write made while the replica was away", || {
+        redis::cmd("GET").arg("while-away").query::<Option<String>>(&mut replica).ok().flatten().map(Some)
+    });
+    assert_eq!(got.as_deref(), Some("1"));
+    let hash: Vec<String> = redis::cmd("HGETALL").arg("h").query(&mut replica).unwrap();
+    assert_eq!(hash, ["f2", "b"]);
+    assert_eq!(read_keys(&endpoint, &pw), Ok(expected_keys()));
+
+    // The read region removed: the replica's copy goes, the primary keeps serving.
+    let (ok, _, err) = cp.tern(&["redis", "update", "rr", "--remove-read-regions", "ams"]);
+    assert!(ok, "{err}");
+    wait_for(10, "the replica's password refused", || refused(&ams.addr, &pw).then_some(()));
+    wait_for(10, "the replica's files deleted", || (!ams.database_dir(&id(&db)).exists()).then_some(()));
+    assert_keys_served(&mad.addr, &pw);
+
+    // Added back: a full copy; then destroyed: gone everywhere.
+    let (ok, _, err) = cp.tern(&["redis", "update", "rr", "--add-read-regions", "ams"]);
+    assert!(ok, "{err}");
+    assert_keys_served(&wait_replica_ready(&cp, "rr", "ams"), &pw);
+    let (ok, _, err) = cp.tern(&["redis", "destroy", "rr", "-y"]);
+    assert!(ok, "{err}");
+    for node in [&mad, &ams] {
+        wait_for(10, "the destroyed database refused", || refused(&node.addr, &pw).then_some(()));
+        wait_for(10, "its files deleted", || (!node.database_dir(&id(&db)).exists()).then_some(()));
+    }
 }
 
 /// With the control plane down the nodes keep serving, and a node restarted meanwhile serves

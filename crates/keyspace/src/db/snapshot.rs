@@ -203,7 +203,7 @@ impl Db {
     /// Adds an entry read from a snapshot file (loading, before the database is reachable).
     /// An entry whose deadline has passed is dropped, as expiry would have dropped it.
     pub fn load_entry(&mut self, key: Blob, entry: Entry) {
-        if entry.expire_at_ms != 0 && entry.expire_at_ms <= self.now_ms {
+        if self.is_expired(&entry) {
             return;
         }
         let has_ttl = entry.expire_at_ms != 0;

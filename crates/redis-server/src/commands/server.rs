@@ -29,6 +29,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     s("command", -1, Flags::FREE.union(LS), KeySpec::NONE, command),
     s("config", -2, Flags::ADMIN.union(Flags::NOSCRIPT).union(LS), KeySpec::NONE, config),
     s("time", 1, Flags::FAST.union(LS), KeySpec::NONE, time),
+    s("ternoffset", 1, Flags::FAST.union(Flags::FREE).union(Flags::NOSCRIPT), KeySpec::NONE, tern_offset),
     s("dbsize", 1, Flags::READONLY.union(Flags::FAST), KeySpec::NONE, dbsize),
     s("flushdb", -1, Flags::WRITE, KeySpec::NONE, flushdb),
     s("flushall", -1, Flags::WRITE, KeySpec::NONE, flushdb),
@@ -165,14 +166,31 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     st.keyspace_misses,
                 );
             }
-            "replication" => {
-                let _ = write!(
-                    body,
-                    "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
-                    node.run_id,
-                    ctx.db.change_log.last_offset()
-                );
-            }
+            "replication" => match ctx.client.tenant.as_ref().map(|t| (t.replication.role(), &t.replication)) {
+                Some((crate::replication::Role::Replica(of), replication)) => {
+                    let applied = ctx.db.change_log.last_offset();
+                    let state = replication.state();
+                    let link = if state == crate::replication::LinkState::Streaming { "up" } else { "down" };
+                    let _ = write!(
+                        body,
+                        "role:slave\r\nmaster_host:{}\r\nmaster_link_status:{link}\r\nslave_read_only:1\r\n\
+                         slave_repl_offset:{applied}\r\nmaster_repl_offset:{}\r\ntern_replication_state:{}\r\n\
+                         tern_replication_lag_records:{}\r\n",
+                        of.primary_addr,
+                        replication.primary_offset().max(applied),
+                        state.as_str(),
+                        replication.primary_offset().saturating_sub(applied),
+                    );
+                }
+                _ => {
+                    let _ = write!(
+                        body,
+                        "role:master\r\nconnected_slaves:0\r\nmaster_replid:{}\r\nmaster_repl_offset:{}\r\n",
+                        node.run_id,
+                        ctx.db.change_log.last_offset()
+                    );
+                }
+            },
             "cpu" => {
                 let (user, sys) = cpu_times();
                 let _ = write!(body, "used_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n");
@@ -422,6 +440,12 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             crate::exec::printable(&args[1], 64)
         ))),
     }
+}
+
+/// TERNOFFSET: the database's newest change-log offset. A replica forwarding a write sends it
+/// right after the write, then answers once it has applied that offset (read-your-writes).
+fn tern_offset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Integer(ctx.db.change_log.last_offset().min(i64::MAX as u64) as i64))
 }
 
 fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {

@@ -32,6 +32,11 @@ fn set_in_multi(ctx: &mut Ctx, on: bool) {
     ctx.client.handle.info.lock().in_multi = on;
 }
 
+/// Marks the client out of MULTI when a replica forwarded its transaction to the primary.
+pub fn leave_multi(client: &mut crate::context::ClientState) {
+    client.handle.info.lock().in_multi = false;
+}
+
 fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     crate::exec::begin_multi(ctx).map_err(|r| match r {
         Reply::Error(e) => CommandError::Other(e),
@@ -59,6 +64,11 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
         return Ok(Reply::NilArray);
     }
     let specs: Vec<_> = multi.queue.iter().map(|args| TABLE.lookup(&args[0])).collect();
+    if crate::replication::refuses_writes(ctx.client) && specs.iter().flatten().any(|s| s.is_write()) {
+        // Queued for the primary, but this EXEC was not forwarded (the connection forwards
+        // it): never applied here.
+        return Err(CommandError::Other(format!("EXECABORT {}", crate::replication::READONLY)));
+    }
     // Like Redis, a transaction that may grow the data is refused as a whole when the
     // database is full (it may have been queued while there was room).
     let may_grow = specs.iter().flatten().any(|s| s.flags.contains(Flags::DENYOOM));

@@ -859,6 +859,9 @@ fn script_call(ctx: &mut Ctx, args: &[Value], read_only: bool, resp: u8, flags: 
         return Err("ERR This Redis command is not allowed from script".into());
     }
     if spec.is_write() {
+        if crate::replication::refuses_writes(ctx.client) {
+            return Err(crate::replication::READONLY.into());
+        }
         if read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
