@@ -233,6 +233,8 @@ pub struct Faults {
     pub mutations_left: AtomicU64,
     /// `read_at` calls so far (tests count what a compaction round reads).
     pub reads: AtomicU64,
+    /// File fsyncs that succeeded so far (tests check which step of the log syncs).
+    pub file_syncs: AtomicU64,
 }
 
 impl Default for Faults {
@@ -242,6 +244,7 @@ impl Default for Faults {
             space_left_bytes: AtomicU64::new(u64::MAX),
             mutations_left: AtomicU64::new(u64::MAX),
             reads: AtomicU64::new(0),
+            file_syncs: AtomicU64::new(0),
         }
     }
 }
@@ -302,7 +305,9 @@ impl SegmentFile for FaultyFile {
 
     fn sync(&self) -> io::Result<()> {
         self.disk.check_sync()?;
-        self.inner.sync()
+        self.inner.sync()?;
+        self.disk.faults.file_syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {

@@ -14,7 +14,7 @@ use crate::checkpoint::{read_checkpoint, CleanerCheckpoint, CHECKPOINT_TMP_FILE}
 use crate::disk::{read_whole, write_atomically, SegmentDisk, SegmentFile};
 use crate::producer::{ProducerStates, SequenceCheck};
 use crate::records::decode_records;
-use crate::segment::{parse_log_name, segment_path, Role, Segment, CLEANED_SUFFIX};
+use crate::segment::{parse_log_name, remove_segment_files, segment_path, Files, Role, Segment, Tail, CLEANED_SUFFIX};
 use crate::{AppendError, BatchError, LogConfig, LogError, ReadError};
 
 /// Name of the file holding the log start offset raised by DeleteRecords.
@@ -90,14 +90,38 @@ pub struct RetentionReport {
 }
 
 /// Durability shared between the log and its sync jobs.
-#[derive(Debug)]
 struct Durability {
     durable_offset: AtomicI64,
     /// Set by the first storage failure; appends are refused from then on.
     failure: Mutex<Option<String>>,
+    /// The segment rolled last, when its fsync has not run yet (a roll leaves it to the next
+    /// sync job so that no append waits for it). Never more than one: recovery trusts every
+    /// segment before the one rolled last.
+    unsynced_rolled: Mutex<Option<Arc<dyn SegmentFile>>>,
+    /// Held while a job runs, so jobs of one log never overlap: a later job cannot report its
+    /// offset durable while an earlier one still syncs the rolled segment below it.
+    job_running: Mutex<()>,
+}
+
+impl std::fmt::Debug for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Durability")
+            .field("durable_offset", &self.durable_offset.load(Ordering::SeqCst))
+            .field("failure", &self.failure())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Durability {
+    fn new(durable_offset: i64) -> Self {
+        Self {
+            durable_offset: AtomicI64::new(durable_offset),
+            failure: Mutex::new(None),
+            unsynced_rolled: Mutex::new(None),
+            job_running: Mutex::new(()),
+        }
+    }
+
     fn fail(&self, error: &io::Error) {
         let mut failure = self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         failure.get_or_insert_with(|| error.to_string());
@@ -105,6 +129,22 @@ impl Durability {
 
     fn failure(&self) -> Option<String> {
         self.failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn unsynced_rolled(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn SegmentFile>>> {
+        self.unsynced_rolled.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Fsyncs the segment rolled last if it still waits for it, and forgets it once done.
+    fn sync_rolled(&self) -> io::Result<()> {
+        let Some(file) = self.unsynced_rolled().clone() else { return Ok(()) };
+        file.sync()?;
+        let mut pending = self.unsynced_rolled();
+        // A roll may have replaced it meanwhile (after syncing it itself); keep the newer one.
+        if pending.as_ref().is_some_and(|still| Arc::ptr_eq(still, &file)) {
+            *pending = None;
+        }
+        Ok(())
     }
 }
 
@@ -128,7 +168,9 @@ impl SyncJob {
     /// Fsyncs, then advances the log's durable offset. A failure marks the log failed (it
     /// refuses appends until reopened) and nothing more is reported durable.
     pub fn run(self) -> io::Result<i64> {
-        let result = self.file.sync().and_then(|()| match &self.dir {
+        let _one_at_a_time = self.durability.job_running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The rolled segment holds offsets below the active file's: it goes first.
+        let result = self.durability.sync_rolled().and_then(|()| self.file.sync()).and_then(|()| match &self.dir {
             Some((disk, dir)) => disk.sync_dir(dir),
             None => Ok(()),
         });
@@ -219,11 +261,23 @@ impl PartitionLog {
         let mut producers = ProducerStates::default();
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len().max(1));
         for (number, &base) in bases.iter().enumerate() {
-            let role = if number + 1 == bases.len() { Role::Active } else { Role::Closed };
-            let segment =
+            let role = match bases.len() - number {
+                1 => Role::Active,
+                2 => Role::Rolled,
+                _ => Role::Closed,
+            };
+            let (segment, tail) =
                 Segment::open(&*disk, dir, base, role, config.index_interval_bytes, &mut |h| producers.observe(h))?;
             check_continuity(segments.last(), &segment, dir)?;
             segments.push(segment);
+            if role == Role::Rolled && tail == Tail::Cut {
+                // The rolled segment's fsync never finished, so no offset after its tear was
+                // ever reported durable: the log ends at the tear, as Kafka's recovery does.
+                let active_base = bases[number + 1];
+                tracing::warn!(dir = %dir.display(), active_base, "the segment rolled last had a torn tail: removing the active segment after it");
+                remove_segment_files(&*disk, dir, active_base, Files::Live).map_err(io_error)?;
+                break;
+            }
         }
         if segments.is_empty() {
             let base = checkpoint.unwrap_or(0).max(0);
@@ -243,7 +297,7 @@ impl PartitionLog {
             cleaner: cleaner_persisted,
             cleaner_persisted,
             producers,
-            durability: Arc::new(Durability { durable_offset: AtomicI64::new(log_end), failure: Mutex::new(None) }),
+            durability: Arc::new(Durability::new(log_end)),
             dir_dirty: true,
         };
         log.drop_segments_below_start().map_err(io_error)?;
@@ -433,13 +487,18 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Closes the active segment (fsynced, so only the last segment can ever have a torn tail)
-    /// and starts a new one at the log end.
+    /// Closes the active segment and starts a new one at the log end. The closed segment's
+    /// fsync is left to the next sync job, which runs without the partition lock: a slow disk
+    /// must not hold every append of the partition (Kafka defers it the same way). Only the
+    /// segment rolled last may lack its fsync, so a roll that finds the previous one still
+    /// waiting syncs that one here (rare: a job runs after every few appended megabytes).
     fn roll(&mut self) -> io::Result<()> {
-        self.active().log.sync()?;
+        self.durability.sync_rolled()?;
+        let closed = self.active().log.clone();
         let base = self.log_end_offset();
         let segment = Segment::create(&*self.disk, &self.dir, base, self.config.index_interval_bytes)?;
         self.segments.push(segment);
+        *self.durability.unsynced_rolled() = Some(closed);
         self.dir_dirty = true;
         Ok(())
     }

@@ -51,10 +51,31 @@ pub(crate) fn parse_log_name(name: &str) -> Option<i64> {
 /// How much a segment is trusted when it is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// Fsynced when it was rolled: headers are checked, any damage is corruption.
+    /// Older than the last roll, so its fsync finished before any later data was reported
+    /// durable: headers are checked, any damage is corruption.
     Closed,
+    /// Rolled last, just before the active segment. Its fsync runs after the roll, off the
+    /// partition lock, so a machine that stopped meanwhile may have left it with a torn tail:
+    /// it is checked like the active segment.
+    Rolled,
     /// Written last: every batch's CRC is checked and a damaged tail is cut off.
     Active,
+}
+
+impl Role {
+    /// Whether this segment may end with a torn write (checked batch by batch, tail cut).
+    fn may_be_torn(self) -> bool {
+        matches!(self, Role::Rolled | Role::Active)
+    }
+}
+
+/// What recovery did to a segment's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// The file ends with its last whole batch.
+    Whole,
+    /// A torn write was cut off the end.
+    Cut,
 }
 
 /// Decides where sparse index entries go, for appends and for rebuilding on open alike.
@@ -182,16 +203,20 @@ impl Segment {
         role: Role,
         index_interval_bytes: u64,
         visit: &mut dyn FnMut(&BatchHeader),
-    ) -> Result<Self, LogError> {
+    ) -> Result<(Self, Tail), LogError> {
         let path = segment_path(dir, base_offset, LOG_SUFFIX);
         let io_error = |source| LogError::Io { path: path.clone(), source };
         let log = disk.open(&path, OpenMode::Existing).map_err(io_error)?;
         let file_len = log.size_bytes().map_err(io_error)?;
         let mut walk = Walk::new(base_offset, index_interval_bytes);
         let damage = walk.run(&*log, file_len, role, visit).map_err(io_error)?;
-        if let Some(damage) = damage {
-            settle_damage(&*log, &path, file_len, walk.size_bytes, walk.next_offset, role, damage)?;
-        }
+        let tail = match damage {
+            Some(damage) => {
+                settle_damage(&*log, &path, file_len, walk.size_bytes, walk.next_offset, role, damage)?;
+                Tail::Cut
+            }
+            None => Tail::Whole,
+        };
         let index_path = segment_path(dir, base_offset, INDEX_SUFFIX);
         let time_path = segment_path(dir, base_offset, TIME_INDEX_SUFFIX);
         let (offset_index, rebuilt_offsets) = SparseIndex::open_expecting(disk, &index_path, &walk.offset_entries)
@@ -201,7 +226,7 @@ impl Segment {
         if rebuilt_offsets || rebuilt_times {
             tracing::info!(path = %path.display(), "rebuilt the segment's index files from its batches");
         }
-        Ok(Self {
+        let segment = Self {
             base_offset,
             log,
             size_bytes: walk.size_bytes,
@@ -209,7 +234,8 @@ impl Segment {
             tracker: walk.tracker,
             offset_index,
             time_index,
-        })
+        };
+        Ok((segment, tail))
     }
 
     /// Newest batch timestamp in the segment, -1 when empty.
@@ -406,7 +432,7 @@ impl Walk {
 }
 
 /// Checks the batch at `position`: complete, v2, offsets moving forward, and (for the active
-/// segment) its CRC, using `buffer` for the batch bytes.
+/// segment and the one rolled last) its CRC, using `buffer` for the batch bytes.
 fn check_batch(
     file: &dyn SegmentFile,
     position: u64,
@@ -429,7 +455,7 @@ fn check_batch(
     if header.base_offset < next_offset || header.last_offset_delta < 0 {
         return Ok(Err(BatchError::OffsetOrder { base_offset: header.base_offset, expected_at_least: next_offset }));
     }
-    if role == Role::Active {
+    if role.may_be_torn() {
         buffer.resize(header.size_bytes(), 0);
         file.read_at(buffer, position)?;
         if let Err(reason) = crate::batch::validate(buffer) {
@@ -439,8 +465,9 @@ fn check_batch(
     Ok(Ok(header))
 }
 
-/// A damaged batch in the active segment with nothing valid after it is a torn write: cut it
-/// off. Anything else is corruption and the log is refused.
+/// A damaged batch in a segment that may be torn (the active one, the one rolled last) with
+/// nothing valid after it is a torn write: cut it off. Anything else is corruption and the
+/// log is refused.
 fn settle_damage(
     file: &dyn SegmentFile,
     path: &Path,
@@ -453,7 +480,7 @@ fn settle_damage(
     let io_error = |source| LogError::Io { path: path.to_owned(), source };
     let corrupt =
         |damage: Damage| LogError::Corrupt { path: path.to_owned(), position: damage.position, reason: damage.reason };
-    if role == Role::Closed {
+    if !role.may_be_torn() {
         return Err(corrupt(damage));
     }
     if valid_batch_after(file, damage.position, file_len, next_offset).map_err(io_error)? {
@@ -464,7 +491,8 @@ fn settle_damage(
         position = damage.position,
         cut_bytes = file_len - good_len,
         reason = %damage.reason,
-        "torn tail in the active segment: truncating to the last good batch"
+        ?role,
+        "torn tail in a segment written last: truncating to the last good batch"
     );
     file.set_len(good_len).map_err(io_error)?;
     file.sync().map_err(io_error)

@@ -193,14 +193,60 @@ fn failed_fsync_is_not_durable_and_stops_appends() {
     assert_eq!(log.append(&values_batch(1, NOW_MS), NOW_MS).unwrap().base_offset, 4);
 }
 
+/// Appends 2-record batches until the log has `segments` segments.
+fn append_until_segments(log: &mut PartitionLog, segments: usize) {
+    while log.segment_count() < segments {
+        log.append(&values_batch(2, NOW_MS), NOW_MS).unwrap();
+    }
+}
+
 #[test]
-fn failed_fsync_at_roll_refuses_the_append() {
+fn roll_leaves_the_closed_segments_fsync_to_the_sync_job() {
     let dir = tempfile::tempdir().unwrap();
     let disk = FaultyDisk::new();
     let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
-    while log.segment_count() == 1 {
-        log.append(&values_batch(2, NOW_MS), NOW_MS).unwrap();
-    }
+    append_until_segments(&mut log, 2);
+    assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 0, "the roll did not fsync under the partition");
+    let job = log.sync_job().unwrap();
+    assert_eq!(job.run().unwrap(), log.log_end_offset());
+    assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 2, "the rolled segment, then the active one");
+    append_until_segments(&mut log, 3);
+    log.sync_job().unwrap().run().unwrap();
+    assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 4, "the first rolled segment is not synced twice");
+}
+
+#[test]
+fn second_roll_before_a_job_syncs_the_first_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    append_until_segments(&mut log, 3);
+    assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 1, "only the older rolled segment");
+}
+
+#[test]
+fn failed_fsync_of_a_rolled_segment_is_not_durable_and_stops_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    append_until_segments(&mut log, 1);
+    log.sync_job().unwrap().run().unwrap();
+    let durable = log.durable_offset();
+    disk.faults.fail_sync.store(true, Ordering::SeqCst);
+    // The roll itself needs no fsync, so this append still succeeds.
+    append_until_segments(&mut log, 2);
+    assert!(log.sync_job().unwrap().run().is_err());
+    assert_eq!(log.durable_offset(), durable, "never report what fsync did not confirm");
+    assert!(log.storage_failure().is_some());
+    assert!(matches!(log.append(&values_batch(2, NOW_MS), NOW_MS), Err(AppendError::Io(_))));
+}
+
+#[test]
+fn failed_fsync_at_a_second_roll_refuses_the_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    append_until_segments(&mut log, 2);
     let batch = values_batch(2, NOW_MS);
     disk.faults.fail_sync.store(true, Ordering::SeqCst);
     let mut refused = false;
@@ -211,7 +257,63 @@ fn failed_fsync_at_roll_refuses_the_append() {
         }
     }
     assert!(refused);
+    assert_eq!(log.segment_count(), 2, "no segment rolled past an unsynced one");
     assert!(log.storage_failure().is_some());
+}
+
+/// A log of small segments with at least three segments; returns the folder's `.log` files
+/// in order and the log end offset.
+fn write_segments(dir: &Path) -> (Vec<std::path::PathBuf>, i64) {
+    let mut log = open(dir, small_segments());
+    for i in 0..40 {
+        log.append(&values_batch(3, NOW_MS + i), NOW_MS).unwrap();
+    }
+    let end = log.log_end_offset();
+    drop(log);
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 3, "the test needs three segments");
+    (logs, end)
+}
+
+#[test]
+fn torn_tail_of_the_segment_rolled_last_ends_the_log_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, _) = write_segments(dir.path());
+    let rolled = &logs[logs.len() - 2];
+    let active = &logs[logs.len() - 1];
+    assert!(std::fs::metadata(active).unwrap().len() > 0, "the active segment holds data");
+    let rolled_len = std::fs::metadata(rolled).unwrap().len();
+    // As if the machine stopped before the rolled segment's deferred fsync: its last bytes
+    // never reached the disk, while the active segment's did.
+    cut_file(rolled, rolled_len - 5);
+    let mut log = open(dir.path(), small_segments());
+    assert!(!active.exists(), "the active segment after the tear is removed");
+    assert_eq!(log.segment_count(), logs.len() - 1);
+    let records = all_records(&log);
+    assert_eq!(records.len() as i64, log.log_end_offset());
+    assert!(std::fs::metadata(rolled).unwrap().len() < rolled_len - 5, "cut to the last whole batch");
+    let next = log.log_end_offset();
+    assert_eq!(log.append(&values_batch(1, NOW_MS), NOW_MS).unwrap().base_offset, next);
+    drop(log);
+    let log = open(dir.path(), small_segments());
+    assert_eq!(log.log_end_offset(), next + 1, "the repaired log opens as it was left");
+}
+
+#[test]
+fn flipped_bit_inside_the_segment_rolled_last_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs, _) = write_segments(dir.path());
+    let rolled = &logs[logs.len() - 2];
+    // A bit of the first batch's records (past the 61-byte header), with whole batches after it.
+    flip_bit(rolled, 70);
+    let error = PartitionLog::open(Arc::new(RealDisk), dir.path(), small_segments(), NOW_MS).unwrap_err();
+    assert!(matches!(error, LogError::Corrupt { position: 0, .. }), "{error}");
+    assert!(logs.iter().all(|path| path.exists()), "nothing removed");
 }
 
 #[test]
