@@ -12,6 +12,10 @@ by the hypervisor, the client), not the broker's storage path.
 
     cargo build --release -p tern -p kafka-client-tests --example produce_latency
     python3 bench/kafka_latency_probe.py [--rate 200000] [--seconds 10] [--rounds 4] [--acks 1|all]
+        [--before-bin OLD_TERN] [--targets tern-disk,tern-disk-before,...]
+
+`--before-bin` adds `tern-disk-before`: another tern binary (an older commit) on the disk, in
+the same rounds, for before/after comparisons.
 """
 
 import argparse
@@ -33,6 +37,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--acks", default="1", choices=["1", "all"])
     ap.add_argument("--tern-bin", default=str(ROOT / "target" / "release" / "tern"))
+    ap.add_argument("--before-bin", help="an older tern binary, run on the disk as tern-disk-before")
+    ap.add_argument("--targets", help="comma-separated subset of the targets to run")
     args = ap.parse_args()
     acks = -1 if args.acks == "all" else 1
     disk_dir = tempfile.mkdtemp(prefix="latency-probe-")
@@ -42,6 +48,14 @@ def main():
         "tern-tmpfs": lambda: Tern("tern-tmpfs", args.tern_bin, shm_dir),
         "rdkafka-mock": Mock,
     }
+    if args.before_bin:
+        makers["tern-disk-before"] = lambda: Tern("tern-disk-before", args.before_bin, disk_dir)
+    if args.targets:
+        wanted = args.targets.split(",")
+        unknown = [name for name in wanted if name not in makers]
+        if unknown:
+            ap.error(f"unknown targets {unknown}; known: {list(makers)}")
+        makers = {name: makers[name] for name in wanted}
     rows = {name: [] for name in makers}
     print(f"# {args.rate} rec/s, {args.seconds} s per run, acks={args.acks}, {args.rounds} rounds", flush=True)
     print("| round | target | achieved rec/s | p50 ms | p99 ms | max ms | VM stalled (cores) | other load (cores) |")

@@ -6,6 +6,9 @@ runs interleaved A,B,A,B, first run discarded, median and min-max of the rest. T
 `pinned` (server on core 0, client on core 1: the per-core figure) and `free` (no pinning).
 Both servers require a password (tern always does), both keep no persistence.
 Memory: used_memory delta after loading 1M keys with 16-byte values.
+CPU: the server's and the client's (redis-benchmark's) user+system CPU time per request, and
+the share of its core each kept busy: at pipeline 1 a client that keeps its core at ~100%
+is the ceiling, and the servers' CPU per request is the fair comparison.
 `--durable`: SET throughput with persistence on both sides, per fsync policy: redis-server with
 `appendonly yes` and the matching `appendfsync`, tern with `--data-dir` and `--fsync`.
 `--scripts`: EVAL of a one-line script (an INCR), pipeline 1 and 16, both layouts.
@@ -15,6 +18,7 @@ import argparse
 import csv
 import io
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -91,15 +95,33 @@ CUSTOM_TESTS = {
 }
 
 
-def run_benchmark(port, test, pipeline, requests, client_cpus, keyspace):
+def process_cpu_seconds(pid):
+    """User + system CPU seconds of a process so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_benchmark(port, test, pipeline, requests, client_cpus, keyspace, server_pid):
+    """One redis-benchmark run: (ops/s, p50 ms, p99 ms, server CPU µs per request, client CPU
+    µs per request, server busy share of a core, client busy share of a core)."""
     prefix = ["taskset", "-c", client_cpus] if client_cpus else []
     what = CUSTOM_TESTS.get(test) or ["-t", test]
     cmd = prefix + ["redis-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-n", str(requests),
                     "-P", str(pipeline), "-r", str(keyspace), "--csv", *what]
+    server_before, client_before, wall_before = process_cpu_seconds(server_pid), children_cpu_seconds(), time.time()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    wall = time.time() - wall_before
+    server_cpu = process_cpu_seconds(server_pid) - server_before
+    client_cpu = children_cpu_seconds() - client_before
     rows = list(csv.DictReader(io.StringIO(out)))
     row = rows[0]
-    return float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+    return (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
+            server_cpu / requests * 1e6, client_cpu / requests * 1e6, server_cpu / wall, client_cpu / wall)
 
 
 def preload(port, keyspace):
@@ -125,7 +147,8 @@ def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace, 
         for run in range(runs + 1):
             for (test, pipeline, requests) in cases:
                 for kind in ("redis", "tern"):
-                    r = run_benchmark(servers[kind].port, test, pipeline, requests, client_cpus, keyspace)
+                    r = run_benchmark(servers[kind].port, test, pipeline, requests, client_cpus, keyspace,
+                                      servers[kind].proc.pid)
                     if run > 0:  # the first run warms up both servers and is discarded
                         results[(test, pipeline, kind)].append(r)
             print(f"  [{name}] run {run} done", file=sys.stderr, flush=True)
@@ -139,6 +162,12 @@ def throughput_layout(name, server_cpus, client_cpus, tern_bin, runs, keyspace, 
                 "redis_rps": red_rps, "tern_rps": ter_rps, "ratio": ter_rps[0] / red_rps[0],
                 "redis_p50": statistics.median(x[1] for x in red), "tern_p50": statistics.median(x[1] for x in ter),
                 "redis_p99": statistics.median(x[2] for x in red), "tern_p99": statistics.median(x[2] for x in ter),
+                "redis_cpu_us": statistics.median(x[3] for x in red), "tern_cpu_us": statistics.median(x[3] for x in ter),
+                "redis_client_us": statistics.median(x[4] for x in red),
+                "tern_client_us": statistics.median(x[4] for x in ter),
+                "redis_busy": statistics.median(x[5] for x in red), "tern_busy": statistics.median(x[5] for x in ter),
+                "redis_client_busy": statistics.median(x[6] for x in red),
+                "tern_client_busy": statistics.median(x[6] for x in ter),
             })
         return rows
     finally:
@@ -199,14 +228,8 @@ def main():
         f"redis-server: {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.strip()}",
         f"runs: {args.runs} measured (+1 discarded) per case, interleaved; 50 clients; keyspace {args.keyspace}",
         "",
-        "| layout | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
-        "|---|---|---|---|---|---|---|---|",
+        *table_lines(rows, "layout"),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['layout']} | {r['test']} | {r['pipeline']} | {fmt_rps(r['redis_rps'])} | {fmt_rps(r['tern_rps'])} | "
-            f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} |"
-        )
     lines += [
         "",
         f"Memory for {args.memory_keys} keys (`key:%012d`, 16-byte values), used_memory delta per key: "
@@ -236,6 +259,26 @@ def scripts_main(args):
     write_report(args, rows, "layout", "", "redis-scripts-latest.md")
 
 
+def table_lines(rows, first_column):
+    """The Markdown table of `rows` (from `throughput_layout`): throughput, latency, and CPU
+    time per request with each side's busy share of a core (server, then client)."""
+    lines = [
+        f"| {first_column} | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis "
+        "| p50 ms redis / tern | p99 ms redis / tern | server CPU µs/request redis / tern (core busy) "
+        "| client CPU µs/request vs redis / vs tern (core busy) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['layout']} | {r['test']} | {r['pipeline']} | {fmt_rps(r['redis_rps'])} | {fmt_rps(r['tern_rps'])} | "
+            f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} | "
+            f"{r['redis_cpu_us']:.2f} / {r['tern_cpu_us']:.2f} ({r['redis_busy']:.0%} / {r['tern_busy']:.0%}) | "
+            f"{r['redis_client_us']:.2f} / {r['tern_client_us']:.2f} "
+            f"({r['redis_client_busy']:.0%} / {r['tern_client_busy']:.0%}) |"
+        )
+    return lines
+
+
 def write_report(args, rows, first_column, server_note, default_name):
     """Writes and prints the Markdown table of `rows` (from `throughput_layout`)."""
     lines = [
@@ -243,14 +286,8 @@ def write_report(args, rows, first_column, server_note, default_name):
         + server_note,
         f"runs: {args.runs} measured (+1 discarded) per case, interleaved; 50 clients; keyspace {args.keyspace}",
         "",
-        f"| {first_column} | test | P | redis-server ops/s median (min-max) | tern ops/s median (min-max) | tern/redis | p50 ms redis / tern | p99 ms redis / tern |",
-        "|---|---|---|---|---|---|---|---|",
+        *table_lines(rows, first_column),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['layout']} | {r['test']} | {r['pipeline']} | {fmt_rps(r['redis_rps'])} | {fmt_rps(r['tern_rps'])} | "
-            f"**{r['ratio']:.2f}x** | {r['redis_p50']:.3f} / {r['tern_p50']:.3f} | {r['redis_p99']:.3f} / {r['tern_p99']:.3f} |"
-        )
     text = "\n".join(lines) + "\n"
     out = Path(args.out or ROOT / "bench" / "results" / default_name)
     out.parent.mkdir(parents=True, exist_ok=True)
