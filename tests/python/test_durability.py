@@ -222,20 +222,27 @@ def log_file(data_dir):
     return Path(data_dir) / "alpha" / "changes.log"
 
 
-def test_torn_tail_is_cut_and_the_database_starts(tmp_path):
-    node = start(tmp_path)
+@pytest.mark.parametrize("fsync", ["always", "everysec"])
+def test_torn_tail_is_cut_and_the_database_starts(tmp_path, fsync):
+    node = start(tmp_path, fsync=fsync)
     node.client().set("before", "1")
     node.stop()
-    with open(log_file(tmp_path), "ab") as f:
-        f.write(b"\x30\x00\x00\x00garbage-of-a-half-written-record")
-    node = start(tmp_path)
+    data = log_file(tmp_path).read_bytes()
+    # An `always` log keeps zeroed space after its last record (it ends in "1", the value):
+    # a half-written record lands there, before the zeros, as it would have when the process died.
+    end = len(data.rstrip(b"\0"))
+    assert fsync == "always" or end == len(data), "only always logs write zeros ahead"
+    assert fsync == "everysec" or end < len(data), "always logs write zeros ahead"
+    torn = b"\x30\x00\x00\x00garbage-of-a-half-written-record"
+    log_file(tmp_path).write_bytes(data[:end] + torn + data[end + len(torn):])
+    node = start(tmp_path, fsync=fsync)
     try:
         c = node.client()
         assert c.get("before") == b"1"
         c.set("after", "2")
     finally:
         node.stop()
-    node = start(tmp_path)
+    node = start(tmp_path, fsync=fsync)
     try:
         assert node.client().mget("before", "after") == [b"1", b"2"]
     finally:
@@ -357,5 +364,30 @@ def test_disk_use_stays_bounded_when_overwriting_the_same_keys(tmp_path):
         c = node.client()
         assert c.dbsize() == 100
         assert c.get("key:99") == value + b"199"
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_a_clean_stop_keeps_every_acknowledged_everysec_write(tmp_path, stop_signal):
+    # systemd, Docker and Kubernetes stop a process with SIGTERM, a terminal with Ctrl-C:
+    # either way the node writes what it acknowledged before it exits, as redis-server does,
+    # even the writes still in the everysec gathering pause.
+    node = start(tmp_path, fsync="everysec")
+    c = node.client()
+    pipe = c.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.set(f"key:{i}", f"value-{i}")
+    assert all(pipe.execute())
+    c.set("last", "written just before the stop")
+    node.proc.send_signal(stop_signal)
+    assert node.proc.wait(10) == 0, "a stop signal is a clean exit"
+    node.log.close()
+    node = start(tmp_path, fsync="everysec")
+    try:
+        c = node.client()
+        assert c.dbsize() == 2001
+        assert c.get("last") == b"written just before the stop"
+        assert c.get("key:1999") == b"value-1999"
     finally:
         node.stop()

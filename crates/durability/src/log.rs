@@ -5,7 +5,10 @@
 //! Recovery reads records until the end; a record that is incomplete or fails its checksum
 //! *at the very end* is a torn write (the process died mid-append) and is cut off; a bad
 //! record followed by more data is corruption, and the database is refused rather than
-//! served with a hole in its history.
+//! served with a hole in its history. Zeros after the last record are space the writer
+//! filled ahead (`LogFile::zero_fill_ahead`), not data: they end the log, and a bad record
+//! followed only by zeros is a torn tail. (No record is all zeros: its checksum covers the
+//! offset, and the CRC-32 of eight zero bytes is not zero.)
 
 use crate::disk::{Disk, LogFile};
 use std::io;
@@ -73,9 +76,13 @@ pub fn recover(disk: &dyn Disk, path: &Path) -> Result<Recovery, RecoveryError> 
         let complete = header_ok && len <= MAX_PAYLOAD_BYTES && rest.len() >= RECORD_HEADER_BYTES + len;
         let valid = complete && checksum(offset, &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len]) == crc;
         if !valid {
+            if only_zeros(rest) {
+                return Ok(Recovery { records, good_len: pos as u64, torn_tail_bytes: 0 });
+            }
             let record_end = if complete { pos + RECORD_HEADER_BYTES + len } else { data.len() };
-            if record_end >= data.len() {
-                return Ok(Recovery { records, good_len: pos as u64, torn_tail_bytes: (data.len() - pos) as u64 });
+            if record_end >= data.len() || only_zeros(&data[record_end..]) {
+                let torn_tail_bytes = data[pos..].iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+                return Ok(Recovery { records, good_len: pos as u64, torn_tail_bytes: torn_tail_bytes as u64 });
             }
             return Err(RecoveryError::Corrupt { position: pos as u64, after_offset: previous });
         }
@@ -89,6 +96,10 @@ pub fn recover(disk: &dyn Disk, path: &Path) -> Result<Recovery, RecoveryError> 
     Ok(Recovery { records, good_len: data.len() as u64, torn_tail_bytes: 0 })
 }
 
+fn only_zeros(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
 /// Appends records to one database's log.
 pub struct LogWriter {
     disk: std::sync::Arc<dyn Disk>,
@@ -100,6 +111,10 @@ pub struct LogWriter {
     pub last_written_offset: u64,
     pub last_synced_offset: u64,
     pub bytes: u64,
+    /// After each fsynced flush, keep at least half this many zeroed bytes ahead of the end
+    /// (`LogFile::zero_fill_ahead`): worth it where every write waits for its fsync; 0 (the
+    /// default) writes none.
+    pub zero_fill_ahead_bytes: u64,
 }
 
 impl LogWriter {
@@ -114,6 +129,7 @@ impl LogWriter {
             last_written_offset: last_offset,
             last_synced_offset: last_offset,
             bytes: good_len,
+            zero_fill_ahead_bytes: 0,
         })
     }
 
@@ -128,6 +144,7 @@ impl LogWriter {
     pub fn rotate(&mut self, path: &Path) -> io::Result<()> {
         self.flush(false)?;
         if let Some(file) = self.file.as_mut() {
+            file.trim()?;
             file.sync()?;
         }
         self.last_synced_offset = self.last_written_offset;
@@ -165,10 +182,26 @@ impl LogWriter {
             self.file = Some(file);
             result?;
             self.last_synced_offset = self.last_written_offset;
+            self.fill_ahead();
             return Ok(());
         }
         self.file = Some(file);
         Ok(())
+    }
+
+    /// Zeros ahead of the end once the previous ones are half used. Only the next fsync pays
+    /// for writing them, and they are only an optimisation, so a failure is logged and
+    /// otherwise ignored (the appends that follow extend the file as before).
+    fn fill_ahead(&mut self) {
+        if self.zero_fill_ahead_bytes == 0 {
+            return;
+        }
+        if let Some(file) = self.file.as_mut() {
+            if let Err(error) = file.zero_fill_ahead(self.zero_fill_ahead_bytes) {
+                tracing::warn!(path = %self.path.display(), %error, "cannot write zeros ahead of the change log");
+                // Whatever part was written is zeros past the end: recovery reads them as such.
+            }
+        }
     }
 }
 
@@ -264,5 +297,92 @@ mod tests {
         w.flush(true).unwrap();
         let r = recover(&RealDisk, &path).unwrap();
         assert_eq!(r.records.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    fn zero_filling_writer(path: &Path, records: &[(u64, &[u8])]) -> LogWriter {
+        let mut w = LogWriter::open(std::sync::Arc::new(RealDisk), path, 0, 0).unwrap();
+        w.zero_fill_ahead_bytes = 4096;
+        for (o, p) in records {
+            w.push(*o, p);
+        }
+        w.flush(true).unwrap();
+        w
+    }
+
+    #[test]
+    fn an_all_zero_header_is_never_a_record() {
+        assert_ne!(checksum(0, &[]), 0);
+    }
+
+    #[test]
+    fn zeros_written_ahead_end_the_log() {
+        let path = temp_path("zeros");
+        let mut w = zero_filling_writer(&path, &[(1, b"one"), (2, b""), (3, b"three")]);
+        let logical = w.bytes;
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), logical + 4096, "zeros ahead of the end");
+        let r = recover(&RealDisk, &path).unwrap();
+        assert_eq!(r.records.len(), 3);
+        assert_eq!((r.good_len, r.torn_tail_bytes), (logical, 0));
+        // Appends overwrite the zeros; the file grows again only once half of them are used.
+        w.push(4, &[7u8; 100]);
+        w.flush(true).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), logical + 4096);
+        w.push(5, &[8u8; 3000]);
+        w.flush(true).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), w.bytes + 4096, "refilled");
+        let r = recover(&RealDisk, &path).unwrap();
+        assert_eq!(r.records.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(r.good_len, w.bytes);
+        drop(w);
+        // Reopening cuts the zeros and continues after the last record.
+        let mut w = LogWriter::open(std::sync::Arc::new(RealDisk), &path, r.good_len, 5).unwrap();
+        w.push(6, b"six");
+        w.flush(true).unwrap();
+        assert_eq!(recover(&RealDisk, &path).unwrap().records.len(), 6);
+    }
+
+    #[test]
+    fn a_bad_record_before_the_zeros_is_torn_and_zeros_before_data_are_corruption() {
+        let path = temp_path("zeros-torn");
+        let w = zero_filling_writer(&path, &[(1, b"aaaa"), (2, b"bbbb"), (3, b"cccc")]);
+        let logical = w.bytes as usize;
+        drop(w);
+        let full = std::fs::read(&path).unwrap();
+        let record = RECORD_HEADER_BYTES + 4;
+        // The last record half written, zeros after it.
+        for cut in logical - record + 1..logical {
+            let mut torn = full.clone();
+            torn[cut..logical].fill(0);
+            std::fs::write(&path, &torn).unwrap();
+            let r = recover(&RealDisk, &path).unwrap();
+            assert_eq!(r.records.len(), 2, "zeroed from {cut}");
+            assert_eq!(r.good_len as usize, logical - record);
+            assert!(r.torn_tail_bytes > 0);
+        }
+        // A flipped bit in the last record, zeros after it: torn.
+        let mut flipped = full.clone();
+        flipped[logical - 1] ^= 0x01;
+        std::fs::write(&path, &flipped).unwrap();
+        assert_eq!(recover(&RealDisk, &path).unwrap().records.len(), 2);
+        // A record zeroed out with a good one after it: a hole, refused.
+        let mut hole = full.clone();
+        hole[record..2 * record].fill(0);
+        std::fs::write(&path, &hole).unwrap();
+        assert!(matches!(recover(&RealDisk, &path), Err(RecoveryError::Corrupt { .. })));
+        // Data after the zeros: refused as well.
+        let mut late = full.clone();
+        let at = late.len() - 10;
+        late[at] = 1;
+        std::fs::write(&path, &late).unwrap();
+        assert!(matches!(recover(&RealDisk, &path), Err(RecoveryError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn rotation_cuts_the_zeros_off_the_closed_segment() {
+        let dir = temp_path("zeros-rotate");
+        let mut w = zero_filling_writer(&dir, &[(1, b"one")]);
+        let closed_len = w.bytes;
+        w.rotate(&dir.with_file_name("next.log")).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().len(), closed_len);
     }
 }

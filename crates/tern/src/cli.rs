@@ -377,6 +377,34 @@ pub(crate) fn wait_for_ctrl_c() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits for Ctrl-C (SIGINT) or SIGTERM, the signal service managers (systemd, Docker,
+/// Kubernetes) send to stop a process; returns which one came.
+pub(crate) fn wait_for_stop_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        })
+    })
+}
+
+/// Waits for a stop signal, then writes every database's pending change-log records to disk
+/// before the process exits.
+fn stop_on_signal(nodes: &[Arc<Node>]) -> anyhow::Result<()> {
+    let signal = wait_for_stop_signal()?;
+    tracing::info!(signal, "stopping");
+    for node in nodes {
+        if let Some(persistence) = &node.persistence {
+            persistence.flush_for_shutdown(node);
+        }
+    }
+    Ok(())
+}
+
 fn parse_tenants_file(text: &str) -> anyhow::Result<Vec<TenantConfig>> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -504,7 +532,7 @@ fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     if let Some(path) = args.ready_file {
         std::fs::write(&path, addr.to_string()).with_context(|| format!("writing {}", path.display()))?;
     }
-    wait_for_ctrl_c()
+    stop_on_signal(&[node])
 }
 
 /// The node's id at the control plane: `--node-id`, else the one kept in the data folder
@@ -849,7 +877,8 @@ fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    wait_for_ctrl_c()
+    let nodes: Vec<Arc<Node>> = nodes.into_iter().map(|(_, _, _, node)| node).collect();
+    stop_on_signal(&nodes)
 }
 
 /// The `dev` Kafka cluster's lines: its endpoint and its first full credential as `export`
