@@ -12,12 +12,16 @@ is the ceiling, and the servers' CPU per request is the fair comparison.
 `--durable`: SET throughput with persistence on both sides, per fsync policy: redis-server with
 `appendonly yes` and the matching `appendfsync`, tern with `--data-dir` and `--fsync`.
 `--scripts`: EVAL of a one-line script (an INCR), pipeline 1 and 16, both layouts.
+`--fixed-rate`: latency at a fixed request rate (REDIS.md, method 4): the open-loop
+`resp-benchmark` (PyPI) sends SET and GET at 50% and 80% of redis-server's maximum (measured
+first with the same tool), pinned layout, 50 clients; average and p99 per run.
 """
 
 import argparse
 import csv
 import io
 import os
+import re
 import resource
 import shutil
 import socket
@@ -209,7 +213,11 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--durable", action="store_true", help="SET with persistence (always, everysec) instead")
     ap.add_argument("--scripts", action="store_true", help="EVAL of a one-line script instead (both layouts)")
+    ap.add_argument("--fixed-rate", action="store_true", help="latency at 50%% and 80%% of redis-server's maximum")
+    ap.add_argument("--seconds", type=int, default=8, help="length of each --fixed-rate run")
     args = ap.parse_args()
+    if args.fixed_rate:
+        return fixed_rate_main(args)
     if args.durable:
         return durable_main(args)
     if args.scripts:
@@ -277,6 +285,91 @@ def table_lines(rows, first_column):
             f"({r['redis_client_busy']:.0%} / {r['tern_client_busy']:.0%}) |"
         )
     return lines
+
+
+RESP_COMMANDS = {
+    "set": "SET {key uniform %d} {value 16}",
+    "get": "GET {key uniform %d}",
+}
+
+
+def resp_benchmark(port, test, rate, seconds, keyspace, client_core):
+    """One open-loop run of resp-benchmark (`rate` 0: as fast as it can); returns
+    (achieved ops/s, average ms, p99 ms) from its last status line."""
+    cmd = ["resp-benchmark", "-p", str(port), "-a", PASSWORD, "-c", "50", "-t", str(int(rate)), "-s", str(seconds),
+           "--cores", client_core, RESP_COMMANDS[test] % keyspace]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    # The last status line holds the totals: "qps: 40000, conn: 50, cnt: …, avg: 0.18ms, p99: 1.0ms".
+    found = re.findall(r"qps: (\d+)[^\n]*?avg: ([\d.]+)ms, p99: ([\d.]+)ms", out)
+    if not found:
+        raise RuntimeError(f"no result line from resp-benchmark: {out[-300:]}")
+    qps, avg_ms, p99_ms = found[-1]
+    return float(qps), float(avg_ms), float(p99_ms)
+
+
+def fixed_rate_main(args):
+    if shutil.which("resp-benchmark") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "resp-benchmark"], check=True)
+    servers = {kind: Server(kind, "0", args.tern_bin) for kind in ("redis", "tern")}
+    rows = []
+    try:
+        for s in servers.values():
+            preload(s.port, args.keyspace)
+        for test in ("set", "get"):
+            # Maximum rates, interleaved, first run discarded: redis-server's sets the fixed
+            # rates; both are reported (resp-benchmark needs less CPU per request than
+            # redis-benchmark, so it shows more of the servers at pipeline 1).
+            maxima = {kind: [] for kind in servers}
+            for run in range(args.runs + 1):
+                for kind in ("redis", "tern"):
+                    r = resp_benchmark(servers[kind].port, test, 0, args.seconds, args.keyspace, "1")
+                    if run > 0:
+                        maxima[kind].append(r)
+            peak = statistics.median(r[0] for r in maxima["redis"])
+            rows.append((test.upper(), None, 0, maxima))
+            print(f"  [{test}] redis-server maximum {peak:,.0f} ops/s", file=sys.stderr, flush=True)
+            for share in (0.5, 0.8):
+                rate = round(peak * share / 100) * 100
+                results = {kind: [] for kind in servers}
+                for run in range(args.runs + 1):
+                    for kind in ("redis", "tern"):
+                        r = resp_benchmark(servers[kind].port, test, rate, args.seconds, args.keyspace, "1")
+                        if run > 0:
+                            results[kind].append(r)
+                rows.append((test.upper(), share, rate, results))
+                print(f"  [{test}] {share:.0%} done", file=sys.stderr, flush=True)
+    finally:
+        for s in servers.values():
+            s.stop()
+    lines = [
+        f"redis-server: {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.strip()}",
+        f"resp-benchmark, pinned (server core 0, client core 1), 50 clients, {args.seconds} s per run, "
+        f"{args.runs} measured runs (+1 discarded) interleaved; keyspace {args.keyspace}",
+        "",
+        "| test | rate (share of redis max) | achieved redis / tern | avg ms redis / tern (median) | "
+        "p99 ms redis / tern (median) | p99 ms min-max redis / tern |",
+        "|---|---|---|---|---|---|",
+    ]
+    for test, share, rate, results in rows:
+        red, ter = results["redis"], results["tern"]
+        med = lambda rs, i: statistics.median(r[i] for r in rs)  # noqa: E731
+        what = "maximum (as fast as it can)" if share is None else f"{rate:,} ({share:.0%})"
+        achieved = f"{med(red, 0):,.0f} / {med(ter, 0):,.0f}"
+        if share is None:
+            achieved += (f" ({min(r[0] for r in red):,.0f}-{max(r[0] for r in red):,.0f} / "
+                         f"{min(r[0] for r in ter):,.0f}-{max(r[0] for r in ter):,.0f}), "
+                         f"**{med(ter, 0) / med(red, 0):.2f}x**")
+        lines.append(
+            f"| {test} | {what} | {achieved} | "
+            f"{med(red, 1):.3f} / {med(ter, 1):.3f} | **{med(red, 2):.2f} / {med(ter, 2):.2f}** | "
+            f"{min(r[2] for r in red):.2f}-{max(r[2] for r in red):.2f} / "
+            f"{min(r[2] for r in ter):.2f}-{max(r[2] for r in ter):.2f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    out = Path(args.out or ROOT / "bench" / "results" / "redis-fixed-rate-latest.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
 
 
 def write_report(args, rows, first_column, server_note, default_name):
