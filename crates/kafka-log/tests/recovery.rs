@@ -193,6 +193,14 @@ fn failed_fsync_is_not_durable_and_stops_appends() {
     assert_eq!(log.append(&values_batch(1, NOW_MS), NOW_MS).unwrap().base_offset, 4);
 }
 
+/// A log of small segments in a new folder, on a disk whose fsyncs can be made to fail.
+fn faulty_small_segments() -> (tempfile::TempDir, FaultyDisk, PartitionLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = FaultyDisk::new();
+    let log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    (dir, disk, log)
+}
+
 /// Appends 2-record batches until the log has `segments` segments.
 fn append_until_segments(log: &mut PartitionLog, segments: usize) {
     while log.segment_count() < segments {
@@ -202,9 +210,7 @@ fn append_until_segments(log: &mut PartitionLog, segments: usize) {
 
 #[test]
 fn roll_leaves_the_closed_segments_fsync_to_the_sync_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::new();
-    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    let (_dir, disk, mut log) = faulty_small_segments();
     append_until_segments(&mut log, 2);
     assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 0, "the roll did not fsync under the partition");
     let job = log.sync_job().unwrap();
@@ -217,18 +223,14 @@ fn roll_leaves_the_closed_segments_fsync_to_the_sync_job() {
 
 #[test]
 fn second_roll_before_a_job_syncs_the_first_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::new();
-    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    let (_dir, disk, mut log) = faulty_small_segments();
     append_until_segments(&mut log, 3);
     assert_eq!(disk.faults.file_syncs.load(Ordering::SeqCst), 1, "only the older rolled segment");
 }
 
 #[test]
 fn failed_fsync_of_a_rolled_segment_is_not_durable_and_stops_appends() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::new();
-    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    let (_dir, disk, mut log) = faulty_small_segments();
     append_until_segments(&mut log, 1);
     log.sync_job().unwrap().run().unwrap();
     let durable = log.durable_offset();
@@ -243,9 +245,7 @@ fn failed_fsync_of_a_rolled_segment_is_not_durable_and_stops_appends() {
 
 #[test]
 fn failed_fsync_at_a_second_roll_refuses_the_append() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = FaultyDisk::new();
-    let mut log = open_with(Arc::new(disk.clone()), dir.path(), small_segments());
+    let (_dir, disk, mut log) = faulty_small_segments();
     append_until_segments(&mut log, 2);
     let batch = values_batch(2, NOW_MS);
     disk.faults.fail_sync.store(true, Ordering::SeqCst);
