@@ -79,6 +79,10 @@ pub struct ChangeLog {
     backlog: VecDeque<ChangeRecord>,
     backlog_bytes: usize,
     max_backlog_bytes: usize,
+    /// Records after this offset are kept even past `max_backlog_bytes`: the disk writer has
+    /// not taken them yet, and dropping them would leave a hole in the database's log. The
+    /// writer's owner holds writes back while the backlog is over its size (`is_over_limit`).
+    keep_after: Option<u64>,
     chunk: BytesMut,
 }
 
@@ -100,8 +104,28 @@ impl ChangeLog {
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             max_backlog_bytes,
+            keep_after: None,
             chunk: BytesMut::new(),
         }
+    }
+
+    /// Keeps every record after `offset` until this is called again with a later offset
+    /// (the disk writer calls it with what it has taken).
+    pub fn keep_records_after(&mut self, offset: u64) {
+        self.keep_after = Some(offset);
+        self.trim();
+    }
+
+    /// Lets the backlog drop old records by size alone again.
+    pub fn stop_keeping(&mut self) {
+        self.keep_after = None;
+        self.trim();
+    }
+
+    /// Whether the backlog holds more than its size, because records are kept for the disk
+    /// writer.
+    pub fn is_over_limit(&self) -> bool {
+        self.backlog_bytes > self.max_backlog_bytes
     }
 
     /// Offset of the newest record (0 when nothing was ever written).
@@ -149,7 +173,11 @@ impl ChangeLog {
 
     fn trim(&mut self) {
         // Keep at least the newest record so a consumer that is exactly one behind can read it.
-        while self.backlog_bytes > self.max_backlog_bytes && self.backlog.len() > 1 {
+        let keep_after = self.keep_after.unwrap_or(u64::MAX);
+        while self.backlog_bytes > self.max_backlog_bytes
+            && self.backlog.len() > 1
+            && self.backlog.front().is_some_and(|r| r.offset <= keep_after)
+        {
             if let Some(old) = self.backlog.pop_front() {
                 self.backlog_bytes -= old.size_bytes();
             }
@@ -212,5 +240,28 @@ mod tests {
         assert!(log.backlog_bytes() <= 300);
         assert!(log.read_after(0).is_err());
         assert_eq!(log.read_after(99).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn records_kept_for_the_disk_writer_survive_the_size_limit() {
+        let value = Bytes::from(vec![b'x'; 100]);
+        let mut log = ChangeLog::new(1000);
+        log.keep_records_after(0);
+        for _ in 0..50 {
+            log.append(&[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), value.clone()]);
+        }
+        assert!(log.is_over_limit());
+        assert_eq!(log.read_after(0).map(|records| records.count()).ok(), Some(50), "nothing dropped");
+        // The writer took the first 45 (about 165 bytes each): those may go, the last 5 stay.
+        log.keep_records_after(45);
+        assert!(!log.is_over_limit());
+        assert!(log.read_after(45).is_ok());
+        assert!(log.read_after(0).is_err());
+        // Without a writer the size alone decides again.
+        log.stop_keeping();
+        for _ in 0..50 {
+            log.append(&[Bytes::from_static(b"SET"), Bytes::from_static(b"k"), value.clone()]);
+        }
+        assert!(!log.is_over_limit());
     }
 }

@@ -5,6 +5,7 @@ use crate::blocking::{serve_ready_keys, Waiter, WaiterId};
 use crate::context::{unix_time_ms, ClientHandle, ClientState, Ctx, ReplyMode, ScriptThread};
 use crate::exec::{dispatch, dispatch_spec};
 use crate::node::Node;
+use crate::persistence::Backlog;
 use crate::pubsub::PushMessage;
 use crate::tenant::Tenant;
 use bytes::{Bytes, BytesMut};
@@ -447,8 +448,9 @@ impl Connection {
                     },
                 );
                 let (offset_after, now_ms) = (state.db.change_log.last_offset(), state.db.now_ms());
+                let backlog = Backlog::of(&state.db.change_log);
                 drop(guard);
-                self.after_writes(&tenant, offset_before, offset_after);
+                self.after_writes(&tenant, offset_before, offset_after, backlog);
                 self.note_activity(now_ms);
                 return BatchEnd::Block { tenant, waiter, rx, req };
             }
@@ -461,8 +463,9 @@ impl Connection {
         // The clock of the batch's last command; a batch that ran none (a script is next)
         // reads it again.
         let now_ms = if *next > first { state.db.now_ms() } else { unix_time_ms() };
+        let backlog = Backlog::of(&state.db.change_log);
         drop(guard);
-        self.after_writes(&tenant, offset_before, offset_after);
+        self.after_writes(&tenant, offset_before, offset_after, backlog);
         self.note_activity(now_ms);
         self.apply_pending();
         end
@@ -470,14 +473,14 @@ impl Connection {
 
     /// After a batch: wakes the log writer if the batch wrote, and if the database's fsync
     /// policy is `always` holds the replies until the batch's last record is on disk.
-    fn after_writes(&mut self, tenant: &Arc<Tenant>, before: u64, after: u64) {
+    fn after_writes(&mut self, tenant: &Arc<Tenant>, before: u64, after: u64, backlog: Backlog) {
         if after <= before {
             return;
         }
         tenant.replication.changes.notify();
         let Some(persistence) = &self.node.persistence else { return };
         // The database's policy now: a plan change applies from the next batch that writes.
-        if persistence.notify(tenant) == crate::persistence::FsyncPolicy::Always {
+        if persistence.notify(tenant, backlog) == crate::persistence::FsyncPolicy::Always {
             self.pending_durable = Some((tenant.clone(), after));
         }
     }

@@ -98,6 +98,32 @@ struct Dirty {
 
 /// What one writer round writes: the dirty databases it took, and whether `everysec` logs
 /// are due for their fsync.
+/// Whether a database's change-log backlog has outgrown its size (read under its lock by
+/// whoever just wrote records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    WithinLimit,
+    OverLimit,
+}
+
+impl Backlog {
+    pub fn of(log: &keyspace::ChangeLog) -> Self {
+        if log.is_over_limit() {
+            Backlog::OverLimit
+        } else {
+            Backlog::WithinLimit
+        }
+    }
+}
+
+/// Whether a write round fsyncs a database's log whatever its policy: the `always` list also
+/// holds `everysec` databases whose backlog overflowed, and their waiting clients need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncWhen {
+    Now,
+    ByPolicy,
+}
+
 struct Round {
     always: Vec<TenantId>,
     everysec: Vec<TenantId>,
@@ -192,6 +218,7 @@ impl Persistence {
         state.db.set_expiry(expiry);
         let last_offset = recovery.last_offset.max(snapshot_offset);
         state.db.change_log = keyspace::ChangeLog::starting_after(last_offset, PERSISTENT_BACKLOG_BYTES);
+        state.db.change_log.keep_records_after(last_offset);
         let dirty = state.db.dirty;
         drop(state);
         // A snapshot newer than the log's end (the log had not reached the disk): new records
@@ -301,9 +328,15 @@ impl Persistence {
     }
 
     /// Tells the writer that a database has new records, and returns the database's policy
-    /// the writer was told (the one its connection's replies follow).
-    pub fn notify(&self, tenant: &Tenant) -> FsyncPolicy {
-        let policy = self.policy_of(tenant);
+    /// the writer was told (the one its connection's replies follow). A backlog over its size
+    /// (records kept for a writer that fell behind, see `ChangeLog::keep_records_after`) is
+    /// served as `always`: written and fsynced at once, and the replies wait for it, which
+    /// holds the writing clients back until the disk has caught up instead of losing records.
+    pub fn notify(&self, tenant: &Tenant, backlog: Backlog) -> FsyncPolicy {
+        let policy = match backlog {
+            Backlog::OverLimit => FsyncPolicy::Always,
+            Backlog::WithinLimit => self.policy_of(tenant),
+        };
         let mut dirty = self.dirty.lock();
         // The writer sleeps only while nothing is due, so only the first notice after that
         // needs to wake it; the others would cost a thread switch each for nothing.
@@ -345,7 +378,8 @@ impl Persistence {
         loop {
             let round = self.next_round(last_sync, after_always_round);
             after_always_round = !round.always.is_empty();
-            self.write_ids(&node, round.always.iter().chain(&round.everysec));
+            self.write_ids(&node, &round.always, SyncWhen::Now);
+            self.write_ids(&node, &round.everysec, SyncWhen::ByPolicy);
             if round.sync_everysec {
                 self.sync_all(&node);
                 last_sync = Instant::now();
@@ -413,14 +447,15 @@ impl Persistence {
 
     fn write_dirty_always(&self, node: &Arc<Node>) {
         let ids: Vec<TenantId> = self.dirty.lock().always.drain().collect();
-        self.write_ids(node, &ids);
+        self.write_ids(node, &ids, SyncWhen::Now);
     }
 
-    /// Writes the new records of these databases (fsynced for `always` ones).
-    fn write_ids<'a>(&self, node: &Arc<Node>, ids: impl IntoIterator<Item = &'a TenantId>) {
+    /// Writes the new records of these databases, fsynced when `sync` says so or their
+    /// policy is `always`.
+    fn write_ids(&self, node: &Arc<Node>, ids: &[TenantId], sync: SyncWhen) {
         for id in ids {
             if let Some(tenant) = node.tenants.get(id) {
-                self.write_tenant(&tenant, false);
+                self.write_tenant(&tenant, sync == SyncWhen::Now);
             }
         }
     }
@@ -430,9 +465,15 @@ impl Persistence {
         let Some(TenantLog { writer, .. }) = writers.get_mut(&tenant.id) else { return };
         // Only reference-counted handles are taken under the tenant lock; framing and
         // checksumming happen after it is released, so connections wait as little as possible.
-        let state = tenant.state.lock();
+        let mut state = tenant.state.lock();
         let pending = (state.db.change_log.read_after(writer.last_written_offset))
             .map(|records| records.map(|r| (r.offset, r.encoded().clone())).collect::<Vec<_>>());
+        if let Ok(records) = &pending {
+            // Taken into the writer's buffer (kept there until written, even if a write
+            // fails): the backlog may let them go.
+            let taken = records.last().map_or(writer.last_written_offset, |(offset, _)| *offset);
+            state.db.change_log.keep_records_after(taken);
+        }
         drop(state);
         let records = match pending {
             Ok(records) => records,
@@ -586,6 +627,35 @@ mod tests {
             limits: Default::default(),
             role: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_writer_that_falls_behind_loses_no_record_and_holds_writers_back() {
+        let dir = temp_dir("backlog");
+        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(durability::RealDisk));
+        let tenant = node.upsert_tenant(&cfg()).unwrap();
+        let mut c = TestClient::attach(node.clone(), tenant.clone());
+        // More than the whole backlog (64 MiB) while the writer does not run.
+        let value = "v".repeat(64 << 10);
+        let keys = PERSISTENT_BACKLOG_BYTES / value.len() + 200;
+        for i in 0..keys {
+            assert_eq!(c.cmd(&["SET", &format!("key:{i}"), &value]), ok());
+        }
+        let backlog = Backlog::of(&tenant.state.lock().db.change_log);
+        assert_eq!(backlog, Backlog::OverLimit, "records are kept for the writer");
+        assert_eq!(p.notify(&tenant, backlog), FsyncPolicy::Always, "writers wait for the disk now");
+        p.write_tenant(&tenant, true);
+        assert!(!tenant.disk_error.load(Ordering::SeqCst), "no record was dropped before the writer took it");
+        assert_eq!(*tenant.durable_offset.borrow(), tenant.state.lock().db.change_log.last_offset());
+        assert_eq!(Backlog::of(&tenant.state.lock().db.change_log), Backlog::WithinLimit);
+        drop(c);
+        drop(node);
+        let (node2, _) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(durability::RealDisk));
+        let tenant2 = node2.upsert_tenant(&cfg()).unwrap();
+        let mut c2 = TestClient::attach(node2.clone(), tenant2);
+        assert_eq!(c2.cmd(&["DBSIZE"]), resp::Reply::Integer(keys as i64));
+        assert_eq!(c2.cmd(&["STRLEN", "key:0"]), resp::Reply::Integer(value.len() as i64));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -128,12 +128,13 @@ async fn expire_cycle(node: Arc<Node>) {
                 state.db.change_log.append(&[bytes::Bytes::from_static(b"DEL"), bytes::Bytes::copy_from_slice(&key)]);
                 wrote = true;
             }
+            let backlog = crate::persistence::Backlog::of(&state.db.change_log);
             drop(state);
             if wrote {
                 tenant.replication.changes.notify();
             }
             if let (true, Some(p)) = (wrote, &node.persistence) {
-                p.notify(&tenant);
+                p.notify(&tenant, backlog);
             }
         }
     }

@@ -137,16 +137,17 @@ impl Connection {
                 }
             }
             let after = state.db.change_log.last_offset();
+            let backlog = crate::persistence::Backlog::of(&state.db.change_log);
             drop(guard);
             drop(gate);
-            (client, out, ran, before, after)
+            (client, out, ran, before, after, backlog)
         });
-        let (client, out, ran, before, after) =
+        let (client, out, ran, before, after, backlog) =
             job.await.map_err(|e| std::io::Error::other(format!("a script thread failed: {e}")))?;
         self.client = client;
         self.out = out;
         *next += ran.max(1);
-        self.after_writes(&tenant, before, after);
+        self.after_writes(&tenant, before, after, backlog);
         self.note_activity(unix_time_ms());
         self.apply_pending();
         Ok(())

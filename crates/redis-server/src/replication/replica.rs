@@ -188,7 +188,8 @@ fn transaction_bound(payload: &Bytes) -> Option<TransactionBound> {
 /// Tells the log writer (and anyone waiting on this database) that records were applied.
 fn after_apply(node: &Node, tenant: &Tenant) {
     if let Some(p) = &node.persistence {
-        p.notify(tenant);
+        let backlog = crate::persistence::Backlog::of(&tenant.state.lock().db.change_log);
+        p.notify(tenant, backlog);
     }
     let applied = tenant.state.lock().db.change_log.last_offset();
     tenant.replication.applied.send_replace(applied);
@@ -281,6 +282,8 @@ impl Persistence {
     /// Stops writing a replica's log (a full copy replaces its data and files).
     fn forget_log(&self, tenant: &Tenant) {
         self.writers.lock().remove(&tenant.id);
+        // No writer takes its records any more: the backlog goes back to its size limit.
+        tenant.state.lock().db.change_log.stop_keeping();
     }
 
     /// Replaces a replica's files with a snapshot of its new full copy at `offset` and a
