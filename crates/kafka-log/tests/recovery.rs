@@ -270,12 +270,7 @@ fn write_segments(dir: &Path) -> (Vec<std::path::PathBuf>, i64) {
     }
     let end = log.log_end_offset();
     drop(log);
-    let mut logs: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
+    let logs = segment_paths(dir);
     assert!(logs.len() >= 3, "the test needs three segments");
     (logs, end)
 }

@@ -58,13 +58,18 @@ pub fn all_records(log: &PartitionLog) -> Vec<KeyedRecord> {
     out
 }
 
-/// Path of the single `.log` file with the highest base offset.
-pub fn active_segment_path(dir: &Path) -> std::path::PathBuf {
+/// Paths of the folder's `.log` files, oldest segment first.
+pub fn segment_paths(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut logs: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
         .collect();
     logs.sort();
-    logs.pop().unwrap()
+    logs
+}
+
+/// Path of the single `.log` file with the highest base offset.
+pub fn active_segment_path(dir: &Path) -> std::path::PathBuf {
+    segment_paths(dir).pop().unwrap()
 }
