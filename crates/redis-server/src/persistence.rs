@@ -70,10 +70,16 @@ pub struct Persistence {
     /// The policy of databases whose limits do not name one (`tern node --fsync`).
     pub default_policy: FsyncPolicy,
     pub(crate) disk: Arc<dyn Disk>,
-    /// Lock order: `writers` → tenant state → `statuses`.
-    pub(crate) writers: Mutex<HashMap<TenantId, TenantLog>>,
-    dirty: Mutex<Dirty>,
-    wake: Condvar,
+    /// Each database's open log, behind a lock of its own: the two writer threads and the
+    /// snapshot thread hold the map's lock only to find a log, never across disk work, so an
+    /// fsync of one database never waits behind another's. Lock order: map → one log →
+    /// tenant state → `statuses`.
+    pub(crate) writers: Mutex<HashMap<TenantId, Arc<Mutex<TenantLog>>>>,
+    /// Databases whose replies wait for the disk (`always`), for the `always` writer thread.
+    always_lane: LaneQueue,
+    /// `everysec` databases, for the thread that writes them and fsyncs every log once a
+    /// second; it also serves, at once, an `everysec` database whose backlog overflowed.
+    everysec_lane: LaneQueue,
     /// Snapshot bookkeeping per database (INFO, LASTSAVE, when to take the next one).
     pub(crate) statuses: Mutex<HashMap<TenantId, SnapshotStatus>>,
     /// Databases whose snapshot was asked for (BGSAVE), for the snapshot thread.
@@ -86,18 +92,112 @@ pub struct Persistence {
     pub durable_waits: Arc<DurableWaits>,
 }
 
-/// Databases with records the writer has not written yet, by policy: `always` ones are written
-/// and fsynced at once, `everysec` ones gather for `EVERYSEC_GATHER` first.
-#[derive(Default)]
-struct Dirty {
-    always: HashSet<TenantId>,
-    everysec: HashSet<TenantId>,
-    /// When the first of the gathering `everysec` databases became dirty.
-    everysec_since: Option<Instant>,
+/// The two writer threads. Why two: an `everysec` fsync can carry a second of a heavy
+/// writer's data and take hundreds of milliseconds; on one thread every `always` reply of
+/// every other database waited behind it (a neighbour dropped from 30k to 0.7k SET/s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Always,
+    EverySec,
 }
 
-/// What one writer round writes: the dirty databases it took, and whether `everysec` logs
-/// are due for their fsync.
+/// When a lane writes a database's new records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Urgency {
+    /// At once, fsynced: replies wait for it.
+    Now,
+    /// After the `EVERYSEC_GATHER` pause, not fsynced (nobody waits).
+    Gather,
+}
+
+/// The databases one writer thread has to write, and how it is woken.
+#[derive(Default)]
+struct LaneQueue {
+    dirty: Mutex<Dirty>,
+    wake: Condvar,
+}
+
+/// Databases with records a lane has not written yet.
+#[derive(Default)]
+struct Dirty {
+    now: HashSet<TenantId>,
+    gathering: HashSet<TenantId>,
+    /// When the first of the gathering databases became dirty.
+    gathering_since: Option<Instant>,
+}
+
+impl LaneQueue {
+    fn mark(&self, id: &TenantId, urgency: Urgency) {
+        let mut dirty = self.dirty.lock();
+        // The lane sleeps only while nothing is due, so only the first notice after that
+        // needs to wake it; the others would cost a thread switch each for nothing.
+        let wake = match urgency {
+            Urgency::Now => {
+                let first = dirty.now.is_empty();
+                if !dirty.now.contains(id) {
+                    dirty.now.insert(id.clone());
+                }
+                first
+            }
+            Urgency::Gather => {
+                // Woken once, the lane then waits for the gathering to end, not for more.
+                let first = dirty.gathering_since.is_none();
+                if first {
+                    dirty.gathering_since = Some(Instant::now());
+                }
+                if !dirty.gathering.contains(id) {
+                    dirty.gathering.insert(id.clone());
+                }
+                first
+            }
+        };
+        drop(dirty);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits until something is due (a database to write now, the gathering pause over, or
+    /// `periodic_sync_at`) and takes it. After a round that answered waiting clients the lane
+    /// may `stay_awake` a moment for their next writes instead of sleeping.
+    fn next_round(&self, periodic_sync_at: Option<Instant>, stay_awake: bool) -> Round {
+        let mut dirty = self.dirty.lock();
+        let stay_awake_until = stay_awake.then(|| Instant::now() + ALWAYS_STAY_AWAKE);
+        loop {
+            let now = Instant::now();
+            let gathered_at = dirty.gathering_since.map(|since| since + EVERYSEC_GATHER);
+            let due = match (gathered_at, periodic_sync_at) {
+                (Some(gathered), Some(sync)) => Some(gathered.min(sync)),
+                (one, other) => one.or(other),
+            };
+            if !dirty.now.is_empty() || due.is_some_and(|due| due <= now) {
+                let sync_all = periodic_sync_at.is_some_and(|sync| sync <= now);
+                let take_gathered = sync_all || gathered_at.is_some_and(|gathered| gathered <= now);
+                let now_ids = dirty.now.drain().collect();
+                let mut gathered = Vec::new();
+                if take_gathered {
+                    dirty.gathering_since = None;
+                    gathered = dirty.gathering.drain().collect();
+                }
+                return Round { now: now_ids, gathered, sync_all };
+            }
+            if stay_awake_until.is_some_and(|until| now < until) {
+                // Waiting clients answer the replies of the round just done within tens of
+                // microseconds: yielding the core until then, instead of sleeping, saves the
+                // futex wake-up (a thread switch through the scheduler) on their next write.
+                parking_lot::MutexGuard::unlocked(&mut dirty, std::thread::yield_now);
+                continue;
+            }
+            match due {
+                Some(due) => {
+                    self.wake.wait_until(&mut dirty, due);
+                }
+                None => self.wake.wait(&mut dirty),
+            }
+        }
+    }
+}
+
 /// Whether a database's change-log backlog has outgrown its size (read under its lock by
 /// whoever just wrote records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,10 +224,12 @@ enum SyncWhen {
     ByPolicy,
 }
 
+/// What one lane round writes: databases to write and fsync now, gathered ones, and whether
+/// every log is due for its periodic fsync.
 struct Round {
-    always: Vec<TenantId>,
-    everysec: Vec<TenantId>,
-    sync_everysec: bool,
+    now: Vec<TenantId>,
+    gathered: Vec<TenantId>,
+    sync_all: bool,
 }
 
 /// The open log of one database: its writer and the base offset of its current segment.
@@ -171,8 +273,8 @@ impl Persistence {
             default_policy,
             disk,
             writers: Mutex::new(HashMap::new()),
-            dirty: Mutex::new(Dirty::default()),
-            wake: Condvar::new(),
+            always_lane: LaneQueue::default(),
+            everysec_lane: LaneQueue::default(),
             statuses: Mutex::new(HashMap::new()),
             requested: Mutex::new(HashSet::new()),
             snapshot_wake: Condvar::new(),
@@ -249,7 +351,7 @@ impl Persistence {
         self.statuses.lock().insert(tenant.id.clone(), status);
         tracing::info!(db = %tenant.id, snapshot_offset, snapshot_keys = snapshot.map_or(0, |s| s.keys),
             records = recovery.records.len(), ms = started.elapsed().as_millis() as u64, "database loaded");
-        self.writers.lock().insert(tenant.id.clone(), TenantLog { writer, base });
+        self.writers.lock().insert(tenant.id.clone(), Arc::new(Mutex::new(TenantLog { writer, base })));
         Ok(())
     }
 
@@ -310,7 +412,7 @@ impl Persistence {
 
     /// Forgets a database and deletes its files (the database was destroyed).
     pub fn destroy(&self, id: &TenantId) {
-        self.writers.lock().remove(id);
+        self.close_log(id);
         self.statuses.lock().remove(id);
         if let Err(e) = self.disk.remove_dir_all(&self.tenant_dir(id)) {
             tracing::error!(db = %id, error = %e, "cannot delete the files of a destroyed database");
@@ -327,107 +429,69 @@ impl Persistence {
         tenant.limits.read().fsync.unwrap_or(self.default_policy)
     }
 
-    /// Tells the writer that a database has new records, and returns the database's policy
-    /// the writer was told (the one its connection's replies follow). A backlog over its size
-    /// (records kept for a writer that fell behind, see `ChangeLog::keep_records_after`) is
-    /// served as `always`: written and fsynced at once, and the replies wait for it, which
-    /// holds the writing clients back until the disk has caught up instead of losing records.
+    /// Tells the writers that a database has new records, and returns the policy its
+    /// connection's replies follow. A backlog over its size (records kept for a writer that
+    /// fell behind, see `ChangeLog::keep_records_after`) is served as `always`: written and
+    /// fsynced at once, and the replies wait for it, which holds the writing clients back
+    /// until the disk has caught up instead of losing records. That stays on the `everysec`
+    /// lane, so a heavy writer's fsyncs never delay the `always` databases' replies.
     pub fn notify(&self, tenant: &Tenant, backlog: Backlog) -> FsyncPolicy {
-        let policy = match backlog {
-            Backlog::OverLimit => FsyncPolicy::Always,
-            Backlog::WithinLimit => self.policy_of(tenant),
+        let (lane, urgency) = match (self.policy_of(tenant), backlog) {
+            (FsyncPolicy::Always, _) => (&self.always_lane, Urgency::Now),
+            (FsyncPolicy::EverySec, Backlog::OverLimit) => (&self.everysec_lane, Urgency::Now),
+            (FsyncPolicy::EverySec, Backlog::WithinLimit) => (&self.everysec_lane, Urgency::Gather),
         };
-        let mut dirty = self.dirty.lock();
-        // The writer sleeps only while nothing is due, so only the first notice after that
-        // needs to wake it; the others would cost a thread switch each for nothing.
-        let wake = match policy {
-            FsyncPolicy::Always => {
-                let first = dirty.always.is_empty();
-                if !dirty.always.contains(&tenant.id) {
-                    dirty.always.insert(tenant.id.clone());
-                }
-                first
-            }
-            FsyncPolicy::EverySec => {
-                // Woken once, the writer then waits for the gathering to end, not for more.
-                let first = dirty.everysec_since.is_none();
-                if first {
-                    dirty.everysec_since = Some(Instant::now());
-                }
-                if !dirty.everysec.contains(&tenant.id) {
-                    dirty.everysec.insert(tenant.id.clone());
-                }
-                first
-            }
-        };
-        drop(dirty);
-        if wake {
-            self.wake.notify_one();
+        lane.mark(&tenant.id, urgency);
+        match urgency {
+            Urgency::Now => FsyncPolicy::Always,
+            Urgency::Gather => FsyncPolicy::EverySec,
         }
-        policy
     }
 
-    /// The writer loop (one thread per node): group commit across all connections. `always`
-    /// databases are written and fsynced as soon as they have records; `everysec` ones are
-    /// written after gathering for `EVERYSEC_GATHER` and fsynced every
-    /// `EVERYSEC_SYNC_INTERVAL`. Nobody waits for an `everysec` write, so a slow fsync delays
-    /// only `always` replies.
-    pub fn run_writer(self: Arc<Self>, node: Arc<Node>) {
+    /// Starts the log writers: group commit across all connections. One thread writes and
+    /// fsyncs `always` databases as soon as they have records, a second one serves
+    /// `everysec` databases, written after gathering for `EVERYSEC_GATHER` and fsynced every
+    /// `EVERYSEC_SYNC_INTERVAL`. Nobody waits for an `everysec` write, and its fsyncs run on
+    /// the other thread, so a slow one delays no `always` reply.
+    pub fn start_writers(self: &Arc<Self>, node: &Arc<Node>) -> std::io::Result<()> {
+        for (lane, name) in [(Lane::Always, "log-writer"), (Lane::EverySec, "log-writer-everysec")] {
+            let (persistence, node) = (self.clone(), node.clone());
+            std::thread::Builder::new().name(name.into()).spawn(move || persistence.run_lane(&node, lane))?;
+        }
+        Ok(())
+    }
+
+    fn lane(&self, lane: Lane) -> &LaneQueue {
+        match lane {
+            Lane::Always => &self.always_lane,
+            Lane::EverySec => &self.everysec_lane,
+        }
+    }
+
+    fn run_lane(&self, node: &Arc<Node>, lane: Lane) {
+        let queue = self.lane(lane);
         let mut last_sync = Instant::now();
-        let mut after_always_round = false;
+        let mut stay_awake = false;
         loop {
-            let round = self.next_round(last_sync, after_always_round);
-            after_always_round = !round.always.is_empty();
-            self.write_ids(&node, &round.always, SyncWhen::Now);
-            self.write_ids(&node, &round.everysec, SyncWhen::ByPolicy);
-            if round.sync_everysec {
-                self.sync_all(&node);
+            let periodic_sync_at = (lane == Lane::EverySec).then(|| last_sync + EVERYSEC_SYNC_INTERVAL);
+            let round = queue.next_round(periodic_sync_at, stay_awake);
+            stay_awake = lane == Lane::Always && !round.now.is_empty();
+            self.write_ids(node, &round.now, SyncWhen::Now, lane);
+            self.write_ids(node, &round.gathered, SyncWhen::ByPolicy, lane);
+            if round.sync_all {
+                self.sync_all(node);
                 last_sync = Instant::now();
             }
         }
     }
 
-    /// Waits until something is due (an `always` database has records, gathering ended, or
-    /// the periodic fsync) and takes what is due.
-    fn next_round(&self, last_sync: Instant, after_always_round: bool) -> Round {
-        let mut dirty = self.dirty.lock();
-        let stay_awake_until = after_always_round.then(|| Instant::now() + ALWAYS_STAY_AWAKE);
-        loop {
-            let now = Instant::now();
-            let sync_at = last_sync + EVERYSEC_SYNC_INTERVAL;
-            let gathered_at = dirty.everysec_since.map(|since| since + EVERYSEC_GATHER);
-            let due = gathered_at.map_or(sync_at, |gathered| gathered.min(sync_at));
-            if !dirty.always.is_empty() || due <= now {
-                let sync_everysec = sync_at <= now;
-                let take_everysec = sync_everysec || gathered_at.is_some_and(|gathered| gathered <= now);
-                let always = dirty.always.drain().collect();
-                let mut everysec = Vec::new();
-                if take_everysec {
-                    dirty.everysec_since = None;
-                    everysec = dirty.everysec.drain().collect();
-                }
-                return Round { always, everysec, sync_everysec };
-            }
-            if stay_awake_until.is_some_and(|until| now < until) {
-                // Waiting clients answer the replies of the round just done within tens of
-                // microseconds: yielding the core until then, instead of sleeping, saves the
-                // futex wake-up (a thread switch through the scheduler) on their next write.
-                parking_lot::MutexGuard::unlocked(&mut dirty, std::thread::yield_now);
-                continue;
-            }
-            self.wake.wait_until(&mut dirty, due);
-        }
-    }
-
     /// The periodic fsync: every log with records not yet durable (`everysec` databases, and
-    /// any whose policy just became `always`). Between two logs it serves `always` databases
-    /// that became dirty meanwhile, so their replies wait for at most one other fsync.
+    /// any whose policy just became `always`).
     fn sync_all(&self, node: &Arc<Node>) {
         let ids: Vec<TenantId> = self.writers.lock().keys().cloned().collect();
         for id in ids {
-            self.write_dirty_always(node);
             if let Some(tenant) = node.tenants.get(&id) {
-                self.write_tenant(&tenant, true);
+                self.write_tenant_on(&tenant, true, Lane::EverySec);
             }
         }
     }
@@ -445,24 +509,42 @@ impl Persistence {
         tracing::info!(databases = ids.len(), "change logs written and fsynced for shutdown");
     }
 
-    fn write_dirty_always(&self, node: &Arc<Node>) {
-        let ids: Vec<TenantId> = self.dirty.lock().always.drain().collect();
-        self.write_ids(node, &ids, SyncWhen::Now);
-    }
-
     /// Writes the new records of these databases, fsynced when `sync` says so or their
     /// policy is `always`.
-    fn write_ids(&self, node: &Arc<Node>, ids: &[TenantId], sync: SyncWhen) {
+    fn write_ids(&self, node: &Arc<Node>, ids: &[TenantId], sync: SyncWhen, lane: Lane) {
         for id in ids {
             if let Some(tenant) = node.tenants.get(id) {
-                self.write_tenant(&tenant, sync == SyncWhen::Now);
+                self.write_tenant_on(&tenant, sync == SyncWhen::Now, lane);
             }
         }
     }
 
+    /// The open log of a database, if it has one.
+    pub(crate) fn log_of(&self, id: &TenantId) -> Option<Arc<Mutex<TenantLog>>> {
+        self.writers.lock().get(id).cloned()
+    }
+
+    /// Stops writing a database's log, waiting for a write in progress to end (its files may
+    /// be removed next).
+    pub(crate) fn close_log(&self, id: &TenantId) {
+        let log = self.writers.lock().remove(id);
+        if let Some(log) = log {
+            drop(log.lock());
+        }
+    }
+
+    /// Writes a database's new records (from a caller outside the writer threads: tests,
+    /// replication, shutdown); a failure is retried by the `everysec` lane.
     pub(crate) fn write_tenant(&self, tenant: &Tenant, sync_due: bool) {
-        let mut writers = self.writers.lock();
-        let Some(TenantLog { writer, .. }) = writers.get_mut(&tenant.id) else { return };
+        self.write_tenant_on(tenant, sync_due, Lane::EverySec);
+    }
+
+    /// Writes a database's new records, fsynced when `sync_due` or under `always`; a failure
+    /// is retried by `lane` after a gathering pause.
+    fn write_tenant_on(&self, tenant: &Tenant, sync_due: bool, lane: Lane) {
+        let Some(log) = self.log_of(&tenant.id) else { return };
+        let mut log = log.lock();
+        let writer = &mut log.writer;
         // Only reference-counted handles are taken under the tenant lock; framing and
         // checksumming happen after it is released, so connections wait as little as possible.
         let mut state = tenant.state.lock();
@@ -509,9 +591,7 @@ impl Persistence {
                 tenant.durable_offset.send_modify(|_| {});
                 self.durable_waits.ring();
                 // Retry after a gathering pause (not at once: a full disk would spin the writer).
-                let mut dirty = self.dirty.lock();
-                dirty.everysec_since.get_or_insert_with(Instant::now);
-                dirty.everysec.insert(tenant.id.clone());
+                self.lane(lane).mark(&tenant.id, Urgency::Gather);
             }
         }
     }
@@ -784,7 +864,23 @@ mod tests {
         }
     }
 
-    struct GatedDisk(Arc<SyncGate>);
+    /// A real disk whose log files fsync through the gate: every log, or only those in the
+    /// folder of database `only_db`.
+    struct GatedDisk {
+        gate: Arc<SyncGate>,
+        only_db: Option<&'static str>,
+    }
+
+    struct UngatedFile(Box<dyn durability::LogFile>);
+
+    impl durability::LogFile for UngatedFile {
+        fn append(&mut self, data: &[u8]) -> std::io::Result<()> {
+            self.0.append(data)
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            self.0.sync()
+        }
+    }
 
     struct GatedFile {
         inner: Box<dyn durability::LogFile>,
@@ -805,7 +901,11 @@ mod tests {
     impl Disk for GatedDisk {
         fn open_append(&self, path: &std::path::Path, len: u64) -> std::io::Result<Box<dyn durability::LogFile>> {
             let inner = durability::RealDisk.open_append(path, len)?;
-            Ok(Box::new(GatedFile { inner, gate: self.0.clone() }))
+            let gated = self.only_db.is_none_or(|db| path.parent().is_some_and(|folder| folder.ends_with(db)));
+            if !gated {
+                return Ok(Box::new(UngatedFile(inner)));
+            }
+            Ok(Box::new(GatedFile { inner, gate: self.gate.clone() }))
         }
         fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
             durability::RealDisk.read(path)
@@ -899,11 +999,11 @@ mod tests {
         let dir = temp_dir("mixed");
         let gate = Arc::new(SyncGate::default());
         // The node's default is everysec: database `e` does not say, `a` says always.
-        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(GatedDisk(gate.clone())));
+        let (node, p) =
+            node_with(&dir, FsyncPolicy::EverySec, Arc::new(GatedDisk { gate: gate.clone(), only_db: None }));
         let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
         let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
-        let writer_node = node.clone();
-        std::thread::spawn(move || p.run_writer(writer_node));
+        p.start_writers(&node).unwrap();
         let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
         let mut ca = SocketClient::connect(server.local_addr, "pw-a");
         let mut ce = SocketClient::connect(server.local_addr, "pw-e");
@@ -939,6 +1039,37 @@ mod tests {
         assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
         assert!(*e.durable_offset.borrow() >= last_offset(&e));
         await_durable(&a);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_held_everysec_fsync_does_not_delay_always_replies() {
+        let dir = temp_dir("lanes");
+        let gate = Arc::new(SyncGate::default());
+        // Only `e`'s log fsyncs through the gate: it stands for a heavy writer's long fsync.
+        let disk = GatedDisk { gate: gate.clone(), only_db: Some("e") };
+        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(disk));
+        let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
+        let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
+        p.start_writers(&node).unwrap();
+        let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let mut ca = SocketClient::connect(server.local_addr, "pw-a");
+        let mut ce = SocketClient::connect(server.local_addr, "pw-e");
+
+        gate.set_closed(true);
+        ce.send(&["SET", "k", "v"]);
+        assert_eq!(ce.reply(Duration::from_secs(5)).as_deref(), Some("+OK"));
+        // The periodic fsync (within a second) gets stuck in `e`'s log.
+        gate.await_held_fsync();
+        // `a`'s writes are still fsynced and answered, each after its own fsync.
+        for i in 0..20 {
+            ca.send(&["SET", &format!("k{i}"), "v"]);
+            assert_eq!(ca.reply(Duration::from_secs(2)).as_deref(), Some("+OK"), "write {i} of `a`");
+        }
+        assert!(*a.durable_offset.borrow() >= last_offset(&a));
+        assert!(*e.durable_offset.borrow() < last_offset(&e), "`e`'s fsync is still held");
+        gate.set_closed(false);
+        await_durable(&e);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

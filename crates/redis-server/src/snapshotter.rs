@@ -101,15 +101,16 @@ impl Persistence {
     /// Databases whose log since their last snapshot passed the threshold.
     fn due_for_snapshot(&self) -> Vec<TenantId> {
         let min_bytes = self.snapshot_min_log_bytes.load(Ordering::Relaxed);
-        let writers = self.writers.lock();
-        let statuses = self.statuses.lock();
-        writers
-            .iter()
+        // Each log is looked at after the map's lock is released: a writer may hold one
+        // across an fsync.
+        let logs: Vec<_> = self.writers.lock().iter().map(|(id, log)| (id.clone(), log.clone())).collect();
+        logs.into_iter()
             .filter(|(id, log)| {
-                let last_snapshot = statuses.get(*id).map_or(0, |s| s.last_snapshot_bytes);
-                log.writer.bytes > min_bytes.max(last_snapshot)
+                let bytes = log.lock().writer.bytes;
+                let last_snapshot = self.statuses.lock().get(id).map_or(0, |s| s.last_snapshot_bytes);
+                bytes > min_bytes.max(last_snapshot)
             })
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id)
             .collect()
     }
 
@@ -266,8 +267,8 @@ impl Persistence {
     /// Starts a new log segment after the last record written, unless the current segment
     /// holds no record yet. A failure only means the log is cut later.
     fn rotate_log(&self, tenant: &Tenant) {
-        let mut writers = self.writers.lock();
-        let Some(log) = writers.get_mut(&tenant.id) else { return };
+        let Some(log) = self.log_of(&tenant.id) else { return };
+        let mut log = log.lock();
         let base = log.writer.last_written_offset;
         if base <= log.base {
             return;

@@ -328,10 +328,9 @@ fn start_node(
     }
     let node = Arc::new(node);
     if let Some(persistence) = node.persistence.clone() {
-        let writer_node = node.clone();
         let snapshot_node = node.clone();
         let snapshotter = persistence.clone();
-        std::thread::Builder::new().name("log-writer".into()).spawn(move || persistence.run_writer(writer_node))?;
+        persistence.start_writers(&node)?;
         std::thread::Builder::new()
             .name("snapshotter".into())
             .spawn(move || snapshotter.run_snapshotter(snapshot_node))?;

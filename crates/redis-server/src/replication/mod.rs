@@ -339,8 +339,7 @@ mod tests {
         }
         let node = Arc::new(node);
         if let Some(p) = node.persistence.clone() {
-            let writer_node = node.clone();
-            std::thread::spawn(move || p.run_writer(writer_node));
+            p.start_writers(&node).unwrap();
         }
         let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();

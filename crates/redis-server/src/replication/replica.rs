@@ -281,7 +281,7 @@ impl Persistence {
 
     /// Stops writing a replica's log (a full copy replaces its data and files).
     fn forget_log(&self, tenant: &Tenant) {
-        self.writers.lock().remove(&tenant.id);
+        self.close_log(&tenant.id);
         // No writer takes its records any more: the backlog goes back to its size limit.
         tenant.state.lock().db.change_log.stop_keeping();
     }
@@ -295,7 +295,10 @@ impl Persistence {
         let path = durability::segments::segment_path(&dir, offset);
         let writer = durability::LogWriter::open(self.disk.clone(), &path, 0, offset)?;
         self.disk.sync_dir(&dir)?;
-        self.writers.lock().insert(tenant.id.clone(), crate::persistence::TenantLog { writer, base: offset });
+        self.writers.lock().insert(
+            tenant.id.clone(),
+            Arc::new(parking_lot::Mutex::new(crate::persistence::TenantLog { writer, base: offset })),
+        );
         tenant.durable_offset.send_replace(offset);
         {
             let mut state = tenant.state.lock();
