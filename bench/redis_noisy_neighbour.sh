@@ -19,8 +19,8 @@ if [ "$mode" = noisy ]; then
   noise=$!
   sleep 2
 fi
-# Fewer requests while the neighbour writes: they are slow, and it stops after 2.6 GB.
-requests=$([ "$mode" = noisy ] && echo 3000 || echo 30000)
+# Fewer requests while the neighbour writes: it stops after 2.6 GB.
+requests=$([ "$mode" = noisy ] && echo 20000 || echo 30000)
 redis-benchmark -p $port -a pwa -c 10 -n "$requests" -P 1 -r 100000 -t set --csv 2>/dev/null | tail -1
 if [ "$mode" = noisy ]; then kill $noise 2>/dev/null || true; fi
 du -sh "$dir/data" | cut -f1
