@@ -23,6 +23,7 @@ import io
 import os
 import re
 import resource
+import shlex
 import shutil
 import socket
 import statistics
@@ -53,6 +54,10 @@ def wait_port(port, timeout=20):
     raise RuntimeError(f"port {port} did not open")
 
 
+# Extra `tern node` arguments for every run (`--tern-args`), e.g. "--busy-poll-us 50".
+TERN_EXTRA_ARGS = []
+
+
 class Server:
     def __init__(self, kind, cpus, tern_bin, fsync=None):
         """`fsync` None keeps no persistence; "always" or "everysec" turns it on."""
@@ -68,7 +73,7 @@ class Server:
         else:
             persistence = [] if fsync is None else ["--data-dir", self.tmp.name, "--fsync", fsync]
             cmd = [tern_bin, "node", "--redis-addr", f"127.0.0.1:{self.port}", "--tenant", f"bench:{PASSWORD}",
-                   *persistence]
+                   *persistence, *TERN_EXTRA_ARGS]
         self.proc = subprocess.Popen(prefix + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
@@ -210,12 +215,14 @@ def main():
     ap.add_argument("--memory-keys", type=int, default=1_000_000)
     ap.add_argument("--tern-bin", default=str(ROOT / "target" / "release" / "tern"))
     ap.add_argument("--layouts", default="pinned,free")
+    ap.add_argument("--tern-args", default="", help='extra `tern node` arguments, e.g. "--busy-poll-us 50"')
     ap.add_argument("--out", default=None)
     ap.add_argument("--durable", action="store_true", help="SET with persistence (always, everysec) instead")
     ap.add_argument("--scripts", action="store_true", help="EVAL of a one-line script instead (both layouts)")
     ap.add_argument("--fixed-rate", action="store_true", help="latency at 50%% and 80%% of redis-server's maximum")
     ap.add_argument("--seconds", type=int, default=8, help="length of each --fixed-rate run")
     args = ap.parse_args()
+    TERN_EXTRA_ARGS.extend(shlex.split(args.tern_args))
     if args.fixed_rate:
         return fixed_rate_main(args)
     if args.durable:

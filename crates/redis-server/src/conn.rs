@@ -233,6 +233,7 @@ impl Connection {
                         return Ok(Outcome::Closed);
                     }
                     self.count_bytes_in(n);
+                    crate::busy_poll::note_read();
                     if n < spare {
                         // The read drained the socket. Say so to the reactor now, so the next
                         // read waits for readiness instead of first making a recv() syscall

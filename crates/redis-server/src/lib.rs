@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod blocking;
+pub mod busy_poll;
 pub mod command;
 pub mod commands;
 pub mod conn;

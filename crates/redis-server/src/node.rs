@@ -18,6 +18,9 @@ pub struct NodeLimits {
     /// Hard bound on one script or function's run time: past it the script is stopped even
     /// if it wrote (then SCRIPT KILL refuses it), so no script holds a database forever.
     pub script_time_limit: std::time::Duration,
+    /// How long a worker thread keeps polling after a read before it sleeps (`busy_poll.rs`);
+    /// `None`: it sleeps as soon as it has nothing to do.
+    pub busy_poll_window: Option<std::time::Duration>,
 }
 
 impl Default for NodeLimits {
@@ -32,6 +35,7 @@ impl Default for NodeLimits {
             max_pending_push_messages: 16 * 1024,
             max_keys_reply: 10_000_000,
             script_time_limit: std::time::Duration::from_secs(60),
+            busy_poll_window: None,
         }
     }
 }

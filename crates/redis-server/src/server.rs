@@ -67,7 +67,16 @@ pub fn start(node: Arc<Node>, addr: SocketAddr, threads: usize) -> std::io::Resu
                     tokio::spawn(expire_cycle(node.clone()));
                 }
                 tokio::spawn(receive_handoffs(handoffs));
-                accept_loop(node, listener).await;
+                // The poller is not `Send` (thread-local state): it runs beside the accept
+                // loop inside this thread's main future rather than as a task.
+                let busy_poll = node.limits.busy_poll_window;
+                let poller = async move {
+                    match busy_poll {
+                        Some(window) => crate::busy_poll::run(window).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::join!(accept_loop(node, listener), poller);
             });
         })?;
         handles.push(handle);
