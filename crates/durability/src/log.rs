@@ -111,6 +111,8 @@ pub struct LogWriter {
     pub last_written_offset: u64,
     pub last_synced_offset: u64,
     pub bytes: u64,
+    /// Bytes of the current file known to be on disk (fsynced).
+    synced_bytes: u64,
     /// After each fsynced flush, keep at least half this many zeroed bytes ahead of the end
     /// (`LogFile::zero_fill_ahead`): worth it where every write waits for its fsync; 0 (the
     /// default) writes none.
@@ -129,6 +131,7 @@ impl LogWriter {
             last_written_offset: last_offset,
             last_synced_offset: last_offset,
             bytes: good_len,
+            synced_bytes: good_len,
             zero_fill_ahead_bytes: 0,
         })
     }
@@ -155,11 +158,17 @@ impl LogWriter {
         self.file = Some(file);
         self.path = path.to_path_buf();
         self.bytes = 0;
+        self.synced_bytes = 0;
         Ok(())
     }
 
     pub fn has_pending(&self) -> bool {
         !self.buffer.is_empty()
+    }
+
+    /// Bytes written or queued since the last fsync.
+    pub fn unsynced_bytes(&self) -> u64 {
+        (self.bytes + self.buffer.len() as u64).saturating_sub(self.synced_bytes)
     }
 
     /// Writes queued records; with `sync`, also makes them durable. On error the queued
@@ -182,6 +191,7 @@ impl LogWriter {
             self.file = Some(file);
             result?;
             self.last_synced_offset = self.last_written_offset;
+            self.synced_bytes = self.bytes;
             self.fill_ahead();
             return Ok(());
         }
@@ -222,6 +232,27 @@ mod tests {
             w.push(*o, p);
         }
         w.flush(true).unwrap();
+    }
+
+    #[test]
+    fn unsynced_bytes_count_what_is_written_or_queued_since_the_last_fsync() {
+        let path = temp_path("unsynced");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut w = LogWriter::open(std::sync::Arc::new(RealDisk), &path, 0, 0).unwrap();
+        w.push(1, &[7; 100]);
+        let framed = w.unsynced_bytes();
+        assert!(framed > 100, "queued, with its frame: {framed}");
+        w.flush(false).unwrap();
+        assert_eq!(w.unsynced_bytes(), framed, "written, not fsynced");
+        w.push(2, &[7; 100]);
+        assert_eq!(w.unsynced_bytes(), 2 * framed);
+        w.flush(true).unwrap();
+        assert_eq!(w.unsynced_bytes(), 0);
+        w.push(3, &[7; 100]);
+        w.rotate(&path.with_file_name("changes.3.log")).unwrap();
+        assert_eq!(w.unsynced_bytes(), 0, "a rotation fsyncs the closed segment");
+        w.push(4, &[7; 100]);
+        assert_eq!(w.unsynced_bytes(), framed);
     }
 
     #[test]

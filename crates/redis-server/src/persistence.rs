@@ -61,6 +61,10 @@ pub const DEFAULT_SNAPSHOT_MIN_LOG_BYTES: u64 = 64 * 1024 * 1024;
 /// How often, at least, the writer fsyncs the logs of `everysec` databases.
 const EVERYSEC_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
+/// An `everysec` log is fsynced as soon as this much is written since its last fsync (and at
+/// least once a second).
+const EVERYSEC_SYNC_STEP_BYTES: u64 = 4 << 20;
+
 /// After a round with `always` records the writer stays awake (yielding its core) this long
 /// for the next ones before it sleeps.
 const ALWAYS_STAY_AWAKE: Duration = Duration::from_micros(100);
@@ -573,7 +577,10 @@ impl Persistence {
         // Every `always` reply waits for an fsync, so its log keeps zeroed space ahead: an
         // fsync of an overwrite is cheaper than one of an append (see `LogFile`).
         writer.zero_fill_ahead_bytes = if always { ALWAYS_ZERO_FILL_AHEAD_BYTES } else { 0 };
-        match writer.flush(sync_due || always) {
+        // A heavy `everysec` writer is fsynced in steps instead of once a second: the
+        // neighbours' fsyncs then queue behind a few MiB of its writeback, not hundreds.
+        let sync_step_due = writer.unsynced_bytes() >= EVERYSEC_SYNC_STEP_BYTES;
+        match writer.flush(sync_due || always || sync_step_due) {
             Ok(()) => {
                 if tenant.disk_error.swap(false, Ordering::SeqCst) {
                     tracing::info!(db = %tenant.id, "change log writable again");
