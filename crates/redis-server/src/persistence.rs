@@ -1001,19 +1001,33 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_writer_serves_always_and_everysec_databases_and_follows_plan_changes() {
-        let dir = temp_dir("mixed");
+    /// A running node whose default policy is `everysec`, with database `a` (`always`) and
+    /// `e` (the default), a client of each, and the gate of its disk (for every log, or only
+    /// `only_db`'s).
+    struct TwoDatabases {
+        gate: Arc<SyncGate>,
+        a: Arc<Tenant>,
+        e: Arc<Tenant>,
+        ca: SocketClient,
+        ce: SocketClient,
+    }
+
+    fn two_databases(dir: &std::path::Path, only_db: Option<&'static str>) -> TwoDatabases {
         let gate = Arc::new(SyncGate::default());
-        // The node's default is everysec: database `e` does not say, `a` says always.
-        let (node, p) =
-            node_with(&dir, FsyncPolicy::EverySec, Arc::new(GatedDisk { gate: gate.clone(), only_db: None }));
+        let (node, p) = node_with(dir, FsyncPolicy::EverySec, Arc::new(GatedDisk { gate: gate.clone(), only_db }));
         let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
         let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
         p.start_writers(&node).unwrap();
         let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        let mut ca = SocketClient::connect(server.local_addr, "pw-a");
-        let mut ce = SocketClient::connect(server.local_addr, "pw-e");
+        let ca = SocketClient::connect(server.local_addr, "pw-a");
+        let ce = SocketClient::connect(server.local_addr, "pw-e");
+        TwoDatabases { gate, a, e, ca, ce }
+    }
+
+    #[test]
+    fn the_writers_serve_always_and_everysec_databases_and_follow_plan_changes() {
+        let dir = temp_dir("mixed");
+        let TwoDatabases { gate, a, e, mut ca, mut ce } = two_databases(&dir, None);
 
         // `a`'s write waits at the closed gate: its reply is not sent before its fsync.
         gate.set_closed(true);
@@ -1052,16 +1066,8 @@ mod tests {
     #[test]
     fn a_held_everysec_fsync_does_not_delay_always_replies() {
         let dir = temp_dir("lanes");
-        let gate = Arc::new(SyncGate::default());
         // Only `e`'s log fsyncs through the gate: it stands for a heavy writer's long fsync.
-        let disk = GatedDisk { gate: gate.clone(), only_db: Some("e") };
-        let (node, p) = node_with(&dir, FsyncPolicy::EverySec, Arc::new(disk));
-        let a = node.upsert_tenant(&cfg_with("a", Some(FsyncPolicy::Always))).unwrap();
-        let e = node.upsert_tenant(&cfg_with("e", None)).unwrap();
-        p.start_writers(&node).unwrap();
-        let server = crate::server::start(node.clone(), "127.0.0.1:0".parse().unwrap(), 1).unwrap();
-        let mut ca = SocketClient::connect(server.local_addr, "pw-a");
-        let mut ce = SocketClient::connect(server.local_addr, "pw-e");
+        let TwoDatabases { gate, a, e, mut ca, mut ce } = two_databases(&dir, Some("e"));
 
         gate.set_closed(true);
         ce.send(&["SET", "k", "v"]);
