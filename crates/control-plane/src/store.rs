@@ -212,10 +212,17 @@ async fn migrate(pool: &AnyPool, migrations: &[(&str, &str)]) -> Result<(), Stor
             .execute(pool)
             .await;
     // PostgreSQL's IF NOT EXISTS is not atomic: when another control plane creates the
-    // table at the same moment, this one fails on a unique index of the catalog. The
-    // table exists then, which is all this statement is for.
-    match created.map_err(StoreError::from) {
-        Err(e) if !e.is_conflict() => return Err(e),
+    // table at the same moment, this one fails on a unique index of the catalog (23505) or,
+    // depending on timing, with "type already exists" (42710) or "relation already exists"
+    // (42P07). The table exists then, which is all this statement is for.
+    let lost_the_race = |e: &sqlx::Error| match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || matches!(db.code().as_deref(), Some("42710") | Some("42P07"))
+        }
+        _ => false,
+    };
+    match created {
+        Err(e) if !lost_the_race(&e) => return Err(e.into()),
         _ => {}
     }
     for (name, sql) in migrations {
