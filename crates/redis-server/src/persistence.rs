@@ -240,6 +240,15 @@ struct Round {
 pub(crate) struct TenantLog {
     pub(crate) writer: LogWriter,
     pub(crate) base: u64,
+    /// Set by `close_log`: a writer that found this log before it was closed must not write
+    /// it any more (its folder may be deleted or refilled next).
+    pub(crate) closed: bool,
+}
+
+impl TenantLog {
+    pub(crate) fn new(writer: LogWriter, base: u64) -> Arc<Mutex<TenantLog>> {
+        Arc::new(Mutex::new(TenantLog { writer, base, closed: false }))
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -355,7 +364,7 @@ impl Persistence {
         self.statuses.lock().insert(tenant.id.clone(), status);
         tracing::info!(db = %tenant.id, snapshot_offset, snapshot_keys = snapshot.map_or(0, |s| s.keys),
             records = recovery.records.len(), ms = started.elapsed().as_millis() as u64, "database loaded");
-        self.writers.lock().insert(tenant.id.clone(), Arc::new(Mutex::new(TenantLog { writer, base })));
+        self.writers.lock().insert(tenant.id.clone(), TenantLog::new(writer, base));
         Ok(())
     }
 
@@ -529,11 +538,11 @@ impl Persistence {
     }
 
     /// Stops writing a database's log, waiting for a write in progress to end (its files may
-    /// be removed next).
+    /// be removed next). A writer thread may still hold the log: the mark keeps it off.
     pub(crate) fn close_log(&self, id: &TenantId) {
         let log = self.writers.lock().remove(id);
         if let Some(log) = log {
-            drop(log.lock());
+            log.lock().closed = true;
         }
     }
 
@@ -546,8 +555,17 @@ impl Persistence {
     /// Writes a database's new records, fsynced when `sync_due` or under `always`; a failure
     /// is retried by `lane` after a gathering pause.
     fn write_tenant_on(&self, tenant: &Tenant, sync_due: bool, lane: Lane) {
-        let Some(log) = self.log_of(&tenant.id) else { return };
+        if let Some(log) = self.log_of(&tenant.id) {
+            self.write_log(tenant, &log, sync_due, lane);
+        }
+    }
+
+    /// `write_tenant_on` once the log is found (it may have been closed since).
+    fn write_log(&self, tenant: &Tenant, log: &Mutex<TenantLog>, sync_due: bool, lane: Lane) {
         let mut log = log.lock();
+        if log.closed {
+            return;
+        }
         let writer = &mut log.writer;
         // Only reference-counted handles are taken under the tenant lock; framing and
         // checksumming happen after it is released, so connections wait as little as possible.
@@ -742,6 +760,26 @@ mod tests {
         let mut c2 = TestClient::attach(node2.clone(), tenant2);
         assert_eq!(c2.cmd(&["DBSIZE"]), resp::Reply::Integer(keys as i64));
         assert_eq!(c2.cmd(&["STRLEN", "key:0"]), resp::Reply::Integer(value.len() as i64));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_closed_log_is_not_written_by_a_writer_that_found_it_before() {
+        let dir = temp_dir("closed");
+        let (node, p) = node_with(&dir, FsyncPolicy::Always, Arc::new(durability::RealDisk));
+        let tenant = node.upsert_tenant(&cfg()).unwrap();
+        let mut c = TestClient::attach(node.clone(), tenant.clone());
+        c.cmd(&["SET", "a", "1"]);
+        p.write_tenant(&tenant, true);
+        // A writer thread looked the log up, then the database's log was closed.
+        let found = p.log_of(&tenant.id).unwrap();
+        let written = found.lock().writer.last_written_offset;
+        p.close_log(&tenant.id);
+        c.cmd(&["SET", "b", "1"]);
+        assert!(found.lock().closed);
+        p.write_log(&tenant, &found, true, Lane::EverySec);
+        assert_eq!(found.lock().writer.last_written_offset, written, "nothing written after the close");
+        assert!(p.log_of(&tenant.id).is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

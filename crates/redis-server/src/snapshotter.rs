@@ -270,7 +270,7 @@ impl Persistence {
         let Some(log) = self.log_of(&tenant.id) else { return };
         let mut log = log.lock();
         let base = log.writer.last_written_offset;
-        if base <= log.base {
+        if log.closed || base <= log.base {
             return;
         }
         let old_bytes = log.writer.bytes;

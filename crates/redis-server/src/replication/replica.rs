@@ -295,10 +295,7 @@ impl Persistence {
         let path = durability::segments::segment_path(&dir, offset);
         let writer = durability::LogWriter::open(self.disk.clone(), &path, 0, offset)?;
         self.disk.sync_dir(&dir)?;
-        self.writers.lock().insert(
-            tenant.id.clone(),
-            Arc::new(parking_lot::Mutex::new(crate::persistence::TenantLog { writer, base: offset })),
-        );
+        self.writers.lock().insert(tenant.id.clone(), crate::persistence::TenantLog::new(writer, offset));
         tenant.durable_offset.send_replace(offset);
         {
             let mut state = tenant.state.lock();
