@@ -3,8 +3,9 @@
 //!
 //! - Pay as you go: each UTC day, billable commands above the plan's free allowance (per
 //!   database) cost `price_per_100k_commands_cents` per 100K; data costs
-//!   `price_per_gb_month_cents` per GB-month, from each hour's peak data size (GB = 2^30
-//!   bytes; a month is its real number of hours).
+//!   `price_per_gb_month_cents` per GB-month, from each hour's peak data size summed over
+//!   the copies (primary and read regions: each is stored; GB = 2^30 bytes; a month is its
+//!   real number of hours).
 //! - Fixed plans: the monthly price, +50% per read region, whatever the use.
 //! - Kafka: messages produced plus consumed at the plan's price per 100K.
 

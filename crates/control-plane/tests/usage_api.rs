@@ -51,9 +51,11 @@ fn reports_are_upserts_and_bill_follows_the_plan(s: &Server) {
     assert_eq!(commands["amount_micros"], 4_000, "{v}");
     assert!(commands["description"].as_str().unwrap().starts_with("2,000 "), "{commands}");
 
-    // Another node's counts add to this one's.
+    // Another node's counts add to this one's; its copy of the data does not double the
+    // database's size.
     s.node("n-mad-2", "mad", "127.0.0.1:7002");
-    let other = json!([{"kind": "redis", "id": id, "hour": hour, "billable_commands": 1, "connections": 1}]);
+    let other = json!([{"kind": "redis", "id": id, "hour": hour, "billable_commands": 1, "connections": 1,
+                        "data_bytes": 850}]);
     assert_eq!(report(s, "n-mad-2", other).0, 204);
     let (_, db) = s.call("GET", "/v1/databases/cache", Some(&t), None);
     assert_eq!(db["usage"]["billable_commands_today"], 12_001, "{db}");

@@ -64,8 +64,19 @@ fn summed_record(row: &AnyRow, kind: api::UsageKind, id: &str) -> Result<api::Us
 }
 
 /// `CAST(SUM(c) AS BIGINT) AS c, …` for every counter (PostgreSQL's SUM of BIGINT is NUMERIC).
+/// The data size gauge is the largest node's, not the sum: every node hosting a database
+/// holds a whole copy, and a user with a read region has one database's data, not two.
+/// `peak_data_bytes` stays summed: storage is billed per stored copy, as the fixed plans
+/// charge per read region.
 fn summed_columns() -> String {
-    COUNTERS.iter().map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}")).collect::<Vec<_>>().join(", ")
+    COUNTERS
+        .iter()
+        .map(|c| match *c {
+            "data_bytes" => format!("CAST(MAX({c}) AS BIGINT) AS {c}"),
+            _ => format!("CAST(SUM({c}) AS BIGINT) AS {c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A counter as a BIGINT (saturating: no real counter reaches 2^63).
