@@ -498,28 +498,24 @@ impl Persistence {
         }
     }
 
-    /// The periodic fsync: every log with records not yet durable (`everysec` databases, and
-    /// any whose policy just became `always`).
-    fn sync_all(&self, node: &Arc<Node>) {
-        let ids: Vec<TenantId> = self.writers.lock().keys().cloned().collect();
-        for id in ids {
-            if let Some(tenant) = node.tenants.get(&id) {
-                self.write_tenant_on(&tenant, true, Lane::EverySec);
-            }
-        }
-    }
-
-    /// Writes and fsyncs every database's pending records, whatever its policy: called when
-    /// the node is asked to stop, so a clean shutdown loses nothing that was acknowledged
-    /// (an `everysec` write may otherwise still wait in the gathering pause).
-    pub fn flush_for_shutdown(&self, node: &Arc<Node>) {
+    /// Writes and fsyncs every log's pending records, whatever the database's policy; returns
+    /// how many logs there were. The periodic fsync of the `everysec` lane (which also covers
+    /// databases whose policy just became `always`).
+    fn sync_all(&self, node: &Arc<Node>) -> usize {
         let ids: Vec<TenantId> = self.writers.lock().keys().cloned().collect();
         for id in &ids {
             if let Some(tenant) = node.tenants.get(id) {
-                self.write_tenant(&tenant, true);
+                self.write_tenant_on(&tenant, true, Lane::EverySec);
             }
         }
-        tracing::info!(databases = ids.len(), "change logs written and fsynced for shutdown");
+        ids.len()
+    }
+
+    /// Called when the node is asked to stop, so a clean shutdown loses nothing that was
+    /// acknowledged (an `everysec` write may otherwise still wait in the gathering pause).
+    pub fn flush_for_shutdown(&self, node: &Arc<Node>) {
+        let databases = self.sync_all(node);
+        tracing::info!(databases, "change logs written and fsynced for shutdown");
     }
 
     /// Writes the new records of these databases, fsynced when `sync` says so or their
@@ -546,8 +542,9 @@ impl Persistence {
         }
     }
 
-    /// Writes a database's new records (from a caller outside the writer threads: tests,
-    /// replication, shutdown); a failure is retried by the `everysec` lane.
+    /// Writes a database's new records from a test, in place of the writer threads; a
+    /// failure is retried by the `everysec` lane.
+    #[cfg(test)]
     pub(crate) fn write_tenant(&self, tenant: &Tenant, sync_due: bool) {
         self.write_tenant_on(tenant, sync_due, Lane::EverySec);
     }
